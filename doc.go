@@ -1,0 +1,51 @@
+// Package pidfd names Linux processes by file descriptor instead of by PID.
+//
+// A PID is only a number, and Linux hands the number out again once the
+// process that had it has died and been reaped. A supervisor that signals or
+// inspects "PID 4242" a moment too late hits whatever process was given 4242
+// next. A pidfd is a file descriptor that refers to one process for as long
+// as the descriptor is open: signals sent through it reach that process or
+// fail with [os.ErrProcessDone], never a stranger.
+//
+// # Getting a pidfd without a race
+//
+// The PidFd is only as trustworthy as the way it was obtained:
+//
+//   - [Start] starts an [exec.Cmd] and returns a PidFd for the child. A child
+//     cannot be recycled before its parent reaps it, so there is no window.
+//   - [FromProcess] opens a PidFd for a process an [os.Process] holds, and
+//     proves against the os.Process's own handle that it is the same process.
+//   - [NewFile] adopts a pidfd received from elsewhere, for example over a
+//     unix socket with SCM_RIGHTS.
+//   - [Self] names the calling process.
+//   - [Open] takes a bare PID. Unless the PID is your own unreaped child, the
+//     process may already have died and the PID been reused before the call;
+//     prefer the constructors above.
+//
+// # Waiting
+//
+// [PidFd.Wait] and [PidFd.WaitContext] park the calling goroutine on Go's
+// runtime poller until the process exits; they do not hold an OS thread, so
+// thousands of concurrent waits cost thousands of goroutines, not thousands of
+// threads. Any number of goroutines may wait on one PidFd: all of them get the
+// same [ExitStatus]. Only a parent can reap a child; waiting on any other
+// process reports [syscall.ECHILD].
+//
+// # Kernel requirements
+//
+// pidfds need Linux 5.3 (pidfd_open) and waiting needs 5.4 (waitid with
+// P_PIDFD). Newer kernels make some queries cheaper; where a kernel lacks a
+// call the package falls back to /proc and checks that the process it read
+// about is still the one the pidfd names. The comment at the top of
+// pidfd_linux.go lists which kernel added what.
+//
+// On every operating system other than Linux (and Android), the package
+// compiles and every constructor returns [errors.ErrUnsupported].
+//
+// # Errors
+//
+// Failed system calls are [*os.SyscallError] values. A process that has
+// exited and been reaped satisfies errors.Is(err, [os.ErrProcessDone]); a
+// closed PidFd gives [os.ErrClosed]; a kernel without the needed call gives
+// errors.Is(err, [errors.ErrUnsupported]).
+package pidfd

@@ -1,0 +1,54 @@
+// Package procfs parses the /proc files the pidfd package falls back to.
+// The parsers take bytes already read and never allocate.
+package procfs
+
+import "bytes"
+
+// FdinfoPID returns the value of the "Pid:" line of a pidfd's
+// /proc/PID/fdinfo/FD text: the process's PID in the reader's PID namespace,
+// 0 if it is not visible there, -1 once it has been reaped (Linux 5.10+).
+func FdinfoPID(fdinfo []byte) (pid int, ok bool) {
+	return field(fdinfo, "Pid:")
+}
+
+// field finds the line that starts with name and parses the decimal integer
+// after it, skipping blanks.
+func field(text []byte, name string) (int, bool) {
+	for len(text) > 0 {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		if rest, found := bytes.CutPrefix(line, []byte(name)); found {
+			return parseInt(bytes.TrimLeft(rest, " \t"))
+		}
+	}
+	return 0, false
+}
+
+// parseInt parses an optionally negative decimal int32, the range of pid_t.
+func parseInt(b []byte) (int, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg, b = true, b[1:]
+	}
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n > 1<<31-1 {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return int(n), true
+}

@@ -1,0 +1,487 @@
+//go:build linux
+
+// Linux grew pidfds over many releases. What this package uses, and from when:
+//
+//	5.1   pidfd_send_signal
+//	5.2   CLONE_PIDFD (Go's SysProcAttr.PidFD)
+//	5.3   pidfd_open; a pidfd polls readable once its process has exited
+//	5.4   waitid(P_PIDFD)
+//	5.6   pidfd_getfd
+//	5.10  PIDFD_NONBLOCK for pidfd_open (before it: fcntl O_NONBLOCK);
+//	      /proc/self/fdinfo shows "Pid: -1" once the process is reaped
+//	      (before it the stale number stays, so it must be checked by signal 0)
+//	6.9   pidfs: pidfds get their own filesystem and a unique 64-bit inode
+//	6.11  PIDFD_GET_*_NAMESPACE ioctls
+//	6.13  ioctl(PIDFD_GET_INFO): pid, ppid, credentials, cgroup id
+//	6.15  PIDFD_INFO_EXIT: exit status of any process after it is reaped
+//
+// Where a call is missing the package falls back, through fallback.go, to
+// /proc, and proves that what it read still belongs to the pidfd's process.
+// Kernels disagree on how they say "unknown ioctl": 6.1 answers ENOTTY, 6.12
+// EINVAL for PIDFD_GET_INFO. Both select the fallback.
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// PidFd is an open pidfd: a file descriptor that names one process for as
+// long as it is open, even after the process has exited and its PID has been
+// given to another.
+//
+// The descriptor is non-blocking and registered with Go's runtime poller, and
+// every system call on it is made through [os.File.SyscallConn], so a Close
+// racing any other method can never make that method act on a reused
+// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
+type PidFd struct {
+	file    *os.File
+	conn    syscall.RawConn
+	closed  atomic.Bool
+	closing chan struct{} // closed by Close, to wake waiters parked off the poller
+
+	// reap, when set, finishes a wait through os/exec or os instead of
+	// reaping directly, so that their bookkeeping stays true (see Start).
+	reap func() (*ExitStatus, error)
+
+	waiter    chan struct{} // a token: the one goroutine that parks on the poller
+	mu        sync.Mutex    // guards exitSeen and serialises the reaping waitid
+	exitSeen  bool
+	done      chan struct{} // closed once status and statusErr are final
+	status    *ExitStatus
+	statusErr error
+}
+
+func newPidFd(fd int) (*PidFd, error) {
+	file := os.NewFile(uintptr(fd), "pidfd")
+	conn, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return nil, err
+	}
+	return &PidFd{
+		file:    file,
+		conn:    conn,
+		closing: make(chan struct{}),
+		waiter:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// wrapErr names the failed call and turns ESRCH, "no such process", into
+// os.ErrProcessDone.
+func wrapErr(call string, err error) error {
+	switch err {
+	case nil:
+		return nil
+	case unix.ESRCH:
+		err = os.ErrProcessDone
+	}
+	return os.NewSyscallError(call, err)
+}
+
+// noNonblockFlag records that pidfd_open rejected PIDFD_NONBLOCK (before 5.10).
+var noNonblockFlag atomic.Bool
+
+// openNonblocking opens a new pidfd, with an open file description of its
+// own, for pid.
+func openNonblocking(pid int) (int, error) {
+	if pid <= 0 || pid > math.MaxInt32 {
+		return -1, os.NewSyscallError("pidfd_open", unix.EINVAL)
+	}
+	if !noNonblockFlag.Load() {
+		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+		if err != unix.EINVAL {
+			return fd, wrapErr("pidfd_open", err)
+		}
+		noNonblockFlag.Store(true)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return -1, wrapErr("pidfd_open", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("fcntl", err)
+	}
+	return fd, nil
+}
+
+// openPinned opens a non-blocking pidfd for pid while anchor, another pidfd
+// believed to name the same process, is held. If the anchor's process was
+// still unreaped after the open, its PID could not have been reused, so the
+// new descriptor names the same process.
+func openPinned(pid, anchor int) (int, error) {
+	fd, err := openNonblocking(pid)
+	if err != nil {
+		return -1, err
+	}
+	// Signal 0 checks existence only; EPERM still means "alive".
+	if err := unix.PidfdSendSignal(anchor, 0, nil, 0); err == unix.ESRCH {
+		unix.Close(fd)
+		return -1, wrapErr("pidfd_send_signal", err)
+	}
+	return fd, nil
+}
+
+// Open returns a PidFd for the process with the given PID.
+//
+// A PID names whichever process holds it when pidfd_open runs. Unless pid is
+// an unreaped child of the caller (or the caller itself), the process the
+// caller meant may already have exited and the PID been reused; prefer
+// [Start], [FromProcess] or [NewFile], which have no such window.
+func Open(pid int) (*PidFd, error) {
+	fd, err := openNonblocking(pid)
+	if err != nil {
+		return nil, err
+	}
+	return newPidFd(fd)
+}
+
+// Self returns a PidFd for the calling process.
+func Self() (*PidFd, error) {
+	return Open(os.Getpid())
+}
+
+// FromProcess returns a new PidFd for the process p refers to. It opens its
+// own non-blocking descriptor while p's handle keeps the process from being
+// recycled, and proves against that handle that both name the same process;
+// p keeps its own handle and stays fully usable.
+//
+// It fails with [os.ErrProcessDone] if p has already been waited for, and
+// with [os.ErrNoHandle] if p holds no pidfd (released, or a kernel where Go
+// does not use pidfds).
+//
+// Only one party can reap a child. If p is a child, its exit must be
+// collected either by [PidFd.Wait] (which calls p.Wait for you, so p's state
+// stays true) or by p.Wait, but not both; for an [exec.Cmd] use [Start].
+func FromProcess(p *os.Process) (*PidFd, error) {
+	if p == nil {
+		return nil, fmt.Errorf("pidfd: nil *os.Process: %w", os.ErrInvalid)
+	}
+	fd, openErr := -1, error(nil)
+	err := p.WithHandle(func(handle uintptr) {
+		fd, openErr = openPinned(p.Pid, int(handle))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pidfd: process %d: %w", p.Pid, err)
+	}
+	if openErr != nil {
+		return nil, openErr
+	}
+	pfd, err := newPidFd(fd)
+	if err != nil {
+		return nil, err
+	}
+	pfd.reap = func() (*ExitStatus, error) {
+		state, err := p.Wait()
+		if err != nil {
+			return nil, err
+		}
+		return exitStatusOf(state), nil
+	}
+	return pfd, nil
+}
+
+// Start starts cmd, as cmd.Start does, and returns a PidFd for the child.
+//
+// The child's pidfd comes from the clone call itself (SysProcAttr.PidFD), so
+// there is no moment at which the PID could name another process. The
+// caller's SysProcAttr settings are kept; cmd.SysProcAttr is left as it was.
+//
+// Collect the child's exit with [PidFd.Wait] or with cmd.Wait, not both.
+// PidFd.Wait calls cmd.Wait for you once the child has exited, so when it
+// returns cmd.ProcessState is set and everything the child wrote to
+// cmd.Stdout and cmd.Stderr has been copied.
+//
+// If Start returns an error, no child is left running.
+func Start(cmd *exec.Cmd) (*PidFd, error) {
+	if cmd == nil {
+		return nil, fmt.Errorf("pidfd: nil *exec.Cmd: %w", os.ErrInvalid)
+	}
+	callerAttr := cmd.SysProcAttr
+	var attr syscall.SysProcAttr
+	if callerAttr != nil {
+		attr = *callerAttr
+	}
+	cloned := -1
+	ownCloned := attr.PidFD == nil // the caller's own PidFD stays theirs
+	if ownCloned {
+		attr.PidFD = &cloned
+	}
+	cmd.SysProcAttr = &attr
+	err := cmd.Start()
+	cmd.SysProcAttr = callerAttr
+	if err != nil {
+		return nil, err
+	}
+	anchor := *attr.PidFD
+	if ownCloned && anchor >= 0 {
+		defer unix.Close(anchor)
+	}
+	pfd, err := startedPidFd(cmd, anchor)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	return pfd, nil
+}
+
+func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
+	if anchor < 0 {
+		return nil, fmt.Errorf("pidfd: clone returned no pidfd: %w", errors.ErrUnsupported)
+	}
+	fd, err := openPinned(cmd.Process.Pid, anchor)
+	if err != nil {
+		return nil, err
+	}
+	pfd, err := newPidFd(fd)
+	if err != nil {
+		return nil, err
+	}
+	pfd.reap = func() (*ExitStatus, error) {
+		err := cmd.Wait()
+		if cmd.ProcessState == nil {
+			return nil, err
+		}
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			err = nil // a non-zero status is the answer, not a failure
+		}
+		return exitStatusOf(cmd.ProcessState), err
+	}
+	return pfd, nil
+}
+
+// NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
+// elsewhere (for example received over a unix socket). It fails with
+// [ErrNotPidFd], leaving fd open and untouched, if fd is not a pidfd.
+//
+// A pidfd must be non-blocking for the runtime poller. If fd is blocking,
+// NewFile sets O_NONBLOCK on it; that flag belongs to the open file
+// description, so every other descriptor sharing it (a dup, or the sender's
+// copy of a descriptor passed over a socket) becomes non-blocking too.
+func NewFile(fd uintptr) (*PidFd, error) {
+	if fd > math.MaxInt32 {
+		return nil, fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", unix.EBADF))
+	}
+	ifd := int(fd)
+	if err := checkPidfd(ifd); err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(ifd, true); err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return newPidFd(ifd)
+}
+
+// checkPidfd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
+// filesystem, before that by the name of its anonymous inode.
+func checkPidfd(fd int) error {
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", err))
+	}
+	switch uint32(fs.Type) {
+	case unix.PID_FS_MAGIC:
+		return nil
+	case unix.ANON_INODE_FS_MAGIC:
+		var name [32]byte
+		n, err := unix.Readlink(procSelfFd(fd), name[:])
+		if err != nil {
+			return fmt.Errorf("pidfd: cannot name anonymous inode: %w", os.NewSyscallError("readlink", err))
+		}
+		if string(name[:n]) == "anon_inode:[pidfd]" {
+			return nil
+		}
+	}
+	return ErrNotPidFd
+}
+
+// Close closes the pidfd. It wakes every goroutine waiting on it, which
+// returns [os.ErrClosed]. Closing does not affect the process. Close is
+// idempotent: calls after the first return nil.
+func (p *PidFd) Close() error {
+	if p == nil || p.file == nil {
+		return os.ErrInvalid
+	}
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(p.closing)
+	return p.file.Close()
+}
+
+// Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
+// The number is only valid until Close; use [PidFd.SyscallConn] for calls
+// that must not race with Close.
+func (p *PidFd) Fd() uintptr {
+	fd := ^uintptr(0)
+	if p != nil && p.conn != nil {
+		p.conn.Control(func(f uintptr) { fd = f })
+	}
+	return fd
+}
+
+// File returns the [os.File] that holds the descriptor, for APIs that need
+// one. It stays owned by the PidFd: close the PidFd, not the File.
+func (p *PidFd) File() *os.File {
+	if p == nil {
+		return nil
+	}
+	return p.file
+}
+
+// SyscallConn returns a raw connection to the descriptor, so that a PidFd is
+// a [syscall.Conn]. Calls made through its Control method cannot race with
+// Close.
+func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	return p.conn, nil
+}
+
+// PID returns the process's PID in the caller's PID namespace. It fails with
+// [os.ErrProcessDone] once the process has been reaped, and with
+// [ErrNotInPIDNamespace] if the process is not visible from here.
+//
+// The PID is only a name for the moment: to act on the process, use the
+// PidFd, not the number.
+func (p *PidFd) PID() (int, error) {
+	c := getCall()
+	defer putCall(c)
+	if err := p.control(c, (*fdCall).readPID); err != nil {
+		return 0, err
+	}
+	return c.pid, nil
+}
+
+// Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
+// nothing and checks that the process still exists: it returns
+// [os.ErrProcessDone] once the process has been reaped.
+func (p *PidFd) Signal(sig os.Signal) error {
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return fmt.Errorf("pidfd: signal %v is not a syscall.Signal: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	}
+	c := getCall()
+	defer putCall(c)
+	c.sig = unix.Signal(s)
+	return p.control(c, (*fdCall).sendSignal)
+}
+
+// Kill sends SIGKILL to the process.
+func (p *PidFd) Kill() error {
+	return p.Signal(syscall.SIGKILL)
+}
+
+// fdCall carries the arguments and results of one system call made on the
+// pidfd through RawConn.Control. The callback given to Control escapes, so a
+// closure would cost allocations on every call; a pooled fdCall whose
+// callback was bound once costs none.
+type fdCall struct {
+	op   func(c *fdCall, fd int)
+	run  func(fd uintptr)
+	err  error
+	sig  unix.Signal
+	pid  int
+	info unix.PidfdInfo
+	proc procBuffer
+}
+
+var fdCalls = sync.Pool{New: func() any {
+	c := new(fdCall)
+	c.run = func(fd uintptr) { c.op(c, int(fd)) }
+	return c
+}}
+
+func getCall() *fdCall  { return fdCalls.Get().(*fdCall) }
+func putCall(c *fdCall) { c.op, c.err = nil, nil; fdCalls.Put(c) }
+
+// control runs op on the descriptor while Close is held off.
+func (p *PidFd) control(c *fdCall, op func(*fdCall, int)) error {
+	if p == nil || p.conn == nil {
+		return os.ErrInvalid
+	}
+	c.op, c.err = op, nil
+	if err := p.conn.Control(c.run); err != nil {
+		return os.ErrClosed // Control fails only once the file is closed
+	}
+	return c.err
+}
+
+func (c *fdCall) sendSignal(fd int) {
+	c.err = wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, c.sig, nil, 0))
+}
+
+// kernelFeature remembers whether the kernel knows a call. The first
+// definite answer sticks, so the probe costs one call per process.
+type kernelFeature struct{ state atomic.Int32 }
+
+const (
+	featureUnknown = iota
+	featurePresent
+	featureMissing
+)
+
+func (k *kernelFeature) mayExist() bool { return k.state.Load() != featureMissing }
+
+// missing records what err says about the call, and reports whether the
+// caller must fall back. Only "no such call" errors select the fallback:
+// ESRCH, EPERM and EBADF are real answers. A kernel that has answered once
+// has the call, so a later EINVAL is a real answer too.
+func (k *kernelFeature) missing(err error) bool {
+	switch err {
+	case nil:
+		k.state.Store(featurePresent)
+	case unix.ENOTTY, unix.EINVAL, unix.ENOSYS:
+		if k.state.Load() != featurePresent {
+			k.state.Store(featureMissing)
+			return true
+		}
+	}
+	return false
+}
+
+// pidfdGetInfo is ioctl(PIDFD_GET_INFO), Linux 6.13.
+var pidfdGetInfo kernelFeature
+
+func (c *fdCall) readPID(fd int) {
+	if pidfdGetInfo.mayExist() {
+		c.info = unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+		err := unix.IoctlPidfdInfo(fd, &c.info)
+		if !pidfdGetInfo.missing(err) {
+			if err == nil && c.info.Mask&unix.PIDFD_INFO_PID == 0 {
+				err = unix.ENODATA
+			}
+			c.pid, c.err = visiblePID(int(int32(c.info.Pid)), wrapErr("ioctl PIDFD_GET_INFO", err))
+			return
+		}
+	}
+	c.pid, c.err = c.proc.fdinfoPID(fd)
+}
+
+// visiblePID turns the kernel's PID numbers into answers: 0 means the
+// process is outside our PID namespace, -1 that it has been reaped.
+func visiblePID(pid int, err error) (int, error) {
+	switch {
+	case err != nil:
+		return 0, err
+	case pid == 0:
+		return 0, ErrNotInPIDNamespace
+	case pid < 0:
+		return 0, os.ErrProcessDone
+	}
+	return pid, nil
+}

@@ -1,0 +1,54 @@
+//go:build !linux
+
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Only Linux has pidfds. Elsewhere the package compiles so that portable
+// programs can import it, and every constructor reports errors.ErrUnsupported.
+
+var errUnsupported = errors.ErrUnsupported
+
+// PidFd names a process by file descriptor. Only Linux has them.
+type PidFd struct{}
+
+func Open(pid int) (*PidFd, error)              { return nil, errUnsupported }
+func Self() (*PidFd, error)                     { return nil, errUnsupported }
+func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
+func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
+func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
+
+func (p *PidFd) Close() error                                         { return errUnsupported }
+func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
+func (p *PidFd) File() *os.File                                       { return nil }
+func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return nil, errUnsupported }
+func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
+func (p *PidFd) Signal(sig os.Signal) error                           { return errUnsupported }
+func (p *PidFd) Kill() error                                          { return errUnsupported }
+func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
+func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
+func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
+
+// ExitStatus describes how a process ended. Only Linux produces them.
+type ExitStatus struct{}
+
+func (s *ExitStatus) Pid() int                { return -1 }
+func (s *ExitStatus) Exited() bool            { return false }
+func (s *ExitStatus) ExitCode() int           { return -1 }
+func (s *ExitStatus) Success() bool           { return false }
+func (s *ExitStatus) Signaled() bool          { return false }
+func (s *ExitStatus) CoreDumped() bool        { return false }
+func (s *ExitStatus) Sys() any                { return nil }
+func (s *ExitStatus) SysUsage() any           { return nil }
+func (s *ExitStatus) UserTime() time.Duration { return 0 }
+func (s *ExitStatus) SystemTime() time.Duration {
+	return 0
+}
+func (s *ExitStatus) String() string { return "<nil>" }

@@ -1,0 +1,342 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Waiting works like this. A pidfd polls readable once its process has
+// exited. One waiting goroutine at a time (the holder of p.waiter) parks in
+// RawConn.Read, which calls waitid(WNOHANG) and, while the process runs,
+// parks the goroutine on the runtime poller: no OS thread is held. Other
+// waiters park on channels. Cancelling a wait sets a read deadline in the
+// past, which is how the poller can be interrupted; since only the holder
+// parks on the poller, one waiter's deadline never wakes another.
+
+// Wait waits for the process to exit, reaps it, and returns its status. Any
+// number of goroutines may wait at once; all get the same status, and so do
+// later calls. The process must be a child of the caller: for any other
+// process Wait fails with [syscall.ECHILD].
+//
+// For a PidFd from [Start] or [FromProcess], Wait lets os/exec or os collect
+// the exit (see there), so their state stays true.
+func (p *PidFd) Wait() (*ExitStatus, error) {
+	return p.WaitContext(context.Background())
+}
+
+// WaitContext is [PidFd.Wait] that gives up when ctx is done, returning
+// ctx.Err(). The PidFd stays usable: a later wait picks up where this one left.
+func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for {
+		select {
+		case <-p.done:
+			return p.status, p.statusErr
+		default:
+		}
+		if p.closed.Load() {
+			return nil, os.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		token := p.waiter
+		if p.exitSeen {
+			token = nil // exited: only the reaping is left to wait for
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		case <-p.closing:
+		case token <- struct{}{}:
+			err := p.park(ctx)
+			<-p.waiter
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// TryWait reaps the process if it has exited and returns its status, or
+// returns (nil, nil) at once while it is still running.
+func (p *PidFd) TryWait() (*ExitStatus, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	select {
+	case <-p.done:
+		return p.status, p.statusErr
+	default:
+	}
+	var exited bool
+	var pollErr error
+	if err := p.conn.Control(func(fd uintptr) { exited, pollErr = p.pollExit(int(fd)) }); err != nil {
+		return nil, os.ErrClosed
+	}
+	if pollErr != nil || !exited {
+		return nil, pollErr
+	}
+	select {
+	case <-p.done:
+		return p.status, p.statusErr
+	case <-p.closing:
+		return nil, os.ErrClosed
+	}
+}
+
+var deadlinePassed = time.Unix(1, 0)
+
+// park blocks on the poller until the process has exited, ctx is done or the
+// PidFd is closed.
+func (p *PidFd) park(ctx context.Context) error {
+	var stop func() bool
+	var interrupted chan struct{}
+	if ctx.Done() != nil {
+		interrupted = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			p.file.SetReadDeadline(deadlinePassed)
+			close(interrupted)
+		})
+	}
+	var pollErr error
+	err := p.conn.Read(func(fd uintptr) bool {
+		var exited bool
+		exited, pollErr = p.pollExit(int(fd))
+		return exited || pollErr != nil
+	})
+	if stop != nil && !stop() {
+		<-interrupted
+		p.file.SetReadDeadline(time.Time{}) // let the next waiter park
+	}
+	switch {
+	case err == nil:
+		return pollErr
+	case p.closed.Load():
+		return os.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// pollExit reports, without blocking, whether the process has exited. A
+// PidFd without a reap function reaps here and records the status; one with
+// it leaves the zombie (WNOWAIT) and reaps in the background through os/exec
+// or os, which return at once for a zombie.
+func (p *PidFd) pollExit(fd int) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitSeen {
+		return true, nil
+	}
+	var si siginfoChild
+	var rusage *syscall.Rusage
+	options := unix.WEXITED | unix.WNOHANG
+	if p.reap != nil {
+		options |= unix.WNOWAIT
+	} else {
+		rusage = new(syscall.Rusage)
+	}
+	if err := waitid(fd, &si, options, rusage); err != nil {
+		return false, err
+	}
+	// With WNOHANG waitid succeeds while the child runs, leaving si zeroed.
+	if si.signo != int32(unix.SIGCHLD) {
+		return false, nil
+	}
+	p.exitSeen = true
+	if p.reap == nil {
+		p.finish(&ExitStatus{pid: int(si.pid), status: si.waitStatus(), rusage: rusage}, nil)
+	} else {
+		go func() { p.finish(p.reap()) }()
+	}
+	return true, nil
+}
+
+func (p *PidFd) finish(status *ExitStatus, err error) {
+	p.status, p.statusErr = status, err
+	close(p.done)
+}
+
+func waitid(fd int, si *siginfoChild, options int, rusage *syscall.Rusage) error {
+	for {
+		err := unix.Waitid(unix.P_PIDFD, fd, (*unix.Siginfo)(unsafe.Pointer(si)), options,
+			(*unix.Rusage)(unsafe.Pointer(rusage)))
+		if err != unix.EINTR {
+			return wrapErr("waitid", err)
+		}
+	}
+}
+
+// siginfoChild is siginfo_t as waitid fills it for a child; unix.Siginfo
+// hides these fields. The union after the three leading ints is aligned like
+// a pointer, so its fields start at byte 16 on 64-bit and at 12 on 32-bit.
+type siginfoChild struct {
+	signo  int32
+	errno  int32 // si_code on MIPS, which swaps the two
+	code   int32
+	_      [ptrSize - 4]byte
+	pid    int32
+	uid    uint32
+	status int32
+	_      [siginfoSize - 20 - ptrSize]byte
+}
+
+const (
+	ptrSize     = unsafe.Sizeof(uintptr(0))
+	siginfoSize = 128
+)
+
+// Both differences must be non-negative: the two types have one size.
+var (
+	_ [unsafe.Sizeof(siginfoChild{}) - unsafe.Sizeof(unix.Siginfo{})]byte
+	_ [unsafe.Sizeof(unix.Siginfo{}) - unsafe.Sizeof(siginfoChild{})]byte
+)
+
+// si_code values for SIGCHLD (asm-generic/siginfo.h).
+const (
+	cldExited = 1
+	cldKilled = 2
+	cldDumped = 3
+)
+
+// waitStatus rebuilds the wait4-style status that os.ProcessState holds.
+func (si *siginfoChild) waitStatus() syscall.WaitStatus {
+	code := si.code
+	switch runtime.GOARCH {
+	case "mips", "mipsle", "mips64", "mips64le":
+		code = si.errno
+	}
+	switch code {
+	case cldExited:
+		return syscall.WaitStatus(si.status&0xff) << 8
+	case cldKilled:
+		return syscall.WaitStatus(si.status & 0x7f)
+	case cldDumped:
+		return syscall.WaitStatus(si.status&0x7f | 0x80)
+	}
+	return syscall.WaitStatus(si.status)
+}
+
+// ExitStatus describes how a process ended. It mirrors [os.ProcessState].
+type ExitStatus struct {
+	pid    int
+	status syscall.WaitStatus
+	rusage *syscall.Rusage
+}
+
+func exitStatusOf(s *os.ProcessState) *ExitStatus {
+	es := &ExitStatus{pid: s.Pid()}
+	es.status, _ = s.Sys().(syscall.WaitStatus)
+	es.rusage, _ = s.SysUsage().(*syscall.Rusage)
+	return es
+}
+
+// Pid returns the PID the process had.
+func (s *ExitStatus) Pid() int {
+	if s == nil {
+		return -1
+	}
+	return s.pid
+}
+
+// Exited reports whether the process exited by itself (by calling exit),
+// rather than being killed by a signal.
+func (s *ExitStatus) Exited() bool { return s != nil && s.status.Exited() }
+
+// ExitCode returns the process's exit code, or -1 if it was killed by a
+// signal.
+func (s *ExitStatus) ExitCode() int {
+	if s == nil {
+		return -1
+	}
+	return s.status.ExitStatus()
+}
+
+// Success reports whether the process exited with status 0.
+func (s *ExitStatus) Success() bool { return s.Exited() && s.ExitCode() == 0 }
+
+// Signaled reports whether the process was killed by a signal.
+func (s *ExitStatus) Signaled() bool { return s != nil && s.status.Signaled() }
+
+// Signal returns the signal that killed the process, or -1 if none did.
+func (s *ExitStatus) Signal() syscall.Signal {
+	if s == nil {
+		return -1
+	}
+	return s.status.Signal()
+}
+
+// CoreDumped reports whether the process dumped core when it was killed.
+func (s *ExitStatus) CoreDumped() bool { return s != nil && s.status.CoreDump() }
+
+// Sys returns the status as a [syscall.WaitStatus].
+func (s *ExitStatus) Sys() any {
+	if s == nil {
+		return nil
+	}
+	return s.status
+}
+
+// SysUsage returns the resources the process used, as a [*syscall.Rusage].
+func (s *ExitStatus) SysUsage() any {
+	if s == nil {
+		return nil
+	}
+	return s.rusage
+}
+
+// UserTime returns the user CPU time of the process and its waited-for
+// children.
+func (s *ExitStatus) UserTime() time.Duration {
+	if s == nil || s.rusage == nil {
+		return 0
+	}
+	return time.Duration(s.rusage.Utime.Nano())
+}
+
+// SystemTime returns the system CPU time of the process and its waited-for
+// children.
+func (s *ExitStatus) SystemTime() time.Duration {
+	if s == nil || s.rusage == nil {
+		return 0
+	}
+	return time.Duration(s.rusage.Stime.Nano())
+}
+
+// String describes the status in the words of [os.ProcessState.String]:
+// "exit status 3", "signal: killed", "signal: aborted (core dumped)".
+func (s *ExitStatus) String() string {
+	if s == nil {
+		return "<nil>"
+	}
+	var text string
+	switch {
+	case s.status.Exited():
+		text = "exit status " + strconv.Itoa(s.status.ExitStatus())
+	case s.status.Signaled():
+		text = "signal: " + s.status.Signal().String()
+	}
+	if s.status.CoreDump() {
+		text += " (core dumped)"
+	}
+	return text
+}
