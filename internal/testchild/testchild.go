@@ -1,0 +1,76 @@
+// Package testchild lets a test binary play the child processes its tests
+// need: the test re-executes itself with a role in the environment, and
+// RunIfChild, called first thing in TestMain, plays it.
+package testchild
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const roleEnv = "PIDFD_TEST_CHILD_ROLE"
+
+// Roles a child can play.
+const (
+	Sleep  = "sleep"  // sleep until killed
+	Exit   = "exit"   // exit with the code in the first argument
+	Die    = "die"    // kill itself with the signal number in the first argument (SIGHUP, SIGINT, SIGTERM, SIGKILL)
+	Output = "output" // write the first argument's count of bytes to stdout, then exit 0
+)
+
+// Command returns a command that re-executes the test binary in a role.
+func Command(role string, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	// A race-enabled child otherwise sleeps a second before exiting.
+	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	cmd.Env = append(os.Environ(), roleEnv+"="+role, "GORACE="+race)
+	return cmd
+}
+
+// RunIfChild plays the role this process was started in, if any, and exits.
+// It returns at once in the test process itself.
+func RunIfChild() {
+	role, ok := os.LookupEnv(roleEnv)
+	if !ok {
+		return
+	}
+	os.Exit(play(role, os.Args[1:]))
+}
+
+func play(role string, args []string) int {
+	arg := func() int {
+		if len(args) == 0 {
+			fmt.Fprintf(os.Stderr, "testchild: role %s needs a number\n", role)
+			os.Exit(100)
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "testchild: %v\n", err)
+			os.Exit(100)
+		}
+		return n
+	}
+	switch role {
+	case Sleep:
+		time.Sleep(time.Hour)
+		return 0
+	case Exit:
+		return arg()
+	case Die:
+		// The Go runtime dies by SIGHUP, SIGINT and SIGTERM itself, with
+		// the default action, so use those (or SIGKILL).
+		syscall.Kill(os.Getpid(), syscall.Signal(arg()))
+		time.Sleep(time.Hour)
+		return 101
+	case Output:
+		os.Stdout.WriteString(strings.Repeat("x", arg()))
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "testchild: unknown role %q\n", role)
+	return 100
+}

@@ -1,0 +1,904 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+func TestMain(m *testing.M) {
+	testchild.RunIfChild()
+	// The runtime poller opens its own descriptors on first use; open them
+	// now so that no test counts them as leaked.
+	r, w, err := os.Pipe()
+	if err != nil {
+		panic(err)
+	}
+	r.Close()
+	w.Close()
+	os.Exit(m.Run())
+}
+
+// startChild starts a test child in a role through Start. Cleanup kills it
+// and collects it, whatever the test did.
+func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
+	t.Helper()
+	cmd := testchild.Command(role, args...)
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		p.Kill()
+		if _, err := p.Wait(); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		p.Close()
+	})
+	return cmd, p
+}
+
+// startAndOpen starts cmd with os/exec, opens its child by PID (our
+// unreaped child: no race) and releases os/exec's handle, leaving the
+// reaping to the PidFd.
+func startAndOpen(cmd *exec.Cmd) (*PidFd, error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p, err := Open(cmd.Process.Pid)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	return p, cmd.Process.Release()
+}
+
+// waitReadable waits until the pidfd polls readable: the process has exited.
+func waitReadable(t *testing.T, p *PidFd) {
+	t.Helper()
+	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n != 1 {
+			t.Fatalf("poll: n=%d err=%v", n, err)
+		}
+		return
+	}
+}
+
+// procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0]
+}
+
+// pidByFdinfo runs the fallback that kernels before 6.13 use for PID.
+func pidByFdinfo(p *PidFd) (int, error) {
+	c := getCall()
+	defer putCall(c)
+	err := p.control(c, func(c *fdCall, fd int) { c.pid, c.err = c.proc.fdinfoPID(fd) })
+	return c.pid, err
+}
+
+// pidPaths are the two ways PID can be answered; both must agree.
+var pidPaths = []struct {
+	name string
+	pid  func(*PidFd) (int, error)
+}{
+	{"PID", (*PidFd).PID},
+	{"fdinfo", pidByFdinfo},
+}
+
+func TestOpenChild(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Sleep)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	p, err := Open(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, path := range pidPaths {
+		if pid, err := path.pid(p); err != nil || pid != cmd.Process.Pid {
+			t.Errorf("%s = %d, %v; want %d", path.name, pid, err, cmd.Process.Pid)
+		}
+	}
+}
+
+func TestOpenInvalidPID(t *testing.T) {
+	leakcheck.Check(t)
+	for _, pid := range []int{0, -1, math.MinInt, math.MaxInt32 + 1, math.MaxInt} {
+		p, err := Open(pid)
+		var sysErr *os.SyscallError
+		if p != nil || !errors.As(err, &sysErr) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Open(%d) = %v, %v; want EINVAL", pid, p, err)
+		}
+	}
+}
+
+func TestOpenReaped(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Exit, "0")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(cmd.Process.Pid)
+	if !errors.Is(err, os.ErrProcessDone) {
+		p.Close()
+		t.Fatalf("Open(reaped %d) = %v; want os.ErrProcessDone", cmd.Process.Pid, err)
+	}
+}
+
+func TestSelf(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, path := range pidPaths {
+		if pid, err := path.pid(p); err != nil || pid != os.Getpid() {
+			t.Errorf("%s = %d, %v; want %d", path.name, pid, err, os.Getpid())
+		}
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("Signal(0) to self: %v", err)
+	}
+	if _, err := p.TryWait(); !errors.Is(err, syscall.ECHILD) {
+		t.Errorf("TryWait on self = %v; want ECHILD", err)
+	}
+}
+
+func TestWaitNotChild(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Open(os.Getppid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	status, err := p.Wait()
+	var sysErr *os.SyscallError
+	if status != nil || !errors.Is(err, syscall.ECHILD) || !errors.As(err, &sysErr) {
+		t.Errorf("Wait on parent = %v, %v; want an ECHILD *os.SyscallError", status, err)
+	}
+}
+
+func TestStart(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, p := startChild(t, testchild.Sleep)
+	for _, path := range pidPaths {
+		if pid, err := path.pid(p); err != nil || pid != cmd.Process.Pid {
+			t.Errorf("%s = %d, %v; want %d", path.name, pid, err, cmd.Process.Pid)
+		}
+	}
+	if cmd.SysProcAttr != nil {
+		t.Errorf("Start left cmd.SysProcAttr = %+v; want it as it was (nil)", cmd.SysProcAttr)
+	}
+}
+
+func TestStartKeepsSysProcAttr(t *testing.T) {
+	leakcheck.Check(t)
+	callerFd := -1
+	attr := &syscall.SysProcAttr{Setpgid: true, PidFD: &callerFd}
+	cmd := testchild.Command(testchild.Sleep)
+	cmd.SysProcAttr = attr
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		p.Kill()
+		p.Wait()
+		p.Close()
+	}()
+	if cmd.SysProcAttr != attr || attr.PidFD != &callerFd || !attr.Setpgid {
+		t.Errorf("Start changed the caller's SysProcAttr: %+v", cmd.SysProcAttr)
+	}
+	pgid, err := syscall.Getpgid(cmd.Process.Pid)
+	if err != nil || pgid != cmd.Process.Pid {
+		t.Errorf("child's process group = %d, %v; want its own, %d (Setpgid ignored)", pgid, err, cmd.Process.Pid)
+	}
+	// The caller asked for the clone pidfd: it is theirs, open, and names the child.
+	if callerFd < 0 {
+		t.Fatalf("caller's PidFD = %d; want a descriptor", callerFd)
+	}
+	caller, err := NewFile(uintptr(callerFd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	if pid, err := caller.PID(); err != nil || pid != cmd.Process.Pid {
+		t.Errorf("caller's pidfd PID = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+}
+
+func TestStartFailure(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command("/nonexistent/pidfd-test-binary")
+	p, err := Start(cmd)
+	if p != nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Start(missing binary) = %v, %v; want ErrNotExist", p, err)
+	}
+	if p, err := Start(nil); p != nil || !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("Start(nil) = %v, %v; want os.ErrInvalid", p, err)
+	}
+}
+
+func TestStartOutputThenWait(t *testing.T) {
+	leakcheck.Check(t)
+	const size = 1 << 20 // more than a pipe holds: os/exec must copy while the child runs
+	var stdout bytes.Buffer
+	cmd := testchild.Command(testchild.Output, strconv.Itoa(size))
+	cmd.Stdout = &stdout
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	status, err := p.Wait()
+	if err != nil || !status.Success() {
+		t.Fatalf("Wait = %v, %v; want success", status, err)
+	}
+	if stdout.Len() != size {
+		t.Errorf("stdout holds %d bytes when Wait returns; want %d", stdout.Len(), size)
+	}
+	if cmd.ProcessState == nil || cmd.ProcessState.Pid() != status.Pid() || !cmd.ProcessState.Success() {
+		t.Errorf("cmd.ProcessState = %v after Wait; want the child's success", cmd.ProcessState)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Error("cmd.Wait after PidFd.Wait succeeded; os/exec should say it was already waited")
+	}
+}
+
+func TestStartThenCmdWait(t *testing.T) {
+	leakcheck.Check(t)
+	var stdout bytes.Buffer
+	cmd := testchild.Command(testchild.Output, "1000")
+	cmd.Stdout = &stdout
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("cmd.Wait: %v", err)
+	}
+	if !cmd.ProcessState.Success() || stdout.Len() != 1000 {
+		t.Errorf("cmd.Wait: state %v, %d bytes; want success, 1000", cmd.ProcessState, stdout.Len())
+	}
+	if _, err := p.PID(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("PID after cmd.Wait = %v; want os.ErrProcessDone", err)
+	}
+}
+
+func TestStartKillThenCmdWait(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Sleep)
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.String() != "signal: killed" {
+		t.Errorf("cmd.Wait after Kill = %v; want signal: killed", err)
+	}
+}
+
+func TestFromProcess(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Sleep)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := FromProcess(cmd.Process)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if pid, err := p.PID(); err != nil || pid != cmd.Process.Pid {
+		t.Errorf("PID = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+	// os/exec keeps waiting with its own, still blocking, handle.
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-waited
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.String() != "signal: killed" {
+		t.Errorf("cmd.Wait = %v; want signal: killed (EAGAIN means FromProcess made os/exec's handle non-blocking)", err)
+	}
+	if err := p.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal(0) after cmd.Wait = %v; want os.ErrProcessDone", err)
+	}
+}
+
+func TestFromProcessWait(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Exit, "7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := FromProcess(cmd.Process)
+	if err != nil {
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer p.Close()
+	status, err := p.Wait()
+	if err != nil || status.ExitCode() != 7 {
+		t.Fatalf("Wait = %v, %v; want exit status 7", status, err)
+	}
+	// PidFd.Wait collected the exit through os.Process, which knows it.
+	if _, err := cmd.Process.Wait(); err == nil {
+		t.Error("Process.Wait after PidFd.Wait succeeded; want an error")
+	}
+	if _, err := FromProcess(cmd.Process); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("FromProcess(waited) = %v; want os.ErrProcessDone", err)
+	}
+}
+
+func TestFromProcessInvalid(t *testing.T) {
+	leakcheck.Check(t)
+	if p, err := FromProcess(nil); p != nil || !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("FromProcess(nil) = %v, %v; want os.ErrInvalid", p, err)
+	}
+	cmd := testchild.Command(testchild.Exit, "0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if err := cmd.Process.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := FromProcess(cmd.Process); p != nil || err == nil {
+		t.Errorf("FromProcess(released) = %v, %v; want an error", p, err)
+	}
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
+}
+
+func TestNewFile(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, _ := startChild(t, testchild.Sleep)
+	fd, err := unix.PidfdOpen(cmd.Process.Pid, 0) // blocking, as received from elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewFile(uintptr(fd))
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if pid, err := p.PID(); err != nil || pid != cmd.Process.Pid {
+		t.Errorf("PID = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+	if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || flags&unix.O_NONBLOCK == 0 {
+		t.Errorf("NewFile left the descriptor blocking (%v): waits would hold a thread", err)
+	}
+	if p.Fd() != uintptr(fd) {
+		t.Errorf("Fd = %d; want the adopted %d", p.Fd(), fd)
+	}
+}
+
+func TestNewFileRejects(t *testing.T) {
+	leakcheck.Check(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	event, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(event)
+	procDir, err := os.Open("/proc/self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer procDir.Close()
+	closed, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(closed)
+	for _, tc := range []struct {
+		name string
+		fd   uintptr
+		open bool
+	}{
+		{"pipe", r.Fd(), true},
+		{"eventfd", uintptr(event), true},
+		{"/proc/self", procDir.Fd(), true}, // pidfd_send_signal accepts it, NewFile must not
+		{"closed", uintptr(closed), false},
+		{"huge", math.MaxUint32 + 5, false},
+		{"all ones", ^uintptr(0), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewFile(tc.fd)
+			if p != nil || !errors.Is(err, ErrNotPidFd) {
+				t.Fatalf("NewFile(%s) = %v, %v; want ErrNotPidFd", tc.name, p, err)
+			}
+			if tc.open {
+				if _, err := unix.FcntlInt(tc.fd, unix.F_GETFD, 0); err != nil {
+					t.Errorf("NewFile closed the rejected descriptor: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestPIDZombieAndReaped(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Exit, "0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open(cmd.Process.Pid) // our unreaped child: no race
+	if err != nil {
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	defer p.Close()
+	waitReadable(t, p)
+	if state := procState(t, cmd.Process.Pid); state != "Z" {
+		t.Errorf("/proc says the child is %q; want a zombie, Z", state)
+	}
+	for _, path := range pidPaths {
+		if pid, err := path.pid(p); err != nil || pid != cmd.Process.Pid {
+			t.Errorf("zombie: %s = %d, %v; want %d", path.name, pid, err, cmd.Process.Pid)
+		}
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("Signal(0) to a zombie = %v; want nil (it still exists)", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range pidPaths {
+		if pid, err := path.pid(p); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("reaped: %s = %d, %v; want os.ErrProcessDone", path.name, pid, err)
+		}
+	}
+	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal after reaping = %v; want os.ErrProcessDone", err)
+	}
+}
+
+func TestSignal(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("Signal(0) to a live child: %v", err)
+	}
+	for _, bad := range []os.Signal{nil, syscall.Signal(-1), syscall.Signal(1000)} {
+		err := p.Signal(bad)
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Signal(%v) = %v; want EINVAL", bad, err)
+		}
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	status, err := p.Wait()
+	if err != nil || !status.Signaled() || status.Signal() != syscall.SIGTERM {
+		t.Errorf("Wait after SIGTERM = %v, %v; want signal: terminated", status, err)
+	}
+	if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Kill after Wait = %v; want os.ErrProcessDone", err)
+	}
+}
+
+// TestWaitStatus compares every ExitStatus with the os.ProcessState that
+// exec.Cmd.Wait gives for the same kind of child.
+func TestWaitStatus(t *testing.T) {
+	leakcheck.Check(t)
+	cases := []struct {
+		role string
+		arg  string
+		kill bool
+	}{
+		{testchild.Exit, "0", false},
+		{testchild.Exit, "1", false},
+		{testchild.Exit, "3", false},
+		{testchild.Exit, "255", false},
+		{testchild.Die, strconv.Itoa(int(syscall.SIGTERM)), false},
+		{testchild.Die, strconv.Itoa(int(syscall.SIGHUP)), false},
+		{testchild.Sleep, "", true},
+	}
+	// The constructors wait in different ways: directly, through os, through os/exec.
+	constructors := map[string]func(*exec.Cmd) (*PidFd, error){
+		"Start": Start,
+		"FromProcess": func(cmd *exec.Cmd) (*PidFd, error) {
+			if err := cmd.Start(); err != nil {
+				return nil, err
+			}
+			return FromProcess(cmd.Process)
+		},
+		"Open": startAndOpen,
+	}
+	for _, tc := range cases {
+		want := testchild.Command(tc.role, tc.arg)
+		if err := want.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if tc.kill {
+			want.Process.Kill()
+		}
+		want.Wait()
+		for name, construct := range constructors {
+			t.Run(name+"/"+want.ProcessState.String(), func(t *testing.T) {
+				cmd := testchild.Command(tc.role, tc.arg)
+				p, err := construct(cmd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				pid, err := p.PID()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.kill {
+					p.Kill()
+				}
+				got, err := p.Wait()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws := want.ProcessState
+				if got.String() != ws.String() || got.ExitCode() != ws.ExitCode() ||
+					got.Success() != ws.Success() || got.Exited() != ws.Exited() ||
+					got.Sys().(syscall.WaitStatus) != ws.Sys().(syscall.WaitStatus) {
+					t.Errorf("ExitStatus %q code %d success %v exited %v sys %#x; os.ProcessState %q code %d success %v exited %v sys %#x",
+						got, got.ExitCode(), got.Success(), got.Exited(), got.Sys(),
+						ws, ws.ExitCode(), ws.Success(), ws.Exited(), ws.Sys())
+				}
+				if got.Pid() != pid {
+					t.Errorf("Pid = %d; want %d", got.Pid(), pid)
+				}
+				if ru, ok := got.SysUsage().(*syscall.Rusage); !ok || ru == nil || ru.Maxrss == 0 {
+					t.Errorf("SysUsage = %#v; want the child's rusage", got.SysUsage())
+				}
+				if got.UserTime()+got.SystemTime() <= 0 {
+					t.Errorf("CPU time = %v; a Go child uses some", got.UserTime()+got.SystemTime())
+				}
+				if name == "Start" && cmd.ProcessState == nil {
+					t.Errorf("os/exec bookkeeping not done: cmd.ProcessState is nil")
+				}
+			})
+		}
+	}
+}
+
+func TestTryWait(t *testing.T) {
+	leakcheck.Check(t)
+	for _, construct := range []string{"Start", "Open"} {
+		t.Run(construct, func(t *testing.T) {
+			cmd := testchild.Command(testchild.Sleep)
+			var p *PidFd
+			var err error
+			if construct == "Start" {
+				p, err = Start(cmd)
+			} else {
+				p, err = startAndOpen(cmd)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			pid, err := p.PID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, err := p.TryWait(); status != nil || err != nil {
+				t.Fatalf("TryWait while running = %v, %v; want nil, nil", status, err)
+			}
+			if state := procState(t, pid); state == "Z" {
+				t.Fatalf("child is a zombie after TryWait found it running")
+			}
+			p.Kill()
+			waitReadable(t, p)
+			status, err := p.TryWait()
+			if err != nil || status == nil || status.Signal() != syscall.SIGKILL {
+				t.Fatalf("TryWait after exit = %v, %v; want signal: killed", status, err)
+			}
+			again, err := p.Wait()
+			if again != status || err != nil {
+				t.Errorf("Wait after TryWait = %v, %v; want the same status", again, err)
+			}
+		})
+	}
+}
+
+func TestWaitContext(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20 * time.Millisecond)
+	status, err := p.WaitContext(ctx)
+	cancel()
+	if status != nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitContext with a deadline = %v, %v; want DeadlineExceeded", status, err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		cancel()
+	}()
+	status, err = p.WaitContext(ctx)
+	if status != nil || !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitContext cancelled = %v, %v; want Canceled", status, err)
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.WaitContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WaitContext with a done context = %v; want Canceled", err)
+	}
+
+	// Still usable: a plain wait sees the kill.
+	p.Kill()
+	status, err = p.Wait()
+	if err != nil || status.Signal() != syscall.SIGKILL {
+		t.Fatalf("Wait after cancelled waits = %v, %v; want signal: killed", status, err)
+	}
+}
+
+func TestCloseDuringWait(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := testchild.Command(testchild.Sleep)
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const waiters = 5
+	errs := make(chan error, waiters)
+	for range waiters {
+		go func() {
+			_, err := p.Wait()
+			errs <- err
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // let them park; the test holds either way
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range waiters {
+		if err := <-errs; !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Wait interrupted by Close = %v; want os.ErrClosed", err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second Close = %v; want nil", err)
+	}
+	// Closing the PidFd left the child alone: os/exec still owns its exit.
+	if state := procState(t, cmd.Process.Pid); state == "Z" {
+		t.Errorf("child state %q after Close; want it still running", state)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+func TestClosed(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.PID(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("PID = %v; want os.ErrClosed", err)
+	}
+	if err := p.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Signal = %v; want os.ErrClosed", err)
+	}
+	if _, err := p.Wait(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Wait = %v; want os.ErrClosed", err)
+	}
+	if _, err := p.TryWait(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("TryWait = %v; want os.ErrClosed", err)
+	}
+	if fd := p.Fd(); fd != ^uintptr(0) {
+		t.Errorf("Fd = %d; want ^uintptr(0)", fd)
+	}
+	conn, err := p.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Control(func(uintptr) {}); err == nil {
+		t.Error("SyscallConn().Control on a closed PidFd succeeded")
+	}
+}
+
+func TestNilAndZeroPidFd(t *testing.T) {
+	leakcheck.Check(t)
+	for _, p := range []*PidFd{nil, {}} {
+		if _, err := p.PID(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("PID on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if err := p.Kill(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Kill on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.Wait(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Wait on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.TryWait(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("TryWait on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if err := p.Close(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Close on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.SyscallConn(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("SyscallConn on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if p.Fd() != ^uintptr(0) || p.File() != nil {
+			t.Errorf("Fd, File on %#v = %d, %v", p, p.Fd(), p.File())
+		}
+	}
+	var s *ExitStatus
+	if s.String() != "<nil>" || s.ExitCode() != -1 || s.Pid() != -1 || s.Exited() || s.Success() ||
+		s.Signaled() || s.Signal() != -1 || s.CoreDumped() || s.Sys() != nil || s.SysUsage() != nil ||
+		s.UserTime() != 0 || s.SystemTime() != 0 {
+		t.Error("a nil *ExitStatus must report nothing")
+	}
+}
+
+func TestConcurrentWaitAndSignal(t *testing.T) {
+	leakcheck.Check(t)
+	for _, construct := range []string{"Start", "Open"} {
+		t.Run(construct, func(t *testing.T) {
+			cmd := testchild.Command(testchild.Sleep)
+			var p *PidFd
+			var err error
+			if construct == "Start" {
+				p, err = Start(cmd)
+			} else {
+				p, err = startAndOpen(cmd)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			const n = 16
+			statuses := make(chan *ExitStatus, n)
+			signalErrs := make(chan error, n)
+			for range n {
+				go func() {
+					status, err := p.Wait()
+					if err != nil {
+						t.Errorf("Wait: %v", err)
+					}
+					statuses <- status
+				}()
+				go func() {
+					var err error
+					for err == nil {
+						err = p.Signal(syscall.Signal(0))
+						p.PID()
+						p.TryWait()
+					}
+					signalErrs <- err
+				}()
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := p.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			first := <-statuses
+			for range n - 1 {
+				if s := <-statuses; s != first {
+					t.Errorf("waiters got different statuses: %v and %v", first, s)
+				}
+			}
+			for range n {
+				if err := <-signalErrs; !errors.Is(err, os.ErrProcessDone) {
+					t.Errorf("Signal(0) after exit = %v; want os.ErrProcessDone", err)
+				}
+			}
+			if first == nil || first.Signal() != syscall.SIGKILL {
+				t.Errorf("status = %v; want signal: killed", first)
+			}
+		})
+	}
+}
+
+// TestWaitHoldsNoThread parks many waits at once and checks that the OS
+// thread count stays near GOMAXPROCS, not one per wait. (exec.Cmd.Wait would
+// hold one thread per child.)
+func TestWaitHoldsNoThread(t *testing.T) {
+	leakcheck.Check(t)
+	const children = 200
+	pidfds := make([]*PidFd, 0, children)
+	defer func() {
+		for _, p := range pidfds {
+			p.Kill()
+			p.Wait()
+			p.Close()
+		}
+	}()
+	for range children {
+		cmd := exec.Command("sleep", "3600")
+		p, err := Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pidfds = append(pidfds, p)
+	}
+	done := make(chan struct{})
+	for _, p := range pidfds {
+		go func() {
+			p.Wait()
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // let the waits park
+	if threads := threadCount(t); threads > 50 {
+		t.Errorf("%d OS threads with %d waits parked; want far fewer than one per wait", threads, children)
+	}
+	for _, p := range pidfds {
+		p.Kill()
+	}
+	for range children {
+		<-done
+	}
+}
+
+func threadCount(t testing.TB) int {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(rest))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
+}
