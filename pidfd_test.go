@@ -653,7 +653,7 @@ func TestWaitContext(t *testing.T) {
 	leakcheck.Check(t)
 	_, p := startChild(t, testchild.Sleep)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	status, err := p.WaitContext(ctx)
 	cancel()
 	if status != nil || !errors.Is(err, context.DeadlineExceeded) {
