@@ -360,11 +360,13 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
 // PidFd, not the number.
 func (p *PidFd) PID() (int, error) {
 	c := getCall()
-	defer putCall(c)
-	if err := p.control(c, (*fdCall).readPID); err != nil {
+	err := p.control(c, (*fdCall).readPID)
+	pid := c.pid
+	putCall(c)
+	if err != nil {
 		return 0, err
 	}
-	return c.pid, nil
+	return pid, nil
 }
 
 // Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
@@ -396,7 +398,6 @@ type fdCall struct {
 	err  error
 	sig  unix.Signal
 	pid  int
-	info unix.PidfdInfo
 	proc procBuffer
 }
 
@@ -435,21 +436,21 @@ const (
 	featureMissing
 )
 
-func (k *kernelFeature) mayExist() bool { return k.state.Load() != featureMissing }
-
-// missing records what err says about the call, and reports whether the
-// caller must fall back. Only "no such call" errors select the fallback:
-// ESRCH, EPERM and EBADF are real answers. A kernel that has answered once
-// has the call, so a later EINVAL is a real answer too.
-func (k *kernelFeature) missing(err error) bool {
-	switch err {
-	case nil:
-		k.state.Store(featurePresent)
-	case unix.ENOTTY, unix.EINVAL, unix.ENOSYS:
-		if k.state.Load() != featurePresent {
-			k.state.Store(featureMissing)
-			return true
+// fallBack records what err says about the call, given the state known
+// before it, and reports whether the caller must fall back. Only "no such
+// call" errors select the fallback: ESRCH, EPERM and EBADF are real answers,
+// and so is any error from a kernel that has answered the call before.
+// (Nothing here touches k after a successful call on a known kernel: with
+// page-table isolation the return from a syscall costs a TLB miss per page.)
+func (k *kernelFeature) fallBack(known int32, err error) bool {
+	switch {
+	case err == nil:
+		if known != featurePresent {
+			k.state.Store(featurePresent)
 		}
+	case known != featurePresent && (err == unix.ENOTTY || err == unix.EINVAL || err == unix.ENOSYS):
+		k.state.Store(featureMissing)
+		return true
 	}
 	return false
 }
@@ -458,14 +459,14 @@ func (k *kernelFeature) missing(err error) bool {
 var pidfdGetInfo kernelFeature
 
 func (c *fdCall) readPID(fd int) {
-	if pidfdGetInfo.mayExist() {
-		c.info = unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-		err := unix.IoctlPidfdInfo(fd, &c.info)
-		if !pidfdGetInfo.missing(err) {
-			if err == nil && c.info.Mask&unix.PIDFD_INFO_PID == 0 {
+	if known := pidfdGetInfo.state.Load(); known != featureMissing {
+		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+		err := unix.IoctlPidfdInfo(fd, &info)
+		if !pidfdGetInfo.fallBack(known, err) {
+			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}
-			c.pid, c.err = visiblePID(int(int32(c.info.Pid)), wrapErr("ioctl PIDFD_GET_INFO", err))
+			c.pid, c.err = visiblePID(int(int32(info.Pid)), wrapErr("ioctl PIDFD_GET_INFO", err))
 			return
 		}
 	}

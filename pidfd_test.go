@@ -22,7 +22,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testchild.RunIfChild()
+	testchild.RunIfChild(map[string]func([]string) int{waitManyRole: waitMany})
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.
 	r, w, err := os.Pipe()

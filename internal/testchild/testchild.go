@@ -32,12 +32,16 @@ func Command(role string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// RunIfChild plays the role this process was started in, if any, and exits.
-// It returns at once in the test process itself.
-func RunIfChild() {
+// RunIfChild plays the role this process was started in, if any, and exits
+// with the role's status. It returns at once in the test process itself.
+// extra holds roles that only the calling test package can play.
+func RunIfChild(extra map[string]func(args []string) int) {
 	role, ok := os.LookupEnv(roleEnv)
 	if !ok {
 		return
+	}
+	if play, ok := extra[role]; ok {
+		os.Exit(play(os.Args[1:]))
 	}
 	os.Exit(play(role, os.Args[1:]))
 }

@@ -1,0 +1,197 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// BenchmarkPID compares PID by ioctl (where the kernel has PIDFD_GET_INFO),
+// by the /proc fallback, and the bare ioctl with no PidFd around it.
+func BenchmarkPID(b *testing.B) {
+	p, err := Self()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.Run("raw-ioctl", func(b *testing.B) {
+		fd := int(p.Fd())
+		var info unix.PidfdInfo
+		if err := unix.IoctlPidfdInfo(fd, &info); err != nil {
+			b.Skipf("kernel has no PIDFD_GET_INFO: %v", err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			info = unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+			if err := unix.IoctlPidfdInfo(fd, &info); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PID", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := p.PID(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fdinfo-fallback", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := pidByFdinfo(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWaitMany waits for N children at once, with PidFd.Wait and with
+// exec.Cmd.Wait. Each run happens in a fresh re-executed process, since the
+// Go runtime never gives back the threads a run made. It reports the peak OS
+// threads and RSS of that process, and the latency from killing one child to
+// its Wait returning while all the others stay parked.
+func BenchmarkWaitMany(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		for _, method := range []string{"PidFd.Wait", "exec.Cmd.Wait"} {
+			b.Run(fmt.Sprintf("%s/N=%d", method, n), func(b *testing.B) {
+				var result waitManyResult
+				for b.Loop() {
+					result = runWaitMany(b, method, n)
+				}
+				b.ReportMetric(float64(result.threads), "threads-peak")
+				b.ReportMetric(float64(result.rssKB)/1024, "MB-rss-peak")
+				b.ReportMetric(result.p50.Seconds()*1e6, "µs-exit-p50")
+				b.ReportMetric(result.p90.Seconds()*1e6, "µs-exit-p90")
+			})
+		}
+	}
+}
+
+const waitManyRole = "wait-many"
+
+type waitManyResult struct {
+	threads, rssKB int
+	p50, p90       time.Duration
+}
+
+func runWaitMany(b *testing.B, method string, n int) waitManyResult {
+	b.Helper()
+	cmd := testchild.Command(waitManyRole, method, strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("%s N=%d: %v", method, n, err)
+	}
+	var r waitManyResult
+	var p50, p90 int64
+	if _, err := fmt.Sscanf(string(out), "threads=%d rss_kb=%d p50_ns=%d p90_ns=%d",
+		&r.threads, &r.rssKB, &p50, &p90); err != nil {
+		b.Fatalf("%s N=%d printed %q: %v", method, n, out, err)
+	}
+	r.p50, r.p90 = time.Duration(p50), time.Duration(p90)
+	return r
+}
+
+// waitMany is the re-executed side of BenchmarkWaitMany: args are the
+// method and N. It prints one line of results.
+func waitMany(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "wait-many: want METHOD N")
+		return 2
+	}
+	method := args[0]
+	n, err := strconv.Atoi(args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wait-many:", err)
+		return 2
+	}
+	kill := make([]func() error, n)
+	wait := make([]func(), n)
+	for i := range n {
+		// The smallest child there is; it dies with us if we crash.
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		switch method {
+		case "PidFd.Wait":
+			p, err := Start(cmd)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "wait-many: child %d: %v\n", i, err)
+				return 1
+			}
+			kill[i] = p.Kill
+			wait[i] = func() { p.Wait(); p.Close() }
+		case "exec.Cmd.Wait":
+			if err := cmd.Start(); err != nil {
+				fmt.Fprintf(os.Stderr, "wait-many: child %d: %v\n", i, err)
+				return 1
+			}
+			kill[i] = cmd.Process.Kill
+			wait[i] = func() { cmd.Wait() }
+		default:
+			fmt.Fprintln(os.Stderr, "wait-many: unknown method", method)
+			return 2
+		}
+	}
+	returned := make([]chan time.Time, n)
+	for i := range n {
+		returned[i] = make(chan time.Time, 1)
+		go func() {
+			wait[i]()
+			returned[i] <- time.Now()
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // let every wait park
+
+	const samples = 50
+	var latencies []time.Duration
+	for i := range min(samples, n) {
+		start := time.Now()
+		if err := kill[i](); err != nil {
+			fmt.Fprintln(os.Stderr, "wait-many: kill:", err)
+			return 1
+		}
+		latencies = append(latencies, (<-returned[i]).Sub(start))
+	}
+	threads, rssKB := statusField("Threads:"), statusField("VmHWM:")
+	for i := samples; i < n; i++ {
+		kill[i]()
+	}
+	for i := samples; i < n; i++ {
+		<-returned[i]
+	}
+	threads = max(threads, statusField("Threads:"))
+	slices.Sort(latencies)
+	fmt.Printf("threads=%d rss_kb=%d p50_ns=%d p90_ns=%d\n", threads, rssKB,
+		latencies[len(latencies)/2], latencies[len(latencies)*9/10])
+	return 0
+}
+
+// statusField reads a number from /proc/self/status, or -1.
+func statusField(name string) int {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, name); ok {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
