@@ -86,13 +86,16 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 		return p.status, p.statusErr
 	default:
 	}
-	var exited bool
+	var exited, reapHere bool
 	var pollErr error
-	if err := p.conn.Control(func(fd uintptr) { exited, pollErr = p.pollExit(int(fd)) }); err != nil {
+	if err := p.conn.Control(func(fd uintptr) { exited, reapHere, pollErr = p.pollExit(int(fd)) }); err != nil {
 		return nil, os.ErrClosed
 	}
 	if pollErr != nil || !exited {
 		return nil, pollErr
+	}
+	if reapHere {
+		p.finish(p.reap())
 	}
 	select {
 	case <-p.done:
@@ -116,15 +119,24 @@ func (p *PidFd) park(ctx context.Context) error {
 			close(interrupted)
 		})
 	}
+	var reapHere bool
 	var pollErr error
 	err := p.conn.Read(func(fd uintptr) bool {
 		var exited bool
-		exited, pollErr = p.pollExit(int(fd))
+		exited, reapHere, pollErr = p.pollExit(int(fd))
 		return exited || pollErr != nil
 	})
 	if stop != nil && !stop() {
 		<-interrupted
 		p.file.SetReadDeadline(time.Time{}) // let the next waiter park
+	}
+	if reapHere {
+		if ctx.Done() == nil {
+			p.finish(p.reap())
+		} else {
+			// Collecting the child's output may take long; ctx must not wait.
+			go func() { p.finish(p.reap()) }()
+		}
 	}
 	switch {
 	case err == nil:
@@ -138,14 +150,15 @@ func (p *PidFd) park(ctx context.Context) error {
 }
 
 // pollExit reports, without blocking, whether the process has exited. A
-// PidFd without a reap function reaps here and records the status; one with
-// it leaves the zombie (WNOWAIT) and reaps in the background through os/exec
-// or os, which return at once for a zombie.
-func (p *PidFd) pollExit(fd int) (bool, error) {
+// PidFd without a reap function reaps here and records the status. One with
+// it leaves the zombie (WNOWAIT) and, the first time, asks the caller to run
+// reap, outside the descriptor callback: os/exec and os return at once for a
+// zombie.
+func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.exitSeen {
-		return true, nil
+		return true, false, nil
 	}
 	var si siginfoChild
 	var rusage *syscall.Rusage
@@ -156,19 +169,18 @@ func (p *PidFd) pollExit(fd int) (bool, error) {
 		rusage = new(syscall.Rusage)
 	}
 	if err := waitid(fd, &si, options, rusage); err != nil {
-		return false, err
+		return false, false, err
 	}
 	// With WNOHANG waitid succeeds while the child runs, leaving si zeroed.
 	if si.signo != int32(unix.SIGCHLD) {
-		return false, nil
+		return false, false, nil
 	}
 	p.exitSeen = true
-	if p.reap == nil {
-		p.finish(&ExitStatus{pid: int(si.pid), status: si.waitStatus(), rusage: rusage}, nil)
-	} else {
-		go func() { p.finish(p.reap()) }()
+	if p.reap != nil {
+		return true, true, nil
 	}
-	return true, nil
+	p.finish(&ExitStatus{pid: int(si.pid), status: si.waitStatus(), rusage: rusage}, nil)
+	return true, false, nil
 }
 
 func (p *PidFd) finish(status *ExitStatus, err error) {
