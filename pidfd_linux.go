@@ -59,6 +59,9 @@ type PidFd struct {
 	done      chan struct{} // closed once status and statusErr are final
 	status    *ExitStatus
 	statusErr error
+
+	call     fdCall // for the uncontended call, so it needs no pool
+	callBusy atomic.Bool
 }
 
 func newPidFd(fd int) (*PidFd, error) {
@@ -68,13 +71,15 @@ func newPidFd(fd int) (*PidFd, error) {
 		file.Close()
 		return nil, err
 	}
-	return &PidFd{
+	p := &PidFd{
 		file:    file,
 		conn:    conn,
 		closing: make(chan struct{}),
 		waiter:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
-	}, nil
+	}
+	p.call.bind()
+	return p, nil
 }
 
 // wrapErr names the failed call and turns ESRCH, "no such process", into
@@ -359,10 +364,13 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
 // The PID is only a name for the moment: to act on the process, use the
 // PidFd, not the number.
 func (p *PidFd) PID() (int, error) {
-	c := getCall()
+	if p == nil || p.conn == nil {
+		return 0, os.ErrInvalid
+	}
+	c := p.getCall()
 	err := p.control(c, (*fdCall).readPID)
 	pid := c.pid
-	putCall(c)
+	p.putCall(c)
 	if err != nil {
 		return 0, err
 	}
@@ -377,8 +385,11 @@ func (p *PidFd) Signal(sig os.Signal) error {
 	if !ok {
 		return fmt.Errorf("pidfd: signal %v is not a syscall.Signal: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
 	}
-	c := getCall()
-	defer putCall(c)
+	if p == nil || p.conn == nil {
+		return os.ErrInvalid
+	}
+	c := p.getCall()
+	defer p.putCall(c)
 	c.sig = unix.Signal(s)
 	return p.control(c, (*fdCall).sendSignal)
 }
@@ -390,8 +401,11 @@ func (p *PidFd) Kill() error {
 
 // fdCall carries the arguments and results of one system call made on the
 // pidfd through RawConn.Control. The callback given to Control escapes, so a
-// closure would cost allocations on every call; a pooled fdCall whose
-// callback was bound once costs none.
+// closure would cost allocations on every call; an fdCall whose callback was
+// bound once costs none. Each PidFd has one for the uncontended case, and a
+// pool serves the rest: with page-table isolation every page touched after a
+// syscall costs a TLB miss, and the PidFd's own page is one that Control
+// touches anyway.
 type fdCall struct {
 	op   func(c *fdCall, fd int)
 	run  func(fd uintptr)
@@ -401,14 +415,29 @@ type fdCall struct {
 	proc procBuffer
 }
 
+func (c *fdCall) bind() { c.run = func(fd uintptr) { c.op(c, int(fd)) } }
+
 var fdCalls = sync.Pool{New: func() any {
 	c := new(fdCall)
-	c.run = func(fd uintptr) { c.op(c, int(fd)) }
+	c.bind()
 	return c
 }}
 
-func getCall() *fdCall  { return fdCalls.Get().(*fdCall) }
-func putCall(c *fdCall) { c.op, c.err = nil, nil; fdCalls.Put(c) }
+func (p *PidFd) getCall() *fdCall {
+	if p.callBusy.CompareAndSwap(false, true) {
+		return &p.call
+	}
+	return fdCalls.Get().(*fdCall)
+}
+
+func (p *PidFd) putCall(c *fdCall) {
+	c.op, c.err = nil, nil
+	if c == &p.call {
+		p.callBusy.Store(false)
+		return
+	}
+	fdCalls.Put(c)
+}
 
 // control runs op on the descriptor while Close is held off.
 func (p *PidFd) control(c *fdCall, op func(*fdCall, int)) error {

@@ -1,6 +1,7 @@
 // Package leakcheck fails a test that leaves open file descriptors, child
-// processes or goroutines behind. Tests that use it must not run in parallel:
-// descriptors and children belong to the whole process.
+// processes or goroutines behind, and counts the tests it watched. Tests that
+// use it must not run in parallel: descriptors and children belong to the
+// whole process.
 package leakcheck
 
 import (
@@ -10,56 +11,103 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Check records the open descriptors and goroutines now, and at the end of
-// the test fails it if more descriptors are open, more goroutines run, or any
-// child process (running or zombie) exists. Leaked children are killed and
-// reaped so that one failure does not cascade.
+// Snapshot is what a process holds at one moment.
+type Snapshot struct {
+	fds        map[int]string
+	goroutines int
+}
+
+// Take records the open descriptors and the goroutine count now.
+func Take() (Snapshot, error) {
+	fds, err := OpenFds()
+	return Snapshot{fds: fds, goroutines: runtime.NumGoroutine()}, err
+}
+
+// Leaks describes what the process holds now that it did not hold at s: more
+// descriptors, more goroutines (after letting finishing ones end), or any
+// child process at all. Leaked children are killed and reaped, so that one
+// leak does not cascade.
+func (s Snapshot) Leaks() []string {
+	var leaks []string
+	kids, err := Children()
+	if err != nil {
+		leaks = append(leaks, err.Error())
+	}
+	if len(kids) > 0 {
+		leaks = append(leaks, fmt.Sprintf("leaked child processes: %v", kids))
+		for _, pid := range kids {
+			syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}
+	}
+	fds, err := OpenFds()
+	if err != nil {
+		leaks = append(leaks, err.Error())
+	}
+	if leaked := newFds(s.fds, fds); len(leaked) > 0 {
+		leaks = append(leaks, "leaked file descriptors: "+strings.Join(leaked, ", "))
+	}
+	// Goroutines that finish the work of a test exit a moment after it.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > s.goroutines && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > s.goroutines {
+		buf := make([]byte, 1<<16)
+		buf = buf[:runtime.Stack(buf, true)]
+		leaks = append(leaks, fmt.Sprintf("leaked goroutines: %d before, %d after\n%s", s.goroutines, n, buf))
+	}
+	return leaks
+}
+
+var ran, skipped, failed atomic.Int64
+
+// Check fails t if, when it ends, it has leaked a descriptor, a goroutine or
+// a child process, and counts it for Summary.
 func Check(t testing.TB) {
 	t.Helper()
-	fdsBefore := OpenFds(t)
-	goroutinesBefore := runtime.NumGoroutine()
+	before, err := Take()
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		if kids := Children(t); len(kids) > 0 {
-			t.Errorf("leaked child processes: %v", kids)
-			for _, pid := range kids {
-				syscall.Kill(pid, syscall.SIGKILL)
-				var ws syscall.WaitStatus
-				syscall.Wait4(pid, &ws, 0, nil)
-			}
+		for _, leak := range before.Leaks() {
+			t.Error(leak)
 		}
-		if leaked := newFds(fdsBefore, OpenFds(t)); len(leaked) > 0 {
-			t.Errorf("leaked file descriptors: %s", strings.Join(leaked, ", "))
-		}
-		// Goroutines that finish the test's work exit a moment after it.
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > goroutinesBefore && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > goroutinesBefore {
-			buf := make([]byte, 1<<16)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("leaked goroutines: %d before, %d after\n%s", goroutinesBefore, n, buf)
+		switch {
+		case t.Skipped():
+			skipped.Add(1)
+		case t.Failed():
+			failed.Add(1)
+		default:
+			ran.Add(1)
 		}
 	})
 }
 
-// OpenFds lists this process's open descriptors as "N -> target".
-func OpenFds(t testing.TB) map[int]string {
-	t.Helper()
+// Summary is a line counting the tests Check watched.
+func Summary() string {
+	return fmt.Sprintf("%d passed, %d failed, %d skipped", ran.Load(), failed.Load(), skipped.Load())
+}
+
+// OpenFds lists this process's open descriptors as number and target.
+func OpenFds() (map[int]string, error) {
 	dir, err := os.Open("/proc/self/fd")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	names, err := dir.Readdirnames(-1)
 	dirFd := int(dir.Fd())
 	dir.Close()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	fds := make(map[int]string)
 	for _, name := range names {
@@ -70,7 +118,7 @@ func OpenFds(t testing.TB) map[int]string {
 		target, _ := os.Readlink("/proc/self/fd/" + name)
 		fds[fd] = target
 	}
-	return fds
+	return fds, nil
 }
 
 func newFds(before, after map[int]string) []string {
@@ -86,13 +134,12 @@ func newFds(before, after map[int]string) []string {
 
 // Children lists the PIDs of this process's children, zombies included,
 // by the parent field of every /proc/PID/stat.
-func Children(t testing.TB) []int {
-	t.Helper()
+func Children() ([]int, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	self := os.Getpid()
+	self := strconv.Itoa(os.Getpid())
 	var kids []int
 	for _, entry := range entries {
 		pid, err := strconv.Atoi(entry.Name())
@@ -104,11 +151,10 @@ func Children(t testing.TB) []int {
 			continue // gone meanwhile
 		}
 		// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-		after := stat[strings.LastIndexByte(string(stat), ')')+1:]
-		fields := strings.Fields(string(after))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
+		after := string(stat[strings.LastIndexByte(string(stat), ')')+1:])
+		if fields := strings.Fields(after); len(fields) > 1 && fields[1] == self {
 			kids = append(kids, pid)
 		}
 	}
-	return kids
+	return kids, nil
 }
