@@ -4,8 +4,10 @@ package pidfd
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +34,9 @@ type procBuffer struct {
 // fallback for PIDFD_GET_INFO before Linux 6.13. fd must stay pinned (the
 // caller runs inside RawConn.Control) so that the number names our pidfd.
 func (b *procBuffer) fdinfoPID(fd int) (int, error) {
+	if err := procIsOurs(); err != nil {
+		return 0, err
+	}
 	n, err := b.readFdinfo(fd)
 	if err != nil {
 		return 0, err
@@ -52,6 +57,23 @@ func (b *procBuffer) fdinfoPID(fd int) (int, error) {
 }
 
 var errNoPIDField = errors.New("pidfd: /proc/self/fdinfo shows no Pid field")
+
+// procIsOurs checks, once per process, that /proc shows PIDs of this
+// process's own PID namespace. A process in a nested namespace may see the
+// parent's /proc (a container without its own /proc mount): the numbers
+// there name other processes here. Our own NSpid line lists our PID from
+// /proc's namespace down to our own, so a single entry means they are one.
+var procIsOurs = sync.OnceValue(func() error {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("pidfd: /proc is needed on this kernel: %w", err)
+	}
+	if levels, ok := procfs.NSpidLevels(status); ok && levels != 1 {
+		return fmt.Errorf("%w: /proc is mounted from an ancestor PID namespace, so its PIDs are not ours "+
+			"(mount a /proc of this namespace, or use Linux 6.13+)", errors.ErrUnsupported)
+	}
+	return nil
+})
 
 // readFdinfo reads /proc/self/fdinfo/FD into b.data with raw system calls:
 // unix.Open would copy the path to the heap.

@@ -11,7 +11,8 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 
 // ErrNotInPIDNamespace reports that the process lives in a PID namespace the
 // caller cannot see, so it has no PID from the caller's point of view. The
-// process may well be alive: signals and waiting still work through the pidfd.
+// process may well be alive, and the pidfd still polls readable when it
+// exits, but the kernel refuses to signal it from here (EINVAL).
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
 // A *PidFd is a syscall.Conn: its SyscallConn gives raw access to the

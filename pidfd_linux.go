@@ -108,12 +108,15 @@ func openNonblocking(pid int) (int, error) {
 		if err != unix.EINVAL {
 			return fd, wrapErr("pidfd_open", err)
 		}
-		noNonblockFlag.Store(true)
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return -1, wrapErr("pidfd_open", err)
 	}
+	// EINVAL has other causes (a thread ID, a process being reaped): only a
+	// plain open that succeeds where the flagged one failed shows the flag
+	// is unknown.
+	noNonblockFlag.Store(true)
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("fcntl", err)
@@ -382,8 +385,8 @@ func (p *PidFd) PID() (int, error) {
 // [os.ErrProcessDone] once the process has been reaped.
 func (p *PidFd) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
-	if !ok {
-		return fmt.Errorf("pidfd: signal %v is not a syscall.Signal: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	if !ok || s < 0 || s > math.MaxInt32 { // the kernel would keep only the low 32 bits
+		return fmt.Errorf("pidfd: invalid signal %v: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
 	}
 	if p == nil || p.conn == nil {
 		return os.ErrInvalid
@@ -491,7 +494,14 @@ func (c *fdCall) readPID(fd int) {
 	if known := pidfdGetInfo.state.Load(); known != featureMissing {
 		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
 		err := unix.IoctlPidfdInfo(fd, &info)
-		if !pidfdGetInfo.fallBack(known, err) {
+		switch {
+		case err == unix.EREMOTE: // outside our PID namespace (6.18)
+			c.pid, c.err = 0, ErrNotInPIDNamespace
+			return
+		case err == unix.ESRCH:
+			// Reaped, or on some kernels not visible here: fdinfo tells
+			// the two apart (-1 or 0).
+		case !pidfdGetInfo.fallBack(known, err):
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}

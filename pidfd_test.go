@@ -23,7 +23,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testchild.RunIfChild(map[string]func([]string) int{waitManyRole: waitMany})
+	testchild.RunIfChild(map[string]func([]string) int{
+		waitManyRole:  waitMany,
+		outsideNSRole: outsideNS,
+	})
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.
 	r, w, err := os.Pipe()
@@ -922,4 +925,117 @@ func threadCount(t testing.TB) int {
 	}
 	t.Fatal("no Threads line in /proc/self/status")
 	return 0
+}
+
+func TestCloseDuringOutputCopy(t *testing.T) {
+	leakcheck.Check(t)
+	// The child exits at once, but a grandchild keeps its stdout open for a
+	// while: os/exec's cmd.Wait waits for it. Close must not.
+	var stdout bytes.Buffer
+	cmd := exec.Command("sh", "-c", "sleep 2 & exit 0")
+	cmd.Stdout = &stdout
+	p, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, p)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := p.Wait()
+		waited <- err
+	}()
+	tried := make(chan error, 1)
+	go func() {
+		_, err := p.TryWait()
+		tried <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let both reach the reaping; the test holds either way
+	p.Close()
+	if err := <-waited; !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Wait interrupted by Close while output is copied = %v; want os.ErrClosed", err)
+	}
+	if err := <-tried; !errors.Is(err, os.ErrClosed) {
+		t.Errorf("TryWait interrupted by Close while output is copied = %v; want os.ErrClosed", err)
+	}
+}
+
+func TestSignalOutOfRange(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+	// The kernel takes an int: a larger number must not be cut to its low bits.
+	wide := int64(1)<<32 | int64(syscall.SIGKILL)
+	if int64(int(wide)) != wide {
+		t.Skip("syscall.Signal is 32 bits here: no signal number can be out of the kernel's range")
+	}
+	if err := p.Signal(syscall.Signal(wide)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Signal(1<<32 | SIGKILL) = %v; want EINVAL", err)
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the child died of a signal number out of range: %v", err)
+	}
+}
+
+const outsideNSRole = "outside-ns"
+
+// outsideNS runs in a new PID namespace with a pidfd for its parent as
+// descriptor 3: a process it cannot see. With the argument "own-proc" it
+// mounts a /proc of its namespace first (it has a mount namespace of its
+// own); otherwise it sees its parent's /proc, whose numbers are not its own.
+func outsideNS(args []string) int {
+	ownProc := len(args) > 0 && args[0] == "own-proc"
+	if ownProc {
+		if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			fmt.Println("mount --make-rprivate /:", err)
+			return 1
+		}
+		if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
+			fmt.Println("mount /proc:", err)
+			return 1
+		}
+	}
+	p, err := NewFile(3)
+	if err != nil {
+		fmt.Println("NewFile:", err)
+		return 1
+	}
+	defer p.Close()
+	code := 0
+	for _, path := range pidPaths {
+		pid, err := path.pid(p)
+		want := ErrNotInPIDNamespace
+		byProc := path.name == "fdinfo" || pidfdGetInfo.state.Load() == featureMissing
+		if byProc && !ownProc {
+			want = errors.ErrUnsupported // the parent's /proc cannot answer
+		}
+		if !errors.Is(err, want) {
+			fmt.Printf("%s = %d, %v; want %v\n", path.name, pid, err, want)
+			code = 1
+		}
+	}
+	if err := p.Signal(syscall.Signal(0)); errors.Is(err, os.ErrProcessDone) {
+		fmt.Printf("Signal(0) = %v: a live process reported as done\n", err)
+		code = 1
+	}
+	return code
+}
+
+func TestPIDOutsideNamespace(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a PID namespace")
+	}
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	for _, proc := range []string{"parent-proc", "own-proc"} {
+		cmd := testchild.Command(outsideNSRole, proc)
+		cmd.ExtraFiles = []*os.File{self.File()}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("child in a new PID namespace with the %s: %v\n%s", proc, err, out)
+		}
+	}
 }

@@ -77,6 +77,10 @@ func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
 
 // TryWait reaps the process if it has exited and returns its status, or
 // returns (nil, nil) at once while it is still running.
+//
+// For a PidFd from [Start], the status comes once os/exec has finished
+// copying the child's output, as with cmd.Wait; if a grandchild keeps the
+// output pipe open, TryWait waits for that too (Close interrupts it).
 func (p *PidFd) TryWait() (*ExitStatus, error) {
 	if p == nil || p.conn == nil {
 		return nil, os.ErrInvalid
@@ -95,7 +99,7 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 		return nil, pollErr
 	}
 	if reapHere {
-		p.finish(p.reap())
+		p.startReap()
 	}
 	select {
 	case <-p.done:
@@ -131,12 +135,7 @@ func (p *PidFd) park(ctx context.Context) error {
 		p.file.SetReadDeadline(time.Time{}) // let the next waiter park
 	}
 	if reapHere {
-		if ctx.Done() == nil {
-			p.finish(p.reap())
-		} else {
-			// Collecting the child's output may take long; ctx must not wait.
-			go func() { p.finish(p.reap()) }()
-		}
+		p.startReap()
 	}
 	switch {
 	case err == nil:
@@ -151,9 +150,8 @@ func (p *PidFd) park(ctx context.Context) error {
 
 // pollExit reports, without blocking, whether the process has exited. A
 // PidFd without a reap function reaps here and records the status. One with
-// it leaves the zombie (WNOWAIT) and, the first time, asks the caller to run
-// reap, outside the descriptor callback: os/exec and os return at once for a
-// zombie.
+// it leaves the zombie (WNOWAIT) and, the first time, asks the caller to
+// start the reaping, outside the descriptor callback.
 func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -181,6 +179,14 @@ func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 	}
 	p.finish(&ExitStatus{pid: int(si.pid), status: si.waitStatus(), rusage: rusage}, nil)
 	return true, false, nil
+}
+
+// startReap collects an exited child through os/exec or os in a goroutine
+// of its own: cmd.Wait also waits for the child's output to be copied, which
+// lasts as long as any grandchild holds the pipe, and neither a context nor
+// Close may have to wait for that.
+func (p *PidFd) startReap() {
+	go func() { p.finish(p.reap()) }()
 }
 
 func (p *PidFd) finish(status *ExitStatus, err error) {

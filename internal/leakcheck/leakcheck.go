@@ -35,6 +35,17 @@ func Take() (Snapshot, error) {
 // leak does not cascade.
 func (s Snapshot) Leaks() []string {
 	var leaks []string
+	// Goroutines that finish the work of a test exit a moment after it, and
+	// may hold descriptors until then.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > s.goroutines && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > s.goroutines {
+		buf := make([]byte, 1<<16)
+		buf = buf[:runtime.Stack(buf, true)]
+		leaks = append(leaks, fmt.Sprintf("leaked goroutines: %d before, %d after\n%s", s.goroutines, n, buf))
+	}
 	kids, err := Children()
 	if err != nil {
 		leaks = append(leaks, err.Error())
@@ -53,16 +64,6 @@ func (s Snapshot) Leaks() []string {
 	}
 	if leaked := newFds(s.fds, fds); len(leaked) > 0 {
 		leaks = append(leaks, "leaked file descriptors: "+strings.Join(leaked, ", "))
-	}
-	// Goroutines that finish the work of a test exit a moment after it.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > s.goroutines && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > s.goroutines {
-		buf := make([]byte, 1<<16)
-		buf = buf[:runtime.Stack(buf, true)]
-		leaks = append(leaks, fmt.Sprintf("leaked goroutines: %d before, %d after\n%s", s.goroutines, n, buf))
 	}
 	return leaks
 }

@@ -11,9 +11,30 @@ func FdinfoPID(fdinfo []byte) (pid int, ok bool) {
 	return field(fdinfo, "Pid:")
 }
 
+// NSpidLevels returns how many PID namespaces the "NSpid:" line of a
+// /proc/PID/status text lists: 1 when the process lives in the PID namespace
+// of that /proc mount, more when it lives in one nested below.
+func NSpidLevels(status []byte) (int, bool) {
+	line, ok := lineAfter(status, "NSpid:")
+	if !ok {
+		return 0, false
+	}
+	n := len(bytes.Fields(line))
+	return n, n > 0
+}
+
 // field finds the line that starts with name and parses the decimal integer
 // after it, skipping blanks.
 func field(text []byte, name string) (int, bool) {
+	rest, ok := lineAfter(text, name)
+	if !ok {
+		return 0, false
+	}
+	return parseInt(bytes.TrimLeft(rest, " \t"))
+}
+
+// lineAfter returns the rest of the first line that starts with name.
+func lineAfter(text []byte, name string) ([]byte, bool) {
 	for len(text) > 0 {
 		line := text
 		if i := bytes.IndexByte(text, '\n'); i >= 0 {
@@ -22,10 +43,10 @@ func field(text []byte, name string) (int, bool) {
 			text = nil
 		}
 		if rest, found := bytes.CutPrefix(line, []byte(name)); found {
-			return parseInt(bytes.TrimLeft(rest, " \t"))
+			return rest, true
 		}
 	}
-	return 0, false
+	return nil, false
 }
 
 // parseInt parses an optionally negative decimal int32, the range of pid_t.

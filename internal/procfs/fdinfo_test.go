@@ -38,6 +38,26 @@ func TestFdinfoPID(t *testing.T) {
 	}
 }
 
+func TestNSpidLevels(t *testing.T) {
+	leakcheck.Check(t)
+	for _, tc := range []struct {
+		status string
+		levels int
+		ok     bool
+	}{
+		{"Name:\tx\nTgid:\t5\nNgid:\t0\nPid:\t5\nPPid:\t1\nNStgid:\t5\nNSpid:\t5\nNSpgid:\t5\n", 1, true},
+		{"Pid:\t812\nNSpid:\t812\t1\n", 2, true},
+		{"Pid:\t9\nNSpid:\t9\t7\t1", 3, true},
+		{"Pid:\t9\n", 0, false},
+		{"NSpid:\t\n", 0, false},
+	} {
+		levels, ok := NSpidLevels([]byte(tc.status))
+		if levels != tc.levels || ok != tc.ok {
+			t.Errorf("NSpidLevels(%q) = %d, %v; want %d, %v", tc.status, levels, ok, tc.levels, tc.ok)
+		}
+	}
+}
+
 func BenchmarkFdinfoPID(b *testing.B) {
 	text := []byte(fdinfoSamples[0].text)
 	b.ReportAllocs()
@@ -53,6 +73,9 @@ func FuzzFdinfoPID(f *testing.F) {
 		f.Add([]byte(tc.text))
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
+		if levels, ok := NSpidLevels(text); ok && (levels < 1 || !bytes.Contains(text, []byte("NSpid:"))) {
+			t.Fatalf("NSpidLevels = %d from %q", levels, text)
+		}
 		pid, ok := FdinfoPID(text)
 		if !ok {
 			return
