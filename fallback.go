@@ -24,9 +24,10 @@ import (
 const fdinfoPrefix = "/proc/self/fdinfo/"
 
 // procBuffer holds the path and the contents of one small /proc file, so
-// that a fallback read allocates nothing.
+// that a fallback read allocates nothing. The fields a fallback needs sit in
+// the first lines of each file it reads, well within data.
 type procBuffer struct {
-	path [len(fdinfoPrefix) + 24]byte
+	path [64]byte
 	data [512]byte
 }
 
@@ -37,7 +38,8 @@ func (b *procBuffer) fdinfoPID(fd int) (int, error) {
 	if err := procIsOurs(); err != nil {
 		return 0, err
 	}
-	n, err := b.readFdinfo(fd)
+	path := strconv.AppendInt(append(b.path[:0], fdinfoPrefix...), int64(fd), 10)
+	n, err := b.read(path)
 	if err != nil {
 		return 0, err
 	}
@@ -48,15 +50,70 @@ func (b *procBuffer) fdinfoPID(fd int) (int, error) {
 	if pid, err = visiblePID(pid, nil); err != nil {
 		return 0, err
 	}
-	// Before 5.10 fdinfo keeps the old number after the process is reaped;
-	// signal 0 fails with ESRCH exactly when it has been.
-	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err == unix.ESRCH {
-		return 0, wrapErr("pidfd_send_signal", err)
+	// Before 5.10 fdinfo keeps the old number after the process is reaped.
+	if err := provenAlive(fd); err != nil {
+		return 0, err
 	}
 	return pid, nil
 }
 
 var errNoPIDField = errors.New("pidfd: /proc/self/fdinfo shows no Pid field")
+
+// readVerified reads /proc/PID/name, where pid is the PID the pidfd fd's
+// process had when the PidFd was made, and then proves that the process
+// still lives: a live process keeps its PID, so the file was its own.
+func (b *procBuffer) readVerified(fd, pid int, name string) ([]byte, error) {
+	if err := procIsOurs(); err != nil {
+		return nil, err
+	}
+	if _, err := visiblePID(pid, nil); err != nil {
+		return nil, err
+	}
+	path := append(strconv.AppendInt(append(b.path[:0], "/proc/"...), int64(pid), 10), '/')
+	n, readErr := b.read(append(path, name...))
+	if err := provenAlive(fd); err != nil {
+		return nil, err // whatever was read belonged to another process, or none
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	return b.data[:n], nil
+}
+
+// provenAlive checks that the pidfd's process has not been reaped. Signal 0
+// tests existence only: EPERM, or EINVAL for a process outside our PID
+// namespace, still mean "alive".
+func provenAlive(fd int) error {
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err == unix.ESRCH {
+		return wrapErr("pidfd_send_signal", err)
+	}
+	return nil
+}
+
+// read reads the file at path into b.data with raw system calls, one read:
+// unix.Open would copy the path to the heap.
+func (b *procBuffer) read(path []byte) (int, error) {
+	name := path
+	path = append(path, 0)
+	atFDCWD := unix.AT_FDCWD
+	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(&path[0])),
+		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if errno != 0 {
+		return 0, &os.PathError{Op: "open", Path: string(name), Err: errno}
+	}
+	file := int(r)
+	defer unix.Close(file)
+	for {
+		n, err := unix.Read(file, b.data[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &os.PathError{Op: "read", Path: string(name), Err: err}
+		}
+		return n, nil
+	}
+}
 
 // procIsOurs checks, once per process, that /proc shows PIDs of this
 // process's own PID namespace. A process in a nested namespace may see the
@@ -104,4 +161,38 @@ func (b *procBuffer) readFdinfo(fd int) (int, error) {
 // procSelfFd is the /proc path that names descriptor fd of this process.
 func procSelfFd(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
+}
+
+// WithProcDir calls fn with the process's /proc/PID directory, open as an
+// [os.Root], and afterwards proves that the process still lives. A PID is
+// only reused after its process is reaped, so if it still lives, everything
+// fn read under dir was the process's own. If it does not, WithProcDir
+// returns [os.ErrProcessDone], and whatever fn found must be thrown away: it
+// may describe another process that was given the PID.
+//
+// Reading /proc this way is how the package's own fallbacks work on kernels
+// that lack the newer pidfd calls.
+func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error {
+	if p == nil || p.conn == nil {
+		return os.ErrInvalid
+	}
+	if err := procIsOurs(); err != nil {
+		return err
+	}
+	if _, err := visiblePID(p.pid, nil); err != nil {
+		return err
+	}
+	dir, openErr := os.OpenRoot("/proc/" + strconv.Itoa(p.pid))
+	var fnErr error
+	if openErr == nil {
+		fnErr = fn(dir)
+		dir.Close()
+	}
+	if err := p.controlFunc(provenAlive); err != nil {
+		return err
+	}
+	if openErr != nil {
+		return openErr
+	}
+	return fnErr
 }

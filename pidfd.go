@@ -2,6 +2,7 @@ package pidfd
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 )
 
@@ -18,3 +19,67 @@ var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID
 // A *PidFd is a syscall.Conn: its SyscallConn gives raw access to the
 // descriptor with the same guarantees the package's own calls have.
 var _ syscall.Conn = (*PidFd)(nil)
+
+// Creds are a process's user and group IDs, as the kernel sees them from
+// the caller's user namespace.
+type Creds struct {
+	RUID, EUID, SUID, FSUID uint32 // real, effective, saved, filesystem
+	RGID, EGID, SGID, FSGID uint32
+}
+
+// Namespace is a kind of Linux namespace.
+type Namespace int
+
+// The namespace kinds a process has. The ForChildren kinds are the PID and
+// time namespaces that the process's future children will be born into.
+const (
+	NamespaceCgroup Namespace = iota + 1
+	NamespaceIPC
+	NamespaceMount
+	NamespaceNet
+	NamespacePID
+	NamespacePIDForChildren
+	NamespaceTime
+	NamespaceTimeForChildren
+	NamespaceUser
+	NamespaceUTS
+)
+
+var namespaceNames = [...]string{
+	NamespaceCgroup:          "cgroup",
+	NamespaceIPC:             "ipc",
+	NamespaceMount:           "mnt",
+	NamespaceNet:             "net",
+	NamespacePID:             "pid",
+	NamespacePIDForChildren:  "pid_for_children",
+	NamespaceTime:            "time",
+	NamespaceTimeForChildren: "time_for_children",
+	NamespaceUser:            "user",
+	NamespaceUTS:             "uts",
+}
+
+func (ns Namespace) valid() bool {
+	return ns >= NamespaceCgroup && ns <= NamespaceUTS
+}
+
+// String returns the namespace's name in /proc/PID/ns, such as "net" or
+// "pid_for_children".
+func (ns Namespace) String() string {
+	if !ns.valid() {
+		return fmt.Sprintf("Namespace(%d)", int(ns))
+	}
+	return namespaceNames[ns]
+}
+
+// Features says which pidfd facilities the running kernel offers this
+// process (a seccomp filter can take some away). Everything in the package
+// works without them, through /proc, except where a method says otherwise.
+type Features struct {
+	NonblockOpen    bool // pidfd_open(PIDFD_NONBLOCK), Linux 5.10
+	PeerPidfd       bool // SO_PEERPIDFD on unix sockets, Linux 6.5
+	Pidfs           bool // pidfs: unique process IDs (ID), Linux 6.9
+	ThreadPidfds    bool // pidfd_open(PIDFD_THREAD), Linux 6.9
+	NamespaceIoctls bool // PIDFD_GET_*_NAMESPACE, Linux 6.11
+	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
+	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
+}

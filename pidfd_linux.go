@@ -44,6 +44,11 @@ import (
 // racing any other method can never make that method act on a reused
 // descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
 type PidFd struct {
+	// pid is the process's PID here, known when the PidFd was made: -1 if
+	// it was reaped by then, 0 if not visible here. A PID never changes
+	// while its process lives, and the /proc fallbacks prove that it still
+	// lives after each read.
+	pid     int
 	file    *os.File
 	conn    syscall.RawConn
 	closed  atomic.Bool
@@ -64,7 +69,7 @@ type PidFd struct {
 	callBusy atomic.Bool
 }
 
-func newPidFd(fd int) (*PidFd, error) {
+func newPidFd(fd, pid int) (*PidFd, error) {
 	file := os.NewFile(uintptr(fd), "pidfd")
 	conn, err := file.SyscallConn()
 	if err != nil {
@@ -72,6 +77,7 @@ func newPidFd(fd int) (*PidFd, error) {
 		return nil, err
 	}
 	p := &PidFd{
+		pid:     pid,
 		file:    file,
 		conn:    conn,
 		closing: make(chan struct{}),
@@ -152,7 +158,7 @@ func Open(pid int) (*PidFd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newPidFd(fd)
+	return newPidFd(fd, pid)
 }
 
 // Self returns a PidFd for the calling process.
@@ -186,7 +192,7 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 	if openErr != nil {
 		return nil, openErr
 	}
-	pfd, err := newPidFd(fd)
+	pfd, err := newPidFd(fd, p.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +259,7 @@ func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
 	if err != nil {
 		return nil, err
 	}
-	pfd, err := newPidFd(fd)
+	pfd, err := newPidFd(fd, cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +296,17 @@ func NewFile(fd uintptr) (*PidFd, error) {
 	if err := unix.SetNonblock(ifd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	return newPidFd(ifd)
+	p, err := newPidFd(ifd, 0)
+	if err != nil {
+		return nil, err
+	}
+	switch pid, err := p.PID(); {
+	case err == nil:
+		p.pid = pid
+	case errors.Is(err, os.ErrProcessDone):
+		p.pid = -1
+	} // otherwise not visible, or not knowable: the /proc fallbacks refuse
+	return p, nil
 }
 
 // checkPidfd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
@@ -414,7 +430,8 @@ type fdCall struct {
 	run  func(fd uintptr)
 	err  error
 	sig  unix.Signal
-	pid  int
+	pid  int // the PidFd's pid going in; the answer of PID and PPID coming out
+	info unix.PidfdInfo
 	proc procBuffer
 }
 
@@ -452,6 +469,19 @@ func (p *PidFd) control(c *fdCall, op func(*fdCall, int)) error {
 		return os.ErrClosed // Control fails only once the file is closed
 	}
 	return c.err
+}
+
+// controlFunc runs f on the pinned descriptor. It allocates a closure, so it
+// serves the calls that are not hot paths.
+func (p *PidFd) controlFunc(f func(fd int) error) error {
+	if p == nil || p.conn == nil {
+		return os.ErrInvalid
+	}
+	var err error
+	if cerr := p.conn.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
+		return os.ErrClosed
+	}
+	return err
 }
 
 func (c *fdCall) sendSignal(fd int) {
@@ -524,4 +554,22 @@ func visiblePID(pid int, err error) (int, error) {
 		return 0, os.ErrProcessDone
 	}
 	return pid, nil
+}
+
+// GetFd returns a duplicate of the process's file descriptor targetFd
+// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
+// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
+func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
+	if targetFd < 0 || targetFd > math.MaxInt32 {
+		return nil, os.NewSyscallError("pidfd_getfd", unix.EBADF)
+	}
+	var fd int
+	err := p.controlFunc(func(pidfd int) (err error) {
+		fd, err = unix.PidfdGetfd(pidfd, targetFd, 0)
+		return err
+	})
+	if err != nil {
+		return nil, wrapErr("pidfd_getfd", err)
+	}
+	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd_getfd:%d", targetFd)), nil
 }

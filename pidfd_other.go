@@ -35,6 +35,18 @@ func (p *PidFd) Kill() error                                          { return e
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
+func (p *PidFd) Creds() (Creds, error)                                { return Creds{}, errUnsupported }
+func (p *PidFd) PPID() (int, error)                                   { return 0, errUnsupported }
+func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }
+func (p *PidFd) ID() (uint64, error)                                  { return 0, errUnsupported }
+func (p *PidFd) Equal(other *PidFd) bool                              { return false }
+func (p *PidFd) Namespace(ns Namespace) (*os.File, error)             { return nil, errUnsupported }
+func (p *PidFd) Setns(kinds ...Namespace) error                       { return errUnsupported }
+func (p *PidFd) GetFd(targetFd int) (*os.File, error)                 { return nil, errUnsupported }
+func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
+
+// KernelFeatures reports no pidfd facilities: only Linux has them.
+func KernelFeatures() Features { return Features{} }
 
 // ExitStatus describes how a process ended. Only Linux produces them.
 type ExitStatus struct{}

@@ -91,12 +91,12 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 	default:
 	}
 	var exited, reapHere bool
-	var pollErr error
-	if err := p.conn.Control(func(fd uintptr) { exited, reapHere, pollErr = p.pollExit(int(fd)) }); err != nil {
-		return nil, os.ErrClosed
-	}
-	if pollErr != nil || !exited {
-		return nil, pollErr
+	err := p.controlFunc(func(fd int) (err error) {
+		exited, reapHere, err = p.pollExit(fd)
+		return err
+	})
+	if err != nil || !exited {
+		return nil, err
 	}
 	if reapHere {
 		p.startReap()

@@ -1,0 +1,55 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// KernelFeatures probes the kernel, once per process, and reports what it
+// found.
+func KernelFeatures() Features { return probeFeatures() }
+
+var probeFeatures = sync.OnceValue(func() Features {
+	var f Features
+	pid := os.Getpid()
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	f.NonblockOpen = err == nil
+	if err != nil {
+		if fd, err = unix.PidfdOpen(pid, 0); err != nil {
+			return f // no pidfds at all
+		}
+	}
+	defer unix.Close(fd)
+
+	var fs unix.Statfs_t
+	f.Pidfs = unix.Fstatfs(fd, &fs) == nil && uint32(fs.Type) == unix.PID_FS_MAGIC
+	var info unix.PidfdInfo
+	info.Mask = unix.PIDFD_INFO_PID
+	f.GetInfo = unix.IoctlPidfdInfo(fd, &info) == nil
+	if ns, err := unix.IoctlRetInt(fd, unix.PIDFD_GET_PID_NAMESPACE); err == nil {
+		unix.Close(ns)
+		f.NamespaceIoctls = true
+	} else {
+		f.NamespaceIoctls = errors.Is(err, unix.EOPNOTSUPP) // known ioctl, kind not built
+	}
+	_, _, err = unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+	f.FileHandles = err == nil && f.Pidfs
+	if thread, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD); err == nil {
+		unix.Close(thread)
+		f.ThreadPidfds = true
+	}
+	if pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		if peer, err := unix.GetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD); err == nil {
+			unix.Close(peer)
+			f.PeerPidfd = true
+		}
+		unix.Close(pair[0])
+		unix.Close(pair[1])
+	}
+	return f
+})

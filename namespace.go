@@ -1,0 +1,140 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// namespaceKinds gives, for each kind, its pidfd ioctl and its clone flag
+// (0 for the ForChildren kinds, which setns enters through their plain kind).
+var namespaceKinds = [...]struct {
+	ioctl uint
+	clone int
+}{
+	NamespaceCgroup:          {unix.PIDFD_GET_CGROUP_NAMESPACE, unix.CLONE_NEWCGROUP},
+	NamespaceIPC:             {unix.PIDFD_GET_IPC_NAMESPACE, unix.CLONE_NEWIPC},
+	NamespaceMount:           {unix.PIDFD_GET_MNT_NAMESPACE, unix.CLONE_NEWNS},
+	NamespaceNet:             {unix.PIDFD_GET_NET_NAMESPACE, unix.CLONE_NEWNET},
+	NamespacePID:             {unix.PIDFD_GET_PID_NAMESPACE, unix.CLONE_NEWPID},
+	NamespacePIDForChildren:  {unix.PIDFD_GET_PID_FOR_CHILDREN_NAMESPACE, 0},
+	NamespaceTime:            {unix.PIDFD_GET_TIME_NAMESPACE, unix.CLONE_NEWTIME},
+	NamespaceTimeForChildren: {unix.PIDFD_GET_TIME_FOR_CHILDREN_NAMESPACE, 0},
+	NamespaceUser:            {unix.PIDFD_GET_USER_NAMESPACE, unix.CLONE_NEWUSER},
+	NamespaceUTS:             {unix.PIDFD_GET_UTS_NAMESPACE, unix.CLONE_NEWUTS},
+}
+
+// pidfdNamespaceIoctls are the PIDFD_GET_*_NAMESPACE ioctls, Linux 6.11.
+var pidfdNamespaceIoctls kernelFeature
+
+// Namespace opens the process's namespace of the given kind, as
+// /proc/PID/ns/NAME would: by ioctl on Linux 6.11+, else through that very
+// file, verified to be the process's own. The caller owns the returned file.
+//
+// A kind the kernel was built without gives [errors.ErrUnsupported]; a
+// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
+func (p *PidFd) Namespace(ns Namespace) (*os.File, error) {
+	if !ns.valid() {
+		return nil, fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.ErrInvalid)
+	}
+	var nsFd int
+	err := p.controlFunc(func(fd int) error {
+		var err error
+		nsFd, err = namespaceFd(fd, p.pid, ns)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(nsFd), "/proc/"+fmt.Sprint(p.pid)+"/ns/"+ns.String()), nil
+}
+
+func namespaceFd(fd, pid int, ns Namespace) (int, error) {
+	kind := namespaceKinds[ns]
+	if known := pidfdNamespaceIoctls.state.Load(); known != featureMissing {
+		// The ioctl's argument must be 0: anything else is EINVAL.
+		nsFd, err := unix.IoctlRetInt(fd, kind.ioctl)
+		switch {
+		case err == unix.EOPNOTSUPP:
+			return -1, fmt.Errorf("pidfd: kernel built without %s namespaces: %w", ns.String(), errors.ErrUnsupported)
+		case !pidfdNamespaceIoctls.fallBack(known, err):
+			return nsFd, wrapErr("ioctl PIDFD_GET_"+ns.String()+"_NAMESPACE", err)
+		}
+	}
+	if err := procIsOurs(); err != nil {
+		return -1, err
+	}
+	if _, err := visiblePID(pid, nil); err != nil {
+		return -1, err
+	}
+	path := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.String())
+	nsFd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err := provenAlive(fd); err != nil {
+		if nsFd >= 0 {
+			unix.Close(nsFd) // the namespace of whoever held the PID
+		}
+		return -1, err
+	}
+	if err == unix.ENOENT {
+		return -1, fmt.Errorf("pidfd: kernel has no %s namespaces: %w", ns.String(), errors.ErrUnsupported)
+	}
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return nsFd, nil
+}
+
+// pidfdSetns is setns(2) given a pidfd, Linux 5.8.
+var pidfdSetns kernelFeature
+
+// Setns moves the calling thread into the process's namespaces of the given
+// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+;
+// before that one namespace at a time through /proc/PID/ns, verified).
+//
+// Namespaces belong to threads, and Go moves goroutines between threads: call
+// [runtime.LockOSThread] first, and do not unlock the thread afterwards
+// unless you have moved it back, so that it exits with the goroutine instead
+// of running others in the wrong namespaces. A Go program always has several
+// threads, and the kernel lets no such process enter a user or mount
+// namespace: those kinds fail with EINVAL before any namespace is entered.
+// The ForChildren kinds cannot be entered on their own (EINVAL): entering
+// [NamespacePID] or [NamespaceTime] sets them.
+func (p *PidFd) Setns(kinds ...Namespace) error {
+	flags := 0
+	for _, ns := range kinds {
+		switch {
+		case !ns.valid():
+			return fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.NewSyscallError("setns", unix.EINVAL))
+		case ns == NamespaceUser || ns == NamespaceMount:
+			return fmt.Errorf("pidfd: a multithreaded process cannot enter a %s namespace: %w", ns, os.NewSyscallError("setns", unix.EINVAL))
+		case namespaceKinds[ns].clone == 0:
+			return fmt.Errorf("pidfd: %s is entered through its plain kind: %w", ns, os.NewSyscallError("setns", unix.EINVAL))
+		}
+		flags |= namespaceKinds[ns].clone
+	}
+	if flags == 0 {
+		return nil
+	}
+	if known := pidfdSetns.state.Load(); known != featureMissing {
+		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
+		if !pidfdSetns.fallBack(known, err) {
+			return wrapErr("setns", err)
+		}
+	}
+	for _, ns := range kinds {
+		file, err := p.Namespace(ns)
+		if err != nil {
+			return err
+		}
+		err = unix.Setns(int(file.Fd()), namespaceKinds[ns].clone)
+		file.Close()
+		if err != nil {
+			return os.NewSyscallError("setns", err)
+		}
+	}
+	return nil
+}
