@@ -3,7 +3,6 @@
 package pidfd
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -153,19 +152,11 @@ var cgroup2Root = sync.OnceValues(func() (string, error) {
 	return root, nil
 })
 
-// cgroupIDOf returns the ID of the cgroup at path in the cgroup2 hierarchy:
-// the 64-bit ID that its directory's file handle carries.
+// cgroupIDOf returns the ID of the cgroup at path in the cgroup2 hierarchy.
 func cgroupIDOf(path string) (uint64, error) {
 	root, err := cgroup2Root()
 	if err != nil {
 		return 0, err
 	}
-	handle, _, err := unix.NameToHandleAt(unix.AT_FDCWD, root+path, 0)
-	if err != nil {
-		return 0, os.NewSyscallError("name_to_handle_at", err)
-	}
-	if id := handle.Bytes(); len(id) == 8 {
-		return binary.NativeEndian.Uint64(id), nil
-	}
-	return 0, fmt.Errorf("pidfd: cgroup file handle of %d bytes, want 8", handle.Size())
+	return fileID(unix.AT_FDCWD, root+path, 0)
 }

@@ -27,9 +27,7 @@ func (p *PidFd) ID() (uint64, error) {
 	return id, err
 }
 
-// pidfsID reads the pidfs inode number of fd. A file handle carries all 64
-// bits on every architecture; where pidfs has no file handles (before 6.13),
-// or they are forbidden, the inode number from fstat does on 64-bit kernels.
+// pidfsID reads the pidfs ID of fd.
 func pidfsID(fd int) (uint64, error) {
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fs); err != nil {
@@ -38,15 +36,28 @@ func pidfsID(fd int) (uint64, error) {
 	if uint32(fs.Type) != unix.PID_FS_MAGIC {
 		return 0, fmt.Errorf("pidfd: no unique process ID before pidfs (Linux 6.9): %w", errors.ErrUnsupported)
 	}
-	if handle, _, err := unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH); err == nil && len(handle.Bytes()) >= 8 {
+	return fileID(fd, "", unix.AT_EMPTY_PATH)
+}
+
+// fileID returns the 64-bit ID of a pidfs or kernfs (cgroup2) file: the
+// content of its file handle, which carries all 64 bits on every
+// architecture; where file handles are missing or forbidden, its inode
+// number, which equals the ID on 64-bit kernels.
+func fileID(dirfd int, path string, flags int) (uint64, error) {
+	handle, _, err := unix.NameToHandleAt(dirfd, path, flags)
+	if err == nil && len(handle.Bytes()) == 8 {
 		return binary.NativeEndian.Uint64(handle.Bytes()), nil
 	}
 	if !kernelIs64Bit() {
-		return 0, fmt.Errorf("pidfd: a 32-bit kernel's pidfs inode numbers are truncated and it has no pidfs file handles: %w", errors.ErrUnsupported)
+		if err == nil {
+			err = fmt.Errorf("file handle of %d bytes, want 8", len(handle.Bytes()))
+		}
+		return 0, fmt.Errorf("pidfd: no 64-bit ID on a 32-bit kernel without file handles (%w): %w",
+			err, errors.ErrUnsupported)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, os.NewSyscallError("fstat", err)
+	if err := unix.Fstatat(dirfd, path, &st, flags); err != nil {
+		return 0, os.NewSyscallError("fstatat", err)
 	}
 	return st.Ino, nil
 }
@@ -77,6 +88,11 @@ func (p *PidFd) Equal(other *PidFd) bool {
 	if errA == nil && errB == nil {
 		return a == b
 	}
+	return p.equalByPID(other)
+}
+
+// equalByPID compares by PID, for kernels without pidfs.
+func (p *PidFd) equalByPID(other *PidFd) bool {
 	pidA, errA := p.PID()
 	pidB, errB := other.PID()
 	if errA != nil || errB != nil || pidA != pidB {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/seccomp"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
@@ -27,6 +28,14 @@ func TestMain(m *testing.M) {
 		waitManyRole:  waitMany,
 		outsideNSRole: outsideNS,
 	})
+	if os.Getenv(oldKernelEnv) != "" {
+		// Re-executed by TestFallbacksOnOldKernel: see a kernel without the
+		// pidfs ioctls and file handles.
+		if err := seccomp.Install(seccomp.OldKernel{PidfsIoctls: true, FileHandles: true}); err != nil {
+			fmt.Println("seccomp:", err)
+			os.Exit(2)
+		}
+	}
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.
 	r, w, err := os.Pipe()

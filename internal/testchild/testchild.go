@@ -21,6 +21,10 @@ const (
 	Exit   = "exit"   // exit with the code in the first argument
 	Die    = "die"    // kill itself with the signal number in the first argument (SIGHUP, SIGINT, SIGTERM, SIGKILL)
 	Output = "output" // write the first argument's count of bytes to stdout, then exit 0
+	// Hostname sets the host name to the first argument (in the UTS
+	// namespace it was started in), says "ready" on stdout, then sleeps
+	// until killed.
+	Hostname = "hostname"
 )
 
 // Command returns a command that re-executes the test binary in a role.
@@ -71,6 +75,13 @@ func play(role string, args []string) int {
 		syscall.Kill(os.Getpid(), syscall.Signal(arg()))
 		time.Sleep(time.Hour)
 		return 101
+	case Hostname:
+		if len(args) == 0 || syscall.Sethostname([]byte(args[0])) != nil {
+			return 102
+		}
+		os.Stdout.WriteString("ready\n")
+		time.Sleep(time.Hour)
+		return 0
 	case Output:
 		os.Stdout.WriteString(strings.Repeat("x", arg()))
 		return 0

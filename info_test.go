@@ -1,0 +1,503 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// oldKernelEnv, set, makes the test binary install a seccomp filter that
+// takes the pidfs ioctls and file handles away, before any test runs.
+const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
+
+// bothPaths runs test once with the kernel as it is and once with the
+// package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
+// pidfds are missing, so that the /proc fallbacks answer.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("kernel", test)
+	t.Run("proc", func(t *testing.T) {
+		features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls, &pidfdSetns}
+		saved := make([]int32, len(features))
+		for i, f := range features {
+			saved[i] = f.state.Swap(featureMissing)
+		}
+		defer func() {
+			for i, f := range features {
+				f.state.Store(saved[i])
+			}
+		}()
+		test(t)
+	})
+}
+
+// procStatus parses /proc/PID/status by other means than the package does.
+func procStatus(t *testing.T, pid int) (ppid int, creds Creds) {
+	t.Helper()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(fields []string) [4]uint32 {
+		var out [4]uint32
+		for i := range out {
+			n, err := strconv.ParseUint(fields[i+1], 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = uint32(n)
+		}
+		return out
+	}
+	var uid, gid [4]uint32
+	for line := range strings.Lines(string(status)) {
+		fields := strings.Fields(line)
+		switch fields[0] {
+		case "PPid:":
+			ppid, _ = strconv.Atoi(fields[1])
+		case "Uid:":
+			uid = ids(fields)
+		case "Gid:":
+			gid = ids(fields)
+		}
+	}
+	return ppid, Creds{uid[0], uid[1], uid[2], uid[3], gid[0], gid[1], gid[2], gid[3]}
+}
+
+// procCgroupIno is the inode number of the process's cgroup v2 directory,
+// which is its cgroup ID on 64-bit kernels.
+func procCgroupIno(t *testing.T, pid int) uint64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := cgroup2Root()
+	if err != nil {
+		t.Skip(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if path, ok := strings.CutPrefix(strings.TrimSpace(line), "0::"); ok {
+			var st unix.Stat_t
+			if err := unix.Stat(root+path, &st); err != nil {
+				t.Fatal(err)
+			}
+			return st.Ino
+		}
+	}
+	t.Skip("no cgroup v2 line in /proc/PID/cgroup")
+	return 0
+}
+
+// subject is a process the info tests look at.
+type subject struct {
+	name string
+	open func(t *testing.T) (p *PidFd, pid int)
+}
+
+var liveSubjects = []subject{
+	{"self", func(t *testing.T) (*PidFd, int) {
+		p, err := Self()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p, os.Getpid()
+	}},
+	{"child", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Sleep)
+		return p, cmd.Process.Pid
+	}},
+	{"zombie", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Exit, "0")
+		waitReadable(t, p)
+		return p, cmd.Process.Pid
+	}},
+	{"other user", func(t *testing.T) (*PidFd, int) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to start a child as another user")
+		}
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
+		p, err := Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			p.Kill()
+			p.Wait()
+			p.Close()
+		})
+		return p, cmd.Process.Pid
+	}},
+}
+
+func TestCredsPPIDCgroup(t *testing.T) {
+	leakcheck.Check(t)
+	bothPaths(t, func(t *testing.T) {
+		for _, s := range liveSubjects {
+			t.Run(s.name, func(t *testing.T) {
+				p, pid := s.open(t)
+				wantPPID, wantCreds := procStatus(t, pid)
+				if creds, err := p.Creds(); err != nil || creds != wantCreds {
+					t.Errorf("Creds = %+v, %v; /proc says %+v", creds, err, wantCreds)
+				}
+				if s.name == "other user" && (wantCreds.EUID != 4242 || wantCreds.EGID != 4343) {
+					t.Errorf("child runs as %+v; want uid 4242, gid 4343", wantCreds)
+				}
+				if ppid, err := p.PPID(); err != nil || ppid != wantPPID {
+					t.Errorf("PPID = %d, %v; /proc says %d", ppid, err, wantPPID)
+				}
+				id, err := p.CgroupID()
+				if s.name == "zombie" {
+					// An exited task has left its cgroup: any answer but a wrong one.
+					if err == nil && id != procCgroupIno(t, pid) {
+						t.Errorf("zombie CgroupID = %d; /proc says %d", id, procCgroupIno(t, pid))
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("CgroupID: %v", err)
+				}
+				if kernelIs64Bit() {
+					if want := procCgroupIno(t, pid); id != want {
+						t.Errorf("CgroupID = %d; the cgroup directory's inode is %d", id, want)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestInfoAfterReap(t *testing.T) {
+	leakcheck.Check(t)
+	bothPaths(t, func(t *testing.T) {
+		_, p := startChild(t, testchild.Exit, "0")
+		if _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Creds(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("Creds = %v; want os.ErrProcessDone", err)
+		}
+		if _, err := p.PPID(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("PPID = %v; want os.ErrProcessDone", err)
+		}
+		if _, err := p.CgroupID(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("CgroupID = %v; want os.ErrProcessDone", err)
+		}
+		if f, err := p.Namespace(NamespaceNet); !errors.Is(err, os.ErrProcessDone) {
+			f.Close()
+			t.Errorf("Namespace = %v; want os.ErrProcessDone", err)
+		}
+		called := false
+		err := p.WithProcDir(func(*os.Root) error { called = true; return nil })
+		if !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("WithProcDir = %v (fn called: %v); want os.ErrProcessDone", err, called)
+		}
+	})
+}
+
+func TestNamespace(t *testing.T) {
+	leakcheck.Check(t)
+	subjects := []subject{liveSubjects[0], liveSubjects[1], {"new namespaces", func(t *testing.T) (*PidFd, int) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to create namespaces")
+		}
+		cmd := testchild.Command(testchild.Sleep)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC |
+			syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWCGROUP}
+		p, err := Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			p.Kill()
+			p.Wait()
+			p.Close()
+		})
+		return p, cmd.Process.Pid
+	}}}
+	bothPaths(t, func(t *testing.T) {
+		for _, s := range subjects {
+			t.Run(s.name, func(t *testing.T) {
+				p, pid := s.open(t)
+				for ns := NamespaceCgroup; ns <= NamespaceUTS; ns++ {
+					var want unix.Stat_t
+					if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/"+ns.String(), &want); err != nil {
+						t.Logf("%s: not in /proc (%v): skipped", ns, err)
+						continue
+					}
+					f, err := p.Namespace(ns)
+					if err != nil {
+						t.Errorf("Namespace(%s): %v", ns, err)
+						continue
+					}
+					var got unix.Stat_t
+					err = unix.Fstat(int(f.Fd()), &got)
+					f.Close()
+					if err != nil || got.Ino != want.Ino || got.Dev != want.Dev {
+						t.Errorf("Namespace(%s) is inode %d; /proc/%d/ns/%s is %d", ns, got.Ino, pid, ns, want.Ino)
+					}
+				}
+			})
+		}
+	})
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, bad := range []Namespace{0, -1, NamespaceUTS + 1} {
+		if f, err := p.Namespace(bad); !errors.Is(err, os.ErrInvalid) {
+			f.Close()
+			t.Errorf("Namespace(%d) = %v; want os.ErrInvalid", bad, err)
+		}
+	}
+	if got := Namespace(42).String(); got != "Namespace(42)" {
+		t.Errorf("Namespace(42).String() = %q", got)
+	}
+}
+
+func TestIDAndEqual(t *testing.T) {
+	leakcheck.Check(t)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	again, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	cmd, child := startChild(t, testchild.Exit, "0")
+
+	if !self.Equal(again) || self.Equal(child) || child.Equal(self) || self.Equal(nil) {
+		t.Errorf("Equal: self~self %v, self~child %v, child~self %v, self~nil %v; want true, false, false, false",
+			self.Equal(again), self.Equal(child), child.Equal(self), self.Equal(nil))
+	}
+	if !self.equalByPID(again) || self.equalByPID(child) {
+		t.Error("Equal by PID (kernels without pidfs) is wrong")
+	}
+
+	id, err := self.ID()
+	if !KernelFeatures().Pidfs {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("ID without pidfs = %d, %v; want errors.ErrUnsupported", id, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id2, err := again.ID(); err != nil || id2 != id {
+		t.Errorf("two pidfds of one process: IDs %d and %d (%v)", id, id2, err)
+	}
+	childID, err := child.ID()
+	if err != nil || childID == id {
+		t.Errorf("child ID %d (%v), self ID %d; want different", childID, err, id)
+	}
+	if kernelIs64Bit() {
+		if ino := fdinfoIno(t, self); ino != id {
+			t.Errorf("ID = %d; fdinfo shows inode %d", id, ino)
+		}
+	}
+	if _, err := child.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := child.ID(); err != nil || after != childID {
+		t.Errorf("ID after reaping = %d, %v; want %d", after, err, childID)
+	}
+	_ = cmd
+}
+
+func fdinfoIno(t *testing.T, p *PidFd) uint64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(int(p.Fd())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "ino:"); ok {
+			ino, err := strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ino
+		}
+	}
+	t.Fatal("no ino: line in fdinfo")
+	return 0
+}
+
+func TestWithProcDir(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, p := startChild(t, testchild.Sleep)
+	var stat []byte
+	err := p.WithProcDir(func(dir *os.Root) (err error) {
+		stat, err = dir.ReadFile("stat")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid, _, _ := bytes.Cut(stat, []byte(" ")); string(pid) != strconv.Itoa(cmd.Process.Pid) {
+		t.Errorf("WithProcDir read stat of %q; want %d", pid, cmd.Process.Pid)
+	}
+	sentinel := errors.New("from fn")
+	if err := p.WithProcDir(func(*os.Root) error { return sentinel }); err != sentinel {
+		t.Errorf("WithProcDir returned %v; want fn's own error", err)
+	}
+}
+
+func TestGetFd(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	dup, err := p.GetFd(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dup.WriteString("through the copy"); err != nil {
+		t.Fatal(err)
+	}
+	dup.Close()
+	w.Close()
+	if got, err := io.ReadAll(r); err != nil || string(got) != "through the copy" {
+		t.Errorf("read %q, %v through the pipe", got, err)
+	}
+	for _, bad := range []int{-1, 1 << 30} {
+		if f, err := p.GetFd(bad); !errors.Is(err, syscall.EBADF) {
+			f.Close()
+			t.Errorf("GetFd(%d) = %v; want EBADF", bad, err)
+		}
+	}
+}
+
+func TestSetns(t *testing.T) {
+	leakcheck.Check(t)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	for _, bad := range [][]Namespace{{NamespaceUser}, {NamespaceMount}, {NamespacePIDForChildren}, {0}} {
+		if err := self.Setns(bad...); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Setns(%v) = %v; want EINVAL", bad, err)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create and enter a UTS namespace")
+	}
+	bothPaths(t, func(t *testing.T) {
+		cmd := testchild.Command(testchild.Hostname, "pidfd-setns-test")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS}
+		ready, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Start(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			p.Kill()
+			p.Wait()
+			p.Close()
+		}()
+		if line, err := io.ReadAll(io.LimitReader(ready, 6)); err != nil || string(line) != "ready\n" {
+			t.Fatalf("child said %q, %v; want ready", line, err)
+		}
+		want := "pidfd-setns-test"
+		got := make(chan string, 1)
+		go func() {
+			// This thread's namespace changes for good: it must end with
+			// the goroutine, so it is never unlocked.
+			runtime.LockOSThread()
+			if err := p.Setns(NamespaceUTS, NamespaceNet); err != nil {
+				got <- "Setns: " + err.Error()
+				return
+			}
+			var uts unix.Utsname
+			unix.Uname(&uts)
+			got <- unix.ByteSliceToString(uts.Nodename[:])
+		}()
+		if name := <-got; name != want {
+			t.Errorf("host name after Setns = %q; want %q", name, want)
+		}
+	})
+}
+
+// TestFallbacksOnOldKernel runs the info tests again in a re-executed test
+// binary that sees no pidfs ioctls and no file handles, as on Linux 6.1.
+func TestFallbacksOnOldKernel(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "" {
+		t.Skip("already running under the old-kernel filter")
+	}
+	cmd := exec.Command(os.Args[0], "-test.v", "-test.run",
+		"^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestNamespace|TestIDAndEqual|TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile)$")
+	cmd.Env = append(os.Environ(), oldKernelEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("under the old-kernel filter:\n%s", out)
+	if err != nil {
+		t.Fatalf("tests under the old-kernel filter failed: %v", err)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: TestOldKernelFilter")) {
+		t.Fatal("the filter check did not run")
+	}
+}
+
+// TestOldKernelFilter checks, under the filter, that it took effect.
+func TestOldKernelFilter(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		t.Skip("runs only inside TestFallbacksOnOldKernel")
+	}
+	f := KernelFeatures()
+	if f.GetInfo || f.NamespaceIoctls || f.FileHandles {
+		t.Errorf("features under the filter: %+v; want no GET_INFO, namespace ioctls or file handles", f)
+	}
+}
+
+func TestKernelFeatures(t *testing.T) {
+	leakcheck.Check(t)
+	f := KernelFeatures()
+	t.Logf("kernel features: %+v", f)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var info unix.PidfdInfo
+	info.Mask = unix.PIDFD_INFO_PID
+	if got := unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil; got != f.GetInfo {
+		t.Errorf("GetInfo = %v, but the ioctl works: %v", f.GetInfo, got)
+	}
+	if _, err := p.ID(); (err == nil) != f.Pidfs {
+		t.Errorf("Pidfs = %v, but ID says %v", f.Pidfs, err)
+	}
+}

@@ -1,0 +1,95 @@
+//go:build linux
+
+// Package seccomp makes the running process see an older kernel: a seccomp
+// filter makes the newer pidfd calls fail the way kernels without them do,
+// so that the pidfd package's fallbacks can be tested on a new kernel. It is
+// for tests only: the filter cannot be removed, and it covers every thread.
+package seccomp
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// OldKernel describes what to take away.
+type OldKernel struct {
+	// PidfsIoctls makes every ioctl of the pidfs type (0xFF: the
+	// PIDFD_GET_*_NAMESPACE ioctls and PIDFD_GET_INFO) fail with ENOTTY,
+	// as on Linux 6.1.
+	PidfsIoctls bool
+	// FileHandles makes name_to_handle_at fail with EOPNOTSUPP, as for a
+	// filesystem without file handles.
+	FileHandles bool
+}
+
+// auditArch is the AUDIT_ARCH value of the system calls this program makes,
+// for the little-endian architectures (the filter reads the low half of a
+// 64-bit argument at a little-endian offset).
+var auditArch = map[string]uint32{
+	"386":     unix.AUDIT_ARCH_I386,
+	"amd64":   unix.AUDIT_ARCH_X86_64,
+	"arm":     unix.AUDIT_ARCH_ARM,
+	"arm64":   unix.AUDIT_ARCH_AARCH64,
+	"riscv64": unix.AUDIT_ARCH_RISCV64,
+	"ppc64le": unix.AUDIT_ARCH_PPC64LE,
+	"loong64": unix.AUDIT_ARCH_LOONGARCH64,
+}
+
+// Install applies the filter to every thread of the process, for good.
+func Install(k OldKernel) error {
+	arch, ok := auditArch[runtime.GOARCH]
+	if !ok {
+		return fmt.Errorf("seccomp: no AUDIT_ARCH known for %s", runtime.GOARCH)
+	}
+	const (
+		offNr   = 0  // seccomp_data.nr
+		offArch = 4  // seccomp_data.arch
+		offArg1 = 24 // low 32 bits of seccomp_data.args[1] (little-endian)
+		allow   = unix.SECCOMP_RET_ALLOW
+	)
+	errno := func(e unix.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e) }
+	load := func(off uint32) unix.SockFilter {
+		return unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}
+	}
+	ret := func(k uint32) unix.SockFilter { return unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k} }
+	// jumpIf skips the next instruction unless A == k.
+	jumpIf := func(k uint32) unix.SockFilter {
+		return unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: k}
+	}
+
+	var prog []unix.SockFilter
+	prog = append(prog,
+		load(offArch),
+		unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
+		ret(allow),
+	)
+	if k.FileHandles {
+		prog = append(prog, load(offNr), jumpIf(unix.SYS_NAME_TO_HANDLE_AT), ret(errno(unix.EOPNOTSUPP)))
+	}
+	if k.PidfsIoctls {
+		prog = append(prog,
+			load(offNr),
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: unix.SYS_IOCTL},
+			load(offArg1),
+			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 0xff00}, // _IOC_TYPE
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: 0xff00},
+			ret(errno(unix.ENOTTY)),
+		)
+	}
+	prog = append(prog, ret(allow))
+
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("seccomp: PR_SET_NO_NEW_PRIVS: %w", err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(prog)
+	if e != 0 {
+		return fmt.Errorf("seccomp: SECCOMP_SET_MODE_FILTER: %w", e)
+	}
+	return nil
+}
