@@ -5,6 +5,7 @@ package pidfd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -499,5 +500,127 @@ func TestKernelFeatures(t *testing.T) {
 	}
 	if _, err := p.ID(); (err == nil) != f.Pidfs {
 		t.Errorf("Pidfs = %v, but ID says %v", f.Pidfs, err)
+	}
+}
+
+const pidReuseRole = "pid-reuse"
+
+// pidReuse runs as PID 1 of a new PID namespace, with a /proc of its own.
+// It reaps a process, makes the kernel give its PID to a stranger running
+// as another user, and checks that every query and signal through the old
+// pidfd says os.ErrProcessDone instead of answering for the stranger.
+func pidReuse([]string) int {
+	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		fmt.Println("mount --make-rprivate /:", err)
+		return 1
+	}
+	if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
+		fmt.Println("mount /proc:", err)
+		return 1
+	}
+	victimCmd := exec.Command("sleep", "3600")
+	victim, err := Start(victimCmd)
+	if err != nil {
+		fmt.Println("start victim:", err)
+		return 1
+	}
+	defer victim.Close()
+	pid := victimCmd.Process.Pid
+	victim.Kill()
+	if _, err := victim.Wait(); err != nil {
+		fmt.Println("wait victim:", err)
+		return 1
+	}
+
+	// The next PID the kernel hands out in this namespace is ns_last_pid+1.
+	var stranger *PidFd
+	for range 10 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			fmt.Println("ns_last_pid:", err)
+			return 1
+		}
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
+		p, err := Start(cmd)
+		if err != nil {
+			fmt.Println("start stranger:", err)
+			return 1
+		}
+		if cmd.Process.Pid == pid {
+			stranger = p
+			break
+		}
+		p.Kill() // another process took the number first: try again
+		p.Wait()
+		p.Close()
+	}
+	if stranger == nil {
+		fmt.Println("could not give the PID to a stranger")
+		return 1
+	}
+	defer func() {
+		stranger.Kill()
+		stranger.Wait()
+		stranger.Close()
+	}()
+
+	failures := 0
+	check := func(path, what string, err error) {
+		if !errors.Is(err, os.ErrProcessDone) {
+			fmt.Printf("%s: %s on the old pidfd = %v; want os.ErrProcessDone\n", path, what, err)
+			failures++
+		}
+	}
+	for _, path := range []string{"kernel", "proc"} {
+		features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls}
+		for _, f := range features {
+			if path == "proc" {
+				f.state.Store(featureMissing)
+			}
+		}
+		_, err := victim.PID()
+		check(path, "PID", err)
+		_, err = victim.PPID()
+		check(path, "PPID", err)
+		_, err = victim.Creds()
+		check(path, "Creds", err)
+		_, err = victim.CgroupID()
+		check(path, "CgroupID", err)
+		ns, err := victim.Namespace(NamespaceNet)
+		if err == nil {
+			ns.Close()
+		}
+		check(path, "Namespace", err)
+		check(path, "WithProcDir", victim.WithProcDir(func(*os.Root) error { return nil }))
+		check(path, "Signal", victim.Signal(syscall.SIGKILL))
+		_, err = pidByFdinfo(victim)
+		check(path, "fdinfo PID", err)
+	}
+	if status, err := stranger.TryWait(); status != nil || err != nil {
+		fmt.Printf("the stranger was hit: %v, %v\n", status, err)
+		failures++
+	}
+	if creds, err := stranger.Creds(); err != nil || creds.EUID != 4242 {
+		fmt.Printf("the stranger holding PID %d: %+v, %v\n", pid, creds, err)
+		failures++
+	}
+	fmt.Printf("PID %d reused by a stranger; %d failures\n", pid, failures)
+	if failures > 0 {
+		return 1
+	}
+	return 0
+}
+
+func TestPIDReuse(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a PID namespace and set ns_last_pid")
+	}
+	cmd := testchild.Command(pidReuseRole)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s", out)
+	if err != nil {
+		t.Fatalf("PID reuse in a new PID namespace: %v", err)
 	}
 }

@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 	testchild.RunIfChild(map[string]func([]string) int{
 		waitManyRole:  waitMany,
 		outsideNSRole: outsideNS,
+		pidReuseRole:  pidReuse,
 	})
 	if os.Getenv(oldKernelEnv) != "" {
 		// Re-executed by TestFallbacksOnOldKernel: see a kernel without the
