@@ -236,3 +236,39 @@ func statusField(name string) int {
 	}
 	return -1
 }
+
+// BenchmarkNamespace opens (and closes) a child's network namespace by ioctl
+// (Linux 6.11+) and through /proc/PID/ns, verified.
+func BenchmarkNamespace(b *testing.B) {
+	cmd := exec.Command("sleep", "3600")
+	p, err := Start(cmd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		p.Kill()
+		p.Wait()
+		p.Close()
+	}()
+	run := func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			f, err := p.Namespace(NamespaceNet)
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	}
+	b.Run("ioctl", func(b *testing.B) {
+		if !KernelFeatures().NamespaceIoctls {
+			b.Skip("no PIDFD_GET_*_NAMESPACE ioctls on this kernel")
+		}
+		run(b)
+	})
+	b.Run("proc", func(b *testing.B) {
+		saved := pidfdNamespaceIoctls.state.Swap(featureMissing)
+		defer pidfdNamespaceIoctls.state.Store(saved)
+		run(b)
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,8 +32,8 @@ var namespaceKinds = [...]struct {
 // pidfdNamespaceIoctls are the PIDFD_GET_*_NAMESPACE ioctls, Linux 6.11.
 var pidfdNamespaceIoctls kernelFeature
 
-// Namespace opens the process's namespace of the given kind, as
-// /proc/PID/ns/NAME would: by ioctl on Linux 6.11+, else through that very
+// Namespace opens the process's namespace of the given kind (the file is
+// named after the kind, as in /proc/PID/ns), as /proc/PID/ns/NAME would: by ioctl on Linux 6.11+, else through that very
 // file, verified to be the process's own. The caller owns the returned file.
 //
 // A kind the kernel was built without gives [errors.ErrUnsupported]; a
@@ -50,7 +51,7 @@ func (p *PidFd) Namespace(ns Namespace) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return os.NewFile(uintptr(nsFd), "/proc/"+fmt.Sprint(p.pid)+"/ns/"+ns.String()), nil
+	return os.NewFile(uintptr(nsFd), ns.String()), nil
 }
 
 func namespaceFd(fd, pid int, ns Namespace) (int, error) {
@@ -71,7 +72,7 @@ func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 	if _, err := visiblePID(pid, nil); err != nil {
 		return -1, err
 	}
-	path := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.String())
+	path := "/proc/" + strconv.Itoa(pid) + "/ns/" + ns.String()
 	nsFd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err := provenAlive(fd); err != nil {
 		if nsFd >= 0 {
