@@ -18,15 +18,17 @@ import (
 // own. It fails with [os.ErrProcessDone] once the process is reaped.
 func (p *PidFd) Creds() (Creds, error) {
 	c := p.getCall()
-	defer p.putCall(c)
-	if err := p.controlPID(c, (*fdCall).readCreds); err != nil {
-		return Creds{}, err
-	}
+	err := p.controlPID(c, (*fdCall).readCreds)
 	i := &c.info
-	return Creds{
+	creds := Creds{
 		RUID: i.Ruid, EUID: i.Euid, SUID: i.Suid, FSUID: i.Fsuid,
 		RGID: i.Rgid, EGID: i.Egid, SGID: i.Sgid, FSGID: i.Fsgid,
-	}, nil
+	}
+	p.putCall(c)
+	if err != nil {
+		return Creds{}, err
+	}
+	return creds, nil
 }
 
 // PPID returns the PID of the process's parent, as the caller sees it: 0

@@ -31,6 +31,16 @@
 // same [ExitStatus]. Only a parent can reap a child; waiting on any other
 // process reports [syscall.ECHILD].
 //
+// # Asking about a process
+//
+// [PidFd.PID], [PidFd.PPID], [PidFd.Creds], [PidFd.CgroupID], [PidFd.ID]
+// and [PidFd.Namespace] answer from the pidfd itself on new kernels. On older
+// ones they read /proc/PID, and only answer after proving that the pidfd's
+// process still lives: a PID is reused only after its process is reaped, so
+// a live process still owns what was read. Otherwise they report
+// [os.ErrProcessDone], never another process's data. [PidFd.WithProcDir]
+// gives the same guarantee to code of your own that reads /proc/PID.
+//
 // # Kernel requirements
 //
 // pidfds need Linux 5.3 (pidfd_open) and waiting needs 5.4 (waitid with

@@ -65,8 +65,11 @@ type PidFd struct {
 	status    *ExitStatus
 	statusErr error
 
-	call     fdCall // for the uncontended call, so it needs no pool
+	// For the uncontended call, so it needs no pool. callBusy sits right
+	// before call's small fields (its large buffer comes last) so that what
+	// a call touches after its syscall shares one cache line or two.
 	callBusy atomic.Bool
+	call     fdCall
 }
 
 func newPidFd(fd, pid int) (*PidFd, error) {
@@ -383,9 +386,6 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
 // The PID is only a name for the moment: to act on the process, use the
 // PidFd, not the number.
 func (p *PidFd) PID() (int, error) {
-	if p == nil || p.conn == nil {
-		return 0, os.ErrInvalid
-	}
 	c := p.getCall()
 	err := p.control(c, (*fdCall).readPID)
 	pid := c.pid
@@ -403,9 +403,6 @@ func (p *PidFd) Signal(sig os.Signal) error {
 	s, ok := sig.(syscall.Signal)
 	if !ok || s < 0 || s > math.MaxInt32 { // the kernel would keep only the low 32 bits
 		return fmt.Errorf("pidfd: invalid signal %v: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
-	}
-	if p == nil || p.conn == nil {
-		return os.ErrInvalid
 	}
 	c := p.getCall()
 	defer p.putCall(c)
@@ -444,7 +441,7 @@ var fdCalls = sync.Pool{New: func() any {
 }}
 
 func (p *PidFd) getCall() *fdCall {
-	if p.callBusy.CompareAndSwap(false, true) {
+	if p != nil && p.callBusy.CompareAndSwap(false, true) {
 		return &p.call
 	}
 	return fdCalls.Get().(*fdCall)
@@ -452,7 +449,7 @@ func (p *PidFd) getCall() *fdCall {
 
 func (p *PidFd) putCall(c *fdCall) {
 	c.op, c.err = nil, nil
-	if c == &p.call {
+	if p != nil && c == &p.call {
 		p.callBusy.Store(false)
 		return
 	}

@@ -810,6 +810,33 @@ func TestNilAndZeroPidFd(t *testing.T) {
 		if p.Fd() != ^uintptr(0) || p.File() != nil {
 			t.Errorf("Fd, File on %#v = %d, %v", p, p.Fd(), p.File())
 		}
+		if _, err := p.Creds(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Creds on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.PPID(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("PPID on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.CgroupID(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("CgroupID on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.ID(); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("ID on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.Namespace(NamespaceNet); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Namespace on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if err := p.Setns(NamespaceUTS); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("Setns on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if _, err := p.GetFd(0); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("GetFd on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if err := p.WithProcDir(func(*os.Root) error { return nil }); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("WithProcDir on %#v = %v; want os.ErrInvalid", p, err)
+		}
+		if p.Equal(p) {
+			t.Errorf("Equal on %#v is true", p)
+		}
 	}
 	var s *ExitStatus
 	if s.String() != "<nil>" || s.ExitCode() != -1 || s.Pid() != -1 || s.Exited() || s.Success() ||

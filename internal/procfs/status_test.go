@@ -1,0 +1,98 @@
+package procfs
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+)
+
+// seeds returns the contents of testdata files matching pattern: real /proc
+// files of this machine's kernel and files in older kernels' formats.
+func seeds(tb testing.TB, pattern string) [][]byte {
+	tb.Helper()
+	names, err := filepath.Glob(filepath.Join("testdata", pattern))
+	if err != nil || len(names) == 0 {
+		tb.Fatalf("no testdata matches %s (%v)", pattern, err)
+	}
+	var out [][]byte
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, data)
+	}
+	return out
+}
+
+func TestParseStatus(t *testing.T) {
+	leakcheck.Check(t)
+	s, ok := ParseStatus(seeds(t, "status-5.4-format.txt")[0])
+	want := Status{PPid: 1200, UID: [4]uint32{1000, 1000, 1000, 1000}, GID: [4]uint32{1000, 1000, 1000, 1000}}
+	if !ok || s != want {
+		t.Errorf("ParseStatus = %+v, %v; want %+v", s, ok, want)
+	}
+	for _, tc := range []struct {
+		text string
+		ok   bool
+	}{
+		{"PPid:\t1\nUid:\t0\t0\t0\t0\nGid:\t4294967294\t1\t2\t3\n", true},
+		{"PPid:\t1\nUid:\t0\t0\t0\nGid:\t0\t0\t0\t0\n", false},             // three IDs
+		{"PPid:\t1\nUid:\t0\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", false},       // five
+		{"PPid:\t1\nUid:\t0\t0\t0\t4294967296\nGid:\t0\t0\t0\t0\n", false}, // overflow
+		{"Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", false},                    // no PPid
+		{"PPid:\t-1\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", false},
+	} {
+		if _, ok := ParseStatus([]byte(tc.text)); ok != tc.ok {
+			t.Errorf("ParseStatus(%q) ok = %v; want %v", tc.text, ok, tc.ok)
+		}
+	}
+}
+
+func TestCgroup(t *testing.T) {
+	leakcheck.Check(t)
+	if path, ok := CgroupV2Path(seeds(t, "cgroup-unified.txt")[0]); !ok || path != "/user.slice/user-1000.slice/session-2.scope" {
+		t.Errorf("CgroupV2Path = %q, %v", path, ok)
+	}
+	if path, ok := CgroupV2Path([]byte("1:cpu:/a\n0::\n")); ok {
+		t.Errorf("CgroupV2Path of an empty path = %q; want none", path)
+	}
+	mountinfo := []byte("21 26 0:20 / /proc rw - proc proc rw\n" +
+		"40 30 0:37 /sub /mnt/elsewhere rw - cgroup2 cgroup2 rw\n" +
+		"41 30 0:37 / /sys/fs/cgroup\\040v2 rw shared:9 - cgroup2 cgroup2 rw\n")
+	if root, ok := Cgroup2Mount(mountinfo); !ok || root != "/sys/fs/cgroup v2" {
+		t.Errorf("Cgroup2Mount = %q, %v; want the root mount, unescaped", root, ok)
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	for _, seed := range seeds(f, "status-*") {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		s, ok := ParseStatus(text)
+		if ok && (s.PPid < 0 || !bytes.Contains(text, []byte("Uid:"))) {
+			t.Fatalf("ParseStatus = %+v from %q", s, text)
+		}
+	})
+}
+
+func FuzzCgroup(f *testing.F) {
+	for _, seed := range seeds(f, "cgroup-*") {
+		f.Add(seed)
+	}
+	for _, seed := range seeds(f, "mountinfo-*") {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		if path, ok := CgroupV2Path(text); ok && (path == "" || path[0] != '/') {
+			t.Fatalf("CgroupV2Path = %q", path)
+		}
+		if root, ok := Cgroup2Mount(text); ok && !bytes.Contains(text, []byte("cgroup2")) {
+			t.Fatalf("Cgroup2Mount = %q from a text without cgroup2", root)
+		}
+	})
+}
