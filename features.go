@@ -4,6 +4,7 @@ package pidfd
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 
@@ -43,6 +44,7 @@ var probeFeatures = sync.OnceValue(func() Features {
 		unix.Close(thread)
 		f.ThreadPidfds = true
 	}
+	f.ExitInfo = f.GetInfo && kernelAtLeast(6, 15)
 	if pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
 		if peer, err := unix.GetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD); err == nil {
 			unix.Close(peer)
@@ -53,3 +55,18 @@ var probeFeatures = sync.OnceValue(func() Features {
 	}
 	return f
 })
+
+// kernelAtLeast compares the running kernel's version with major.minor. It
+// serves features that no call can probe without side effects.
+func kernelAtLeast(major, minor int) bool {
+	var uts unix.Utsname
+	if unix.Uname(&uts) != nil {
+		return false
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	var gotMajor, gotMinor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &gotMajor, &gotMinor); err != nil {
+		return false
+	}
+	return gotMajor > major || gotMajor == major && gotMinor >= minor
+}

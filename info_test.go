@@ -4,6 +4,7 @@ package pidfd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -623,4 +625,90 @@ func TestPIDReuse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("PID reuse in a new PID namespace: %v", err)
 	}
+}
+
+// grandchild starts sh, which starts a subshell that runs script and ends;
+// sh reaps it. It returns a PidFd for the subshell: a process that is not
+// our child.
+func grandchild(t *testing.T, script string) *PidFd {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", "("+script+") & echo $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Wait() })
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		t.Fatal(err)
+	}
+	// The subshell is alive until the script ends, and sh reaps it only then.
+	p, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestWaitExit(t *testing.T) {
+	leakcheck.Check(t)
+	cases := []struct {
+		script string
+		kill   bool
+		want   string
+	}{
+		{"sleep 0.2; exit 7", false, "exit status 7"},
+		{"sleep 3600", true, "signal: killed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.want, func(t *testing.T) {
+			p := grandchild(t, tc.script)
+			if _, err := p.Wait(); !errors.Is(err, syscall.ECHILD) {
+				t.Errorf("Wait on a grandchild = %v; want ECHILD", err)
+			}
+			if tc.kill {
+				if err := p.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			status, err := p.WaitExit(context.Background())
+			if !KernelFeatures().ExitInfo {
+				if status != nil || !errors.Is(err, ErrNoExitStatus) {
+					t.Errorf("WaitExit without exit info = %v, %v; want ErrNoExitStatus", status, err)
+				}
+				if p.Signal(syscall.Signal(0)) == nil && procState(t, mustPID(t, p)) != "Z" {
+					t.Error("WaitExit returned while the process still runs")
+				}
+				return
+			}
+			if err != nil || status.String() != tc.want {
+				t.Errorf("WaitExit = %v, %v; want %s", status, err, tc.want)
+			}
+		})
+	}
+	t.Run("deadline", func(t *testing.T) {
+		p := grandchild(t, "sleep 3600")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := p.WaitExit(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("WaitExit with a deadline = %v; want DeadlineExceeded", err)
+		}
+		p.Kill()
+		if _, err := p.WaitExit(context.Background()); err != nil && !errors.Is(err, ErrNoExitStatus) {
+			t.Errorf("WaitExit after a timed-out one: %v", err)
+		}
+	})
+}
+
+func mustPID(t *testing.T, p *PidFd) int {
+	t.Helper()
+	pid, err := p.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
 }

@@ -16,6 +16,11 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 // exits, but the kernel refuses to signal it from here (EINVAL).
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
+// ErrNoExitStatus reports that a process has exited but that the kernel
+// cannot tell how: before Linux 6.15 only the parent that reaps a process
+// learns its exit status.
+var ErrNoExitStatus = errors.New("pidfd: process exited; the kernel cannot tell its exit status")
+
 // A *PidFd is a syscall.Conn: its SyscallConn gives raw access to the
 // descriptor with the same guarantees the package's own calls have.
 var _ syscall.Conn = (*PidFd)(nil)
@@ -82,4 +87,5 @@ type Features struct {
 	NamespaceIoctls bool // PIDFD_GET_*_NAMESPACE, Linux 6.11
 	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
 	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
+	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
 }

@@ -35,6 +35,7 @@ func (p *PidFd) Kill() error                                          { return e
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
+func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error)    { return nil, errUnsupported }
 func (p *PidFd) Creds() (Creds, error)                                { return Creds{}, errUnsupported }
 func (p *PidFd) PPID() (int, error)                                   { return 0, errUnsupported }
 func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }

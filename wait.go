@@ -66,7 +66,7 @@ func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
 		case <-ctx.Done():
 		case <-p.closing:
 		case token <- struct{}{}:
-			err := p.park(ctx)
+			err := p.parkUntilExit(ctx)
 			<-p.waiter
 			if err != nil {
 				return nil, err
@@ -111,9 +111,10 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 
 var deadlinePassed = time.Unix(1, 0)
 
-// park blocks on the poller until the process has exited, ctx is done or the
-// PidFd is closed.
-func (p *PidFd) park(ctx context.Context) error {
+// park blocks on the poller until ready reports true (or an error), ctx is
+// done or the PidFd is closed. ready runs on the pinned descriptor, first at
+// once and then each time the pidfd polls ready. The caller holds p.waiter.
+func (p *PidFd) park(ctx context.Context, ready func(fd int) (bool, error)) error {
 	var stop func() bool
 	var interrupted chan struct{}
 	if ctx.Done() != nil {
@@ -123,27 +124,36 @@ func (p *PidFd) park(ctx context.Context) error {
 			close(interrupted)
 		})
 	}
-	var reapHere bool
-	var pollErr error
+	var readyErr error
 	err := p.conn.Read(func(fd uintptr) bool {
-		var exited bool
-		exited, reapHere, pollErr = p.pollExit(int(fd))
-		return exited || pollErr != nil
+		var done bool
+		done, readyErr = ready(int(fd))
+		return done || readyErr != nil
 	})
 	if stop != nil && !stop() {
 		<-interrupted
 		p.file.SetReadDeadline(time.Time{}) // let the next waiter park
 	}
-	if reapHere {
-		p.startReap()
-	}
 	switch {
 	case err == nil:
-		return pollErr
+		return readyErr
 	case p.closed.Load():
 		return os.ErrClosed
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		return ctx.Err()
+	}
+	return err
+}
+
+// parkUntilExit is park until the child has exited, reaping it.
+func (p *PidFd) parkUntilExit(ctx context.Context) error {
+	var reapHere bool
+	err := p.park(ctx, func(fd int) (exited bool, err error) {
+		exited, reapHere, err = p.pollExit(fd)
+		return exited, err
+	})
+	if reapHere {
+		p.startReap()
 	}
 	return err
 }
@@ -357,4 +367,85 @@ func (s *ExitStatus) String() string {
 		text += " (core dumped)"
 	}
 	return text
+}
+
+// WaitExit waits until the process has exited (any process, not only a
+// child of the caller) and returns how it ended where the kernel can tell.
+// It never reaps.
+//
+// Linux 6.15+ records the exit status when the process's parent reaps it
+// (PIDFD_INFO_EXIT): there WaitExit also waits for the reaping, so it waits
+// for as long as the parent leaves the process a zombie, or until ctx is
+// done. Older kernels cannot tell how another's child ended: there WaitExit
+// returns [ErrNoExitStatus] as soon as the process has exited. For a child
+// of your own use [PidFd.Wait], which reaps it.
+func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-p.done:
+		return p.status, p.statusErr // we reaped it ourselves
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closing:
+		return nil, os.ErrClosed
+	case p.waiter <- struct{}{}:
+	}
+	err := p.park(ctx, exitRecorded)
+	<-p.waiter
+	if err != nil {
+		return nil, err
+	}
+	return p.exitInfo()
+}
+
+// exitRecorded reports whether the process has exited and, on kernels that
+// record exit statuses, been reaped: a pidfd polls POLLIN once its process
+// has exited, and POLLIN|POLLHUP once it has been reaped.
+func exitRecorded(fd int) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, 0)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			return false, os.NewSyscallError("poll", err)
+		}
+	}
+	switch {
+	case fds[0].Revents&unix.POLLIN == 0:
+		return false, nil
+	case fds[0].Revents&unix.POLLHUP != 0:
+		return true, nil
+	}
+	return !KernelFeatures().ExitInfo, nil
+}
+
+// exitInfo reads the exit status the kernel recorded (Linux 6.15+).
+func (p *PidFd) exitInfo() (*ExitStatus, error) {
+	c := p.getCall()
+	defer p.putCall(c)
+	var known bool
+	err := p.control(c, func(c *fdCall, fd int) {
+		known, c.err = c.getInfo(fd, unix.PIDFD_INFO_EXIT)
+	})
+	switch {
+	case !known && err == nil, errors.Is(err, unix.ENODATA), errors.Is(err, os.ErrProcessDone):
+		return nil, ErrNoExitStatus
+	case err != nil:
+		return nil, err
+	}
+	pid := p.pid
+	if pid <= 0 {
+		pid = int(int32(c.info.Pid))
+	}
+	return &ExitStatus{pid: pid, status: syscall.WaitStatus(c.info.Exit_code)}, nil
 }
