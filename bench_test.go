@@ -240,16 +240,7 @@ func statusField(name string) int {
 // BenchmarkNamespace opens (and closes) a child's network namespace by ioctl
 // (Linux 6.11+) and through /proc/PID/ns, verified.
 func BenchmarkNamespace(b *testing.B) {
-	cmd := exec.Command("sleep", "3600")
-	p, err := Start(cmd)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		p.Kill()
-		p.Wait()
-		p.Close()
-	}()
+	p := startCmd(b, exec.Command("sleep", "3600"))
 	run := func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

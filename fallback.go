@@ -132,32 +132,6 @@ var procIsOurs = sync.OnceValue(func() error {
 	return nil
 })
 
-// readFdinfo reads /proc/self/fdinfo/FD into b.data with raw system calls:
-// unix.Open would copy the path to the heap.
-func (b *procBuffer) readFdinfo(fd int) (int, error) {
-	path := append(b.path[:0], fdinfoPrefix...)
-	path = strconv.AppendInt(path, int64(fd), 10)
-	path = append(path, 0)
-	atFDCWD := unix.AT_FDCWD
-	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(&path[0])),
-		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
-	if errno != 0 {
-		return 0, os.NewSyscallError("open "+fdinfoPrefix, errno)
-	}
-	file := int(r)
-	defer unix.Close(file)
-	for {
-		n, err := unix.Read(file, b.data[:])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, os.NewSyscallError("read "+fdinfoPrefix, err)
-		}
-		return n, nil
-	}
-}
-
 // procSelfFd is the /proc path that names descriptor fd of this process.
 func procSelfFd(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)

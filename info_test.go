@@ -136,16 +136,7 @@ var liveSubjects = []subject{
 		}
 		cmd := exec.Command("sleep", "3600")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
-		p, err := Start(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			p.Kill()
-			p.Wait()
-			p.Close()
-		})
-		return p, cmd.Process.Pid
+		return startCmd(t, cmd), cmd.Process.Pid
 	}},
 }
 
@@ -223,16 +214,7 @@ func TestNamespace(t *testing.T) {
 		cmd := testchild.Command(testchild.Sleep)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC |
 			syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWCGROUP}
-		p, err := Start(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			p.Kill()
-			p.Wait()
-			p.Close()
-		})
-		return p, cmd.Process.Pid
+		return startCmd(t, cmd), cmd.Process.Pid
 	}}}
 	bothPaths(t, func(t *testing.T) {
 		for _, s := range subjects {
@@ -422,15 +404,7 @@ func TestSetns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Start(cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			p.Kill()
-			p.Wait()
-			p.Close()
-		}()
+		p := startCmd(t, cmd)
 		if line, err := io.ReadAll(io.LimitReader(ready, 6)); err != nil || string(line) != "ready\n" {
 			t.Fatalf("child said %q, %v; want ready", line, err)
 		}

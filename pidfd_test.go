@@ -59,16 +59,22 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// startChild starts a test child in a role through Start. Cleanup kills it
-// and collects it, whatever the test did.
+// startChild starts a test child in a role through Start; see startCmd.
 func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
 	t.Helper()
 	cmd := testchild.Command(role, args...)
+	return cmd, startCmd(t, cmd)
+}
+
+// startCmd starts cmd through Start. Cleanup kills the child and collects
+// it, whatever the test did.
+func startCmd(tb testing.TB, cmd *exec.Cmd) *PidFd {
+	tb.Helper()
 	p, err := Start(cmd)
 	if err != nil {
-		t.Fatalf("Start: %v", err)
+		tb.Fatalf("Start: %v", err)
 	}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		p.Kill()
 		if _, err := p.Wait(); err != nil {
 			cmd.Process.Kill()
@@ -76,7 +82,20 @@ func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
 		}
 		p.Close()
 	})
-	return cmd, p
+	return p
+}
+
+// constructors make a PidFd for a command's child in each race-free way; they
+// wait for it differently: through os/exec, through os, directly.
+var constructors = map[string]func(*exec.Cmd) (*PidFd, error){
+	"Start": Start,
+	"FromProcess": func(cmd *exec.Cmd) (*PidFd, error) {
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		return FromProcess(cmd.Process)
+	},
+	"Open": startAndOpen,
 }
 
 // startAndOpen starts cmd with os/exec, opens its child by PID (our
@@ -244,15 +263,7 @@ func TestStartKeepsSysProcAttr(t *testing.T) {
 	attr := &syscall.SysProcAttr{Setpgid: true, PidFD: &callerFd}
 	cmd := testchild.Command(testchild.Sleep)
 	cmd.SysProcAttr = attr
-	p, err := Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		p.Kill()
-		p.Wait()
-		p.Close()
-	}()
+	p := startCmd(t, cmd)
 	if cmd.SysProcAttr != attr || attr.PidFD != &callerFd || !attr.Setpgid {
 		t.Errorf("Start changed the caller's SysProcAttr: %+v", cmd.SysProcAttr)
 	}
@@ -271,6 +282,9 @@ func TestStartKeepsSysProcAttr(t *testing.T) {
 	defer caller.Close()
 	if pid, err := caller.PID(); err != nil || pid != cmd.Process.Pid {
 		t.Errorf("caller's pidfd PID = %d, %v; want %d", pid, err, cmd.Process.Pid)
+	}
+	if !p.Equal(caller) {
+		t.Error("Start's PidFd and the caller's clone pidfd name different processes")
 	}
 }
 
@@ -579,17 +593,6 @@ func TestWaitStatus(t *testing.T) {
 		{testchild.Die, strconv.Itoa(int(syscall.SIGHUP)), false},
 		{testchild.Sleep, "", true},
 	}
-	// The constructors wait in different ways: directly, through os, through os/exec.
-	constructors := map[string]func(*exec.Cmd) (*PidFd, error){
-		"Start": Start,
-		"FromProcess": func(cmd *exec.Cmd) (*PidFd, error) {
-			if err := cmd.Start(); err != nil {
-				return nil, err
-			}
-			return FromProcess(cmd.Process)
-		},
-		"Open": startAndOpen,
-	}
 	for _, tc := range cases {
 		want := testchild.Command(tc.role, tc.arg)
 		if err := want.Start(); err != nil {
@@ -648,13 +651,7 @@ func TestTryWait(t *testing.T) {
 	for _, construct := range []string{"Start", "Open"} {
 		t.Run(construct, func(t *testing.T) {
 			cmd := testchild.Command(testchild.Sleep)
-			var p *PidFd
-			var err error
-			if construct == "Start" {
-				p, err = Start(cmd)
-			} else {
-				p, err = startAndOpen(cmd)
-			}
+			p, err := constructors[construct](cmd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -851,13 +848,7 @@ func TestConcurrentWaitAndSignal(t *testing.T) {
 	for _, construct := range []string{"Start", "Open"} {
 		t.Run(construct, func(t *testing.T) {
 			cmd := testchild.Command(testchild.Sleep)
-			var p *PidFd
-			var err error
-			if construct == "Start" {
-				p, err = Start(cmd)
-			} else {
-				p, err = startAndOpen(cmd)
-			}
+			p, err := constructors[construct](cmd)
 			if err != nil {
 				t.Fatal(err)
 			}
