@@ -135,7 +135,8 @@ func (c *fdCall) readCgroupID(fd int) {
 	}
 	path, ok := procfs.CgroupV2Path(text)
 	if !ok {
-		c.err = fmt.Errorf("pidfd: process has no cgroup v2 in /proc/PID/cgroup: %w", errors.ErrUnsupported)
+		c.err = fmt.Errorf("pidfd: /proc/PID/cgroup names no cgroup v2 directory of ours "+
+			"(no cgroup2, another cgroup namespace, or a removed cgroup): %w", errors.ErrUnsupported)
 		return
 	}
 	c.info.Cgroupid, c.err = cgroupIDOf(path)

@@ -70,14 +70,20 @@ func (b *procBuffer) readVerified(fd, pid int, name string) ([]byte, error) {
 		return nil, err
 	}
 	path := append(strconv.AppendInt(append(b.path[:0], "/proc/"...), int64(pid), 10), '/')
-	n, readErr := b.read(append(path, name...))
+	path = append(path, name...)
+	n, readErr := b.read(path)
+	data := b.data[:n]
+	if readErr == nil && n == len(b.data) {
+		// It may go on (a long cgroup path): read it whole, allocating.
+		data, readErr = os.ReadFile(string(path))
+	}
 	if err := provenAlive(fd); err != nil {
 		return nil, err // whatever was read belonged to another process, or none
 	}
 	if readErr != nil {
 		return nil, readErr
 	}
-	return b.data[:n], nil
+	return data, nil
 }
 
 // provenAlive checks that the pidfd's process has not been reaped. Signal 0

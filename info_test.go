@@ -636,7 +636,7 @@ func TestWaitExit(t *testing.T) {
 		want   string
 	}{
 		{"sleep 0.2; exit 7", false, "exit status 7"},
-		{"sleep 3600", true, "signal: killed"},
+		{"exec sleep 3600", true, "signal: killed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
@@ -654,8 +654,10 @@ func TestWaitExit(t *testing.T) {
 				if status != nil || !errors.Is(err, ErrNoExitStatus) {
 					t.Errorf("WaitExit without exit info = %v, %v; want ErrNoExitStatus", status, err)
 				}
-				if p.Signal(syscall.Signal(0)) == nil && procState(t, mustPID(t, p)) != "Z" {
-					t.Error("WaitExit returned while the process still runs")
+				// It must have returned at the exit: the pidfd polls readable.
+				fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
+				if n, err := unix.Poll(fds, 0); n != 1 || err != nil {
+					t.Errorf("WaitExit returned while the process still runs (poll: %d, %v)", n, err)
 				}
 				return
 			}
@@ -664,6 +666,23 @@ func TestWaitExit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("own child", func(t *testing.T) {
+		for name, construct := range constructors {
+			cmd := testchild.Command(testchild.Exit, "5")
+			p, err := construct(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, err := p.WaitExit(context.Background())
+			if err != nil || status.ExitCode() != 5 {
+				t.Errorf("%s: WaitExit on a child = %v, %v; want exit status 5", name, status, err)
+			}
+			if again, err := p.Wait(); err != nil || again.ExitCode() != 5 {
+				t.Errorf("%s: Wait after WaitExit = %v, %v", name, again, err)
+			}
+			p.Close()
+		}
+	})
 	t.Run("deadline", func(t *testing.T) {
 		p := grandchild(t, "sleep 3600")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -676,13 +695,4 @@ func TestWaitExit(t *testing.T) {
 			t.Errorf("WaitExit after a timed-out one: %v", err)
 		}
 	})
-}
-
-func mustPID(t *testing.T, p *PidFd) int {
-	t.Helper()
-	pid, err := p.PID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }

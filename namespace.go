@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,6 +83,11 @@ func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 		return -1, err
 	}
 	if err == unix.ENOENT {
+		if _, statErr := os.Stat("/proc/self/ns/" + ns.String()); statErr == nil {
+			// We have one, so the kernel has the kind: the process has
+			// exited and left its namespaces (a zombie).
+			return -1, wrapErr("open "+path, unix.ESRCH)
+		}
 		return -1, fmt.Errorf("pidfd: kernel has no %s namespaces: %w", ns.String(), errors.ErrUnsupported)
 	}
 	if err != nil {
@@ -92,18 +99,38 @@ func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 // pidfdSetns is setns(2) given a pidfd, Linux 5.8.
 var pidfdSetns kernelFeature
 
+// setnsTakesPidfd tells, once, whether EINVAL from setns on a pidfd means
+// "no such feature" (before 5.8) or is a real answer. It enters its own UTS
+// namespace on a thread of its own, which changes nothing: 5.8+ answers
+// success or EPERM, older kernels EINVAL (a pidfd is not a namespace file).
+var setnsTakesPidfd = sync.OnceValue(func() bool {
+	self, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(self)
+	answer := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		answer <- unix.Setns(self, unix.CLONE_NEWUTS)
+	}()
+	return <-answer != unix.EINVAL
+})
+
 // Setns moves the calling thread into the process's namespaces of the given
-// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+;
-// before that one namespace at a time through /proc/PID/ns, verified).
+// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
+// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
+// enters them one after the other: an error there can leave the thread in
+// some of them.
 //
 // Namespaces belong to threads, and Go moves goroutines between threads: call
 // [runtime.LockOSThread] first, and do not unlock the thread afterwards
 // unless you have moved it back, so that it exits with the goroutine instead
 // of running others in the wrong namespaces. A Go program always has several
 // threads, and the kernel lets no such process enter a user or mount
-// namespace: those kinds fail with EINVAL before any namespace is entered.
-// The ForChildren kinds cannot be entered on their own (EINVAL): entering
-// [NamespacePID] or [NamespaceTime] sets them.
+// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
+// before entering anything. The ForChildren kinds cannot be entered on their
+// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
 func (p *PidFd) Setns(kinds ...Namespace) error {
 	flags := 0
 	for _, ns := range kinds {
@@ -112,6 +139,8 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 			return fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.NewSyscallError("setns", unix.EINVAL))
 		case ns == NamespaceUser || ns == NamespaceMount:
 			return fmt.Errorf("pidfd: a multithreaded process cannot enter a %s namespace: %w", ns, os.NewSyscallError("setns", unix.EINVAL))
+		case ns == NamespaceTime:
+			return fmt.Errorf("pidfd: a multithreaded process cannot enter a time namespace: %w", os.NewSyscallError("setns", unix.EUSERS))
 		case namespaceKinds[ns].clone == 0:
 			return fmt.Errorf("pidfd: %s is entered through its plain kind: %w", ns, os.NewSyscallError("setns", unix.EINVAL))
 		}
@@ -122,18 +151,31 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 	}
 	if known := pidfdSetns.state.Load(); known != featureMissing {
 		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
-		if !pidfdSetns.fallBack(known, err) {
+		if err != unix.EINVAL || known == featurePresent || setnsTakesPidfd() {
+			if err == nil || err == unix.EINVAL || err == unix.EPERM {
+				pidfdSetns.state.Store(featurePresent)
+			}
 			return wrapErr("setns", err)
 		}
+		pidfdSetns.state.Store(featureMissing)
 	}
+	// Open every namespace before entering any, so that a process that is
+	// gone, or a kind that is missing, changes nothing.
+	files := make([]*os.File, 0, len(kinds))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	for _, ns := range kinds {
 		file, err := p.Namespace(ns)
 		if err != nil {
 			return err
 		}
-		err = unix.Setns(int(file.Fd()), namespaceKinds[ns].clone)
-		file.Close()
-		if err != nil {
+		files = append(files, file)
+	}
+	for i, ns := range kinds {
+		if err := unix.Setns(int(files[i].Fd()), namespaceKinds[ns].clone); err != nil {
 			return os.NewSyscallError("setns", err)
 		}
 	}

@@ -518,6 +518,7 @@ func (k *kernelFeature) fallBack(known int32, err error) bool {
 var pidfdGetInfo kernelFeature
 
 func (c *fdCall) readPID(fd int) {
+	askedKernel := false
 	if known := pidfdGetInfo.state.Load(); known != featureMissing {
 		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
 		err := unix.IoctlPidfdInfo(fd, &info)
@@ -528,6 +529,7 @@ func (c *fdCall) readPID(fd int) {
 		case err == unix.ESRCH:
 			// Reaped, or on some kernels not visible here: fdinfo tells
 			// the two apart (-1 or 0).
+			askedKernel = true
 		case !pidfdGetInfo.fallBack(known, err):
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
@@ -537,6 +539,10 @@ func (c *fdCall) readPID(fd int) {
 		}
 	}
 	c.pid, c.err = c.proc.fdinfoPID(fd)
+	if c.err != nil && askedKernel && !errors.Is(c.err, ErrNotInPIDNamespace) {
+		// The kernel said ESRCH and /proc cannot say more: take its word.
+		c.pid, c.err = 0, wrapErr("ioctl PIDFD_GET_INFO", unix.ESRCH)
+	}
 }
 
 // visiblePID turns the kernel's PID numbers into answers: 0 means the

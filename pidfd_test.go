@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -1044,6 +1045,28 @@ func outsideNS(args []string) int {
 		fmt.Printf("Signal(0) = %v: a live process reported as done\n", err)
 		code = 1
 	}
+	// Entering the parent's PID namespace from a child one is refused
+	// (EINVAL from setns itself): nothing may change, not even the net
+	// namespace named first.
+	before, _ := os.Readlink("/proc/thread-self/ns/net")
+	result := make(chan string)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		err := p.Setns(NamespaceNet, NamespacePID)
+		after, _ := os.Readlink("/proc/thread-self/ns/net")
+		switch {
+		case err == nil:
+			result <- "Setns into an ancestor PID namespace succeeded"
+		case after != before:
+			result <- fmt.Sprintf("Setns failed (%v) but moved the thread from net %s to %s", err, before, after)
+		default:
+			result <- ""
+		}
+	}()
+	if msg := <-result; msg != "" {
+		fmt.Println(msg)
+		code = 1
+	}
 	return code
 }
 
@@ -1060,7 +1083,7 @@ func TestPIDOutsideNamespace(t *testing.T) {
 	for _, proc := range []string{"parent-proc", "own-proc"} {
 		cmd := testchild.Command(outsideNSRole, proc)
 		cmd.ExtraFiles = []*os.File{self.File()}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("child in a new PID namespace with the %s: %v\n%s", proc, err, out)

@@ -377,8 +377,11 @@ func (s *ExitStatus) String() string {
 // (PIDFD_INFO_EXIT): there WaitExit also waits for the reaping, so it waits
 // for as long as the parent leaves the process a zombie, or until ctx is
 // done. Older kernels cannot tell how another's child ended: there WaitExit
-// returns [ErrNoExitStatus] as soon as the process has exited. For a child
-// of your own use [PidFd.Wait], which reaps it.
+// returns [ErrNoExitStatus] as soon as the process has exited.
+//
+// An unreaped child of the caller would wait for itself to be reaped, so
+// for a child WaitExit is [PidFd.WaitContext]: it reaps, and always knows
+// the status.
 func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 	if p == nil || p.conn == nil {
 		return nil, os.ErrInvalid
@@ -388,6 +391,9 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p.isUnreapedChild() {
+		return p.WaitContext(ctx)
 	}
 	select {
 	case <-p.done:
@@ -404,6 +410,21 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 		return nil, err
 	}
 	return p.exitInfo()
+}
+
+// isUnreapedChild reports whether the process is a child of the caller that
+// nobody has reaped yet (or that we are reaping).
+func (p *PidFd) isUnreapedChild() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	err := p.controlFunc(func(fd int) error {
+		var si siginfoChild
+		return waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	})
+	return err == nil
 }
 
 // exitRecorded reports whether the process has exited and, on kernels that
@@ -443,8 +464,8 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 	case err != nil:
 		return nil, err
 	}
-	pid := p.pid
-	if pid <= 0 {
+	pid := p.pid // the kernel clears info.Pid once the process is reaped
+	if pid <= 0 && int32(c.info.Pid) > 0 {
 		pid = int(int32(c.info.Pid))
 	}
 	return &ExitStatus{pid: pid, status: syscall.WaitStatus(c.info.Exit_code)}, nil

@@ -67,10 +67,18 @@ func parseUint32(b []byte) (uint32, bool) {
 
 // CgroupV2Path returns the path of the "0::" line of a /proc/PID/cgroup
 // text: the process's cgroup in the unified (v2) hierarchy.
+// It refuses what names no directory under this reader's cgroup2 mount: a
+// cgroup outside the reader's cgroup namespace ("/../x") or one removed
+// meanwhile ("/x (deleted)").
 func CgroupV2Path(text []byte) (string, bool) {
 	path, ok := lineAfter(text, "0::")
-	if !ok || len(path) == 0 || path[0] != '/' {
+	if !ok || len(path) == 0 || path[0] != '/' || bytes.HasSuffix(path, []byte(" (deleted)")) {
 		return "", false
+	}
+	for elem := range bytes.SplitSeq(path[1:], []byte("/")) {
+		if string(elem) == ".." {
+			return "", false
+		}
 	}
 	return string(path), true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
@@ -57,8 +58,10 @@ func TestCgroup(t *testing.T) {
 	if path, ok := CgroupV2Path(seeds(t, "cgroup-unified.txt")[0]); !ok || path != "/user.slice/user-1000.slice/session-2.scope" {
 		t.Errorf("CgroupV2Path = %q, %v", path, ok)
 	}
-	if path, ok := CgroupV2Path([]byte("1:cpu:/a\n0::\n")); ok {
-		t.Errorf("CgroupV2Path of an empty path = %q; want none", path)
+	for _, text := range []string{"1:cpu:/a\n0::\n", "0::/../other\n", "0::/a/../../b\n", "0::/gone (deleted)\n"} {
+		if path, ok := CgroupV2Path([]byte(text)); ok {
+			t.Errorf("CgroupV2Path(%q) = %q; want none", text, path)
+		}
 	}
 	mountinfo := []byte("21 26 0:20 / /proc rw - proc proc rw\n" +
 		"40 30 0:37 /sub /mnt/elsewhere rw - cgroup2 cgroup2 rw\n" +
@@ -88,7 +91,7 @@ func FuzzCgroup(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, text []byte) {
-		if path, ok := CgroupV2Path(text); ok && (path == "" || path[0] != '/') {
+		if path, ok := CgroupV2Path(text); ok && (path == "" || path[0] != '/' || strings.Contains(path+"/", "/../")) {
 			t.Fatalf("CgroupV2Path = %q", path)
 		}
 		if root, ok := Cgroup2Mount(text); ok && !bytes.Contains(text, []byte("cgroup2")) {
