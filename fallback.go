@@ -153,7 +153,7 @@ func procSelfFd(fd int) string {
 // Reading /proc this way is how the package's own fallbacks work on kernels
 // that lack the newer pidfd calls.
 func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error {
-	if p == nil || p.conn == nil {
+	if p == nil || p.conn == nil || fn == nil {
 		return os.ErrInvalid
 	}
 	if err := procIsOurs(); err != nil {

@@ -20,12 +20,39 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/seccomp"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
-// oldKernelEnv, set, makes the test binary install a seccomp filter that
-// takes the pidfs ioctls and file handles away, before any test runs.
+// oldKernelEnv names a seccomp profile that the test binary installs before
+// any test runs, to see an older kernel than it runs on.
 const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
+
+var seccompProfiles = map[string]seccomp.OldKernel{
+	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
+	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
+	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
+	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
+}
+
+// runUnder re-executes the test binary under a seccomp profile, running the
+// tests that match pattern, and fails t if they fail or check runs none.
+func runUnder(t *testing.T, profile, pattern, check string) {
+	t.Helper()
+	if os.Getenv(oldKernelEnv) != "" {
+		t.Skip("already running under a seccomp profile")
+	}
+	cmd := exec.Command(os.Args[0], "-test.v", "-test.run", pattern)
+	cmd.Env = append(os.Environ(), oldKernelEnv+"="+profile)
+	out, err := cmd.CombinedOutput()
+	t.Logf("under the %s profile:\n%s", profile, out)
+	if err != nil {
+		t.Fatalf("tests under the %s profile failed: %v", profile, err)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+check)) {
+		t.Fatalf("%s did not pass under the %s profile", check, profile)
+	}
+}
 
 // bothPaths runs test once with the kernel as it is and once with the
 // package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
@@ -432,26 +459,91 @@ func TestSetns(t *testing.T) {
 // binary that sees no pidfs ioctls and no file handles, as on Linux 6.1.
 func TestFallbacksOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
-	if os.Getenv(oldKernelEnv) != "" {
-		t.Skip("already running under the old-kernel filter")
+	runUnder(t, "6.1", "^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestNamespace|TestIDAndEqual|"+
+		"TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile|TestPIDReuse|TestZombieNamespace|TestCgroupLongPath)$",
+		"TestOldKernelFilter")
+}
+
+// TestEmulated54 runs the core tests as on Linux 5.4: pidfd_open knows no
+// PIDFD_NONBLOCK, so descriptors are made non-blocking with fcntl.
+func TestEmulated54(t *testing.T) {
+	leakcheck.Check(t)
+	runUnder(t, "5.4", "^(TestNonblockWithoutFlag|TestOpenChild|TestStart|TestFromProcess|TestWaitStatus|TestWaitContext|"+
+		"TestCloseDuringWait|TestConcurrentWaitAndSignal|TestCredsPPIDCgroup|TestPIDReuse)$", "TestNonblockWithoutFlag")
+}
+
+// TestNonblockWithoutFlag checks, under the 5.4 profile, that the package
+// noticed the missing flag and still made non-blocking descriptors.
+func TestNonblockWithoutFlag(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "5.4" {
+		t.Skip("runs only inside TestEmulated54")
 	}
-	cmd := exec.Command(os.Args[0], "-test.v", "-test.run",
-		"^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestNamespace|TestIDAndEqual|TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile)$")
-	cmd.Env = append(os.Environ(), oldKernelEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("under the old-kernel filter:\n%s", out)
+	if _, err := unix.PidfdOpen(os.Getpid(), unix.PIDFD_NONBLOCK); err != unix.EINVAL {
+		t.Fatalf("the filter let PIDFD_NONBLOCK through: %v", err)
+	}
+	p, err := Self()
 	if err != nil {
-		t.Fatalf("tests under the old-kernel filter failed: %v", err)
+		t.Fatal(err)
 	}
-	if !bytes.Contains(out, []byte("--- PASS: TestOldKernelFilter")) {
-		t.Fatal("the filter check did not run")
+	defer p.Close()
+	flags, err := unix.FcntlInt(p.Fd(), unix.F_GETFL, 0)
+	if err != nil || flags&unix.O_NONBLOCK == 0 || !noNonblockFlag.Load() {
+		t.Errorf("descriptor flags %#x (%v), fallback noticed: %v; want O_NONBLOCK by fcntl", flags, err, noNonblockFlag.Load())
 	}
+}
+
+// TestPidfdOpenForbidden runs the constructors where a seccomp filter
+// forbids pidfd_open, as some container runtimes do.
+func TestPidfdOpenForbidden(t *testing.T) {
+	leakcheck.Check(t)
+	for _, profile := range []string{"open-eperm", "open-enosys"} {
+		t.Run(profile, func(t *testing.T) {
+			runUnder(t, profile, "^TestForbiddenOpen$", "TestForbiddenOpen")
+		})
+	}
+}
+
+// TestForbiddenOpen checks, under an open-* profile, that every constructor
+// reports the refusal clearly and leaves nothing behind.
+func TestForbiddenOpen(t *testing.T) {
+	leakcheck.Check(t)
+	profile := os.Getenv(oldKernelEnv)
+	var want error
+	switch profile {
+	case "open-eperm":
+		want = syscall.EPERM
+	case "open-enosys":
+		want = errors.ErrUnsupported
+	default:
+		t.Skip("runs only inside TestPidfdOpenForbidden")
+	}
+	if p, err := Self(); p != nil || !errors.Is(err, want) {
+		t.Errorf("Self = %v, %v; want %v", p, err, want)
+	}
+	if p, err := Open(os.Getppid()); p != nil || !errors.Is(err, want) {
+		t.Errorf("Open = %v, %v; want %v", p, err, want)
+	}
+	cmd := testchild.Command(testchild.Sleep)
+	if p, err := Start(cmd); p != nil || !errors.Is(err, want) {
+		t.Errorf("Start = %v, %v; want %v", p, err, want)
+	}
+	// Start made no child it could not hand over: leakcheck verifies it.
+	other := testchild.Command(testchild.Exit, "0")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := FromProcess(other.Process); p != nil || err == nil {
+		t.Errorf("FromProcess = %v, %v; want an error", p, err)
+	}
+	other.Wait()
+	t.Logf("kernel features under %s: %+v", profile, KernelFeatures())
 }
 
 // TestOldKernelFilter checks, under the filter, that it took effect.
 func TestOldKernelFilter(t *testing.T) {
 	leakcheck.Check(t)
-	if os.Getenv(oldKernelEnv) == "" {
+	if os.Getenv(oldKernelEnv) != "6.1" {
 		t.Skip("runs only inside TestFallbacksOnOldKernel")
 	}
 	f := KernelFeatures()

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -25,19 +26,24 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if profile := os.Getenv(oldKernelEnv); profile != "" {
+		// Re-executed by a test that emulates an older kernel (children
+		// playing roles inherit the profile and see the same kernel).
+		rules, ok := seccompProfiles[profile]
+		if !ok {
+			fmt.Println("unknown seccomp profile", profile)
+			os.Exit(2)
+		}
+		if err := seccomp.Install(rules); err != nil {
+			fmt.Println("seccomp:", err)
+			os.Exit(2)
+		}
+	}
 	testchild.RunIfChild(map[string]func([]string) int{
 		waitManyRole:  waitMany,
 		outsideNSRole: outsideNS,
 		pidReuseRole:  pidReuse,
 	})
-	if os.Getenv(oldKernelEnv) != "" {
-		// Re-executed by TestFallbacksOnOldKernel: see a kernel without the
-		// pidfs ioctls and file handles.
-		if err := seccomp.Install(seccomp.OldKernel{PidfsIoctls: true, FileHandles: true}); err != nil {
-			fmt.Println("seccomp:", err)
-			os.Exit(2)
-		}
-	}
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.
 	r, w, err := os.Pipe()
@@ -51,6 +57,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	if fuzzing() {
+		os.Exit(code) // the fuzzing engine keeps goroutines and workers of its own
+	}
 	// Examples and benchmarks have no *testing.T to fail: check them all here.
 	for _, leak := range before.Leaks() {
 		fmt.Println("after all tests:", leak)
@@ -58,6 +67,16 @@ func TestMain(m *testing.M) {
 	}
 	fmt.Println("tests:", leakcheck.Summary())
 	os.Exit(code)
+}
+
+// fuzzing reports whether this process coordinates or serves a fuzzing run.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // startChild starts a test child in a role through Start; see startCmd.

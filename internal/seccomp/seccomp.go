@@ -23,6 +23,12 @@ type OldKernel struct {
 	// FileHandles makes name_to_handle_at fail with EOPNOTSUPP, as for a
 	// filesystem without file handles.
 	FileHandles bool
+	// NoNonblockFlag makes pidfd_open with PIDFD_NONBLOCK fail with
+	// EINVAL, as before Linux 5.10.
+	NoNonblockFlag bool
+	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
+	// container runtimes do (EPERM, ENOSYS).
+	PidfdOpen unix.Errno
 }
 
 // auditArch is the AUDIT_ARCH value of the system calls this program makes,
@@ -77,6 +83,19 @@ func Install(k OldKernel) error {
 			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 0xff00}, // _IOC_TYPE
 			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: 0xff00},
 			ret(errno(unix.ENOTTY)),
+		)
+	}
+	if k.PidfdOpen != 0 {
+		prog = append(prog, load(offNr), jumpIf(unix.SYS_PIDFD_OPEN), ret(errno(k.PidfdOpen)))
+	}
+	if k.NoNonblockFlag {
+		prog = append(prog,
+			load(offNr),
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: unix.SYS_PIDFD_OPEN},
+			load(offArg1),
+			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: unix.PIDFD_NONBLOCK},
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PIDFD_NONBLOCK},
+			ret(errno(unix.EINVAL)),
 		)
 	}
 	prog = append(prog, ret(allow))

@@ -1,0 +1,187 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// TestBadInput hands every exported function input it must refuse, and
+// checks each refusal is a clear error, not a panic.
+func TestBadInput(t *testing.T) {
+	leakcheck.Check(t)
+	_, live := startChild(t, testchild.Sleep)
+	closed, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	huge := int(^uint(0) >> 1) // MaxInt: beyond pid_t and fd ranges on 64-bit
+
+	threadID := make(chan int)
+	release := make(chan struct{})
+	go func() {
+		// A thread that is not the process's leader: pidfd_open refuses
+		// its ID without PIDFD_THREAD.
+		runtime.LockOSThread() // the thread ends with the goroutine
+		threadID <- unix.Gettid()
+		<-release
+	}()
+	tid := <-threadID
+	defer close(release)
+
+	cases := []struct {
+		name string
+		call func() error
+		want error // nil: any error will do
+	}{
+		{"Open(0)", func() error { return openErr(Open(0)) }, syscall.EINVAL},
+		{"Open(-1)", func() error { return openErr(Open(-1)) }, syscall.EINVAL},
+		{"Open(MinInt)", func() error { return openErr(Open(math.MinInt)) }, syscall.EINVAL},
+		{"Open(MaxInt)", func() error { return openErr(Open(huge)) }, nil},
+		{"Open(non-leader thread)", func() error { return openErr(Open(tid)) }, nil},
+		{"NewFile(MaxUint)", func() error { return openErr(NewFile(^uintptr(0))) }, ErrNotPidFd},
+		{"FromProcess(nil)", func() error { return openErr(FromProcess(nil)) }, os.ErrInvalid},
+		{"FromProcess(zero)", func() error { return openErr(FromProcess(&os.Process{})) }, nil},
+		{"Start(nil)", func() error { return openErr(Start(nil)) }, os.ErrInvalid},
+		{"Start(zero Cmd)", func() error { return openErr(Start(&exec.Cmd{})) }, nil},
+		{"Signal(nil)", func() error { return live.Signal(nil) }, syscall.EINVAL},
+		{"Signal(-1)", func() error { return live.Signal(syscall.Signal(-1)) }, syscall.EINVAL},
+		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL},
+		{"Namespace(0)", func() error { return fileErr(live.Namespace(0)) }, os.ErrInvalid},
+		{"Namespace(11)", func() error { return fileErr(live.Namespace(NamespaceUTS + 1)) }, os.ErrInvalid},
+		{"Namespace(MinInt)", func() error { return fileErr(live.Namespace(Namespace(math.MinInt))) }, os.ErrInvalid},
+		{"Setns(0)", func() error { return live.Setns(0) }, syscall.EINVAL},
+		{"Setns(user)", func() error { return live.Setns(NamespaceUser) }, syscall.EINVAL},
+		{"GetFd(-1)", func() error { return fileErr(live.GetFd(-1)) }, syscall.EBADF},
+		{"GetFd(MaxInt)", func() error { return fileErr(live.GetFd(huge)) }, syscall.EBADF},
+		{"WithProcDir(nil)", func() error { return live.WithProcDir(nil) }, os.ErrInvalid},
+		{"WaitContext(cancelled)", func() error { _, err := live.WaitContext(cancelled); return err }, context.Canceled},
+		{"WaitExit(cancelled)", func() error { _, err := live.WaitExit(cancelled); return err }, context.Canceled},
+		{"closed PID", func() error { _, err := closed.PID(); return err }, os.ErrClosed},
+		{"closed PPID", func() error { _, err := closed.PPID(); return err }, os.ErrClosed},
+		{"closed Creds", func() error { _, err := closed.Creds(); return err }, os.ErrClosed},
+		{"closed CgroupID", func() error { _, err := closed.CgroupID(); return err }, os.ErrClosed},
+		{"closed ID", func() error { _, err := closed.ID(); return err }, os.ErrClosed},
+		{"closed Namespace", func() error { return fileErr(closed.Namespace(NamespaceNet)) }, os.ErrClosed},
+		{"closed Setns", func() error { return closed.Setns(NamespaceUTS) }, os.ErrClosed},
+		{"closed GetFd", func() error { return fileErr(closed.GetFd(0)) }, os.ErrClosed},
+		{"closed WithProcDir", func() error { return closed.WithProcDir(func(*os.Root) error { return nil }) }, os.ErrClosed},
+		{"closed WaitExit", func() error { _, err := closed.WaitExit(context.Background()); return err }, os.ErrClosed},
+		{"closed Kill", func() error { return closed.Kill() }, os.ErrClosed},
+	}
+	for _, tc := range cases {
+		err := tc.call()
+		switch {
+		case err == nil:
+			t.Errorf("%s succeeded; want an error", tc.name)
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s = %v; want %v", tc.name, err, tc.want)
+		}
+	}
+	if closed.Equal(live) || live.Equal(closed) {
+		t.Error("Equal with a closed PidFd reported true")
+	}
+}
+
+func openErr(p *PidFd, err error) error {
+	if p != nil {
+		p.Close()
+		if err == nil {
+			return errors.New("got a PidFd")
+		}
+	}
+	return err
+}
+
+func fileErr(f *os.File, err error) error {
+	if f != nil {
+		f.Close()
+		if err == nil {
+			return errors.New("got a file")
+		}
+	}
+	return err
+}
+
+// FuzzOpen opens whatever PID it is given: only ever an error or a PidFd
+// that names a process of that PID.
+func FuzzOpen(f *testing.F) {
+	for _, pid := range []int{0, -1, 1, os.Getpid(), math.MaxInt32, math.MinInt32} {
+		f.Add(pid)
+	}
+	f.Fuzz(func(t *testing.T, pid int) {
+		p, err := Open(pid)
+		if err != nil {
+			return
+		}
+		defer p.Close()
+		if got, err := p.PID(); err == nil && got != pid {
+			t.Fatalf("Open(%d) names PID %d", pid, got)
+		}
+	})
+}
+
+// FuzzNewFile hands NewFile descriptors of every kind, and numbers no
+// descriptor can have: it must accept exactly the pidfds.
+func FuzzNewFile(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(1) << 40)
+	f.Add(uint64(math.MaxUint64))
+	f.Fuzz(func(t *testing.T, fd uint64) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		self, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		event, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(event)
+		candidates := []uintptr{r.Fd(), w.Fd(), uintptr(self), uintptr(event)}
+		var target uintptr
+		if fd < uint64(len(candidates)) {
+			target = candidates[fd]
+		} else if fd < 1<<20 {
+			unix.Close(self)
+			return // a small number may be any descriptor of this process
+		} else {
+			target = uintptr(fd) // larger than any descriptor here (RLIMIT_NOFILE)
+		}
+		p, err := NewFile(target)
+		switch {
+		case target == uintptr(self) && err != nil:
+			t.Fatalf("NewFile(pidfd) = %v", err)
+		case target != uintptr(self) && err == nil:
+			p.Close()
+			t.Fatalf("NewFile accepted descriptor %d, not a pidfd", target)
+		case err != nil && !errors.Is(err, ErrNotPidFd):
+			t.Fatalf("NewFile(%d) = %v; want ErrNotPidFd", target, err)
+		}
+		if p != nil {
+			p.Close()
+		} else {
+			unix.Close(self)
+		}
+	})
+}
