@@ -25,6 +25,10 @@ func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
 
+func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	return nil, errUnsupported
+}
+
 func (p *PidFd) Close() error                                         { return errUnsupported }
 func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
 func (p *PidFd) File() *os.File                                       { return nil }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -116,6 +117,9 @@ var constructors = map[string]func(*exec.Cmd) (*PidFd, error){
 		return FromProcess(cmd.Process)
 	},
 	"Open": startAndOpen,
+	"StartProcess": func(cmd *exec.Cmd) (*PidFd, error) {
+		return StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env, Sys: cmd.SysProcAttr})
+	},
 }
 
 // startAndOpen starts cmd with os/exec, opens its child by PID (our
@@ -1107,5 +1111,58 @@ func TestPIDOutsideNamespace(t *testing.T) {
 		if err != nil {
 			t.Errorf("child in a new PID namespace with the %s: %v\n%s", proc, err, out)
 		}
+	}
+}
+
+func TestStartProcess(t *testing.T) {
+	leakcheck.Check(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fdsBefore, err := leakcheck.OpenFds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := testchild.Command(testchild.Output, "5")
+	p, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{
+		Env:   cmd.Env,
+		Files: []*os.File{nil, w, os.Stderr},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	})
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fdsAfter, err := leakcheck.OpenFds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The pipe's write end went away, the pidfd came: one descriptor per child.
+	if len(fdsAfter) != len(fdsBefore) {
+		t.Errorf("%d descriptors before, %d with the child; want the same (its pidfd for the pipe closed)", len(fdsBefore), len(fdsAfter))
+	}
+	pid, err := p.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("process group %d, %v; want its own (Sys settings kept)", pgid, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil || string(out) != "xxxxx" {
+		t.Errorf("child wrote %q, %v through attr.Files; want xxxxx", out, err)
+	}
+	status, err := p.Wait()
+	if err != nil || !status.Success() || status.Pid() != pid {
+		t.Errorf("Wait = %v, %v; want PID %d's success", status, err, pid)
+	}
+
+	p2, err := StartProcess("/nonexistent/pidfd-test", nil, nil)
+	var pathErr *os.PathError
+	if p2 != nil || !errors.As(err, &pathErr) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("StartProcess(missing) = %v, %v; want a *PathError for ErrNotExist", p2, err)
 	}
 }
