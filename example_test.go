@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -110,4 +111,52 @@ func ExampleNewFile() {
 	// Output:
 	// true
 	// true
+}
+
+// Authenticate the client of a unix socket by its pidfd: the credentials
+// belong to the process that connected, even if it exits meanwhile and its
+// PID goes to another.
+func ExampleFromUnixConn() {
+	dir, err := os.MkdirTemp("", "pidfd-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: dir + "/sock", Net: "unix"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer listener.Close()
+
+	client, err := net.Dial("unix", dir+"/sock") // here, a client in this very process
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	conn, err := listener.AcceptUnix()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+
+	peer, err := pidfd.FromUnixConn(conn)
+	if errors.Is(err, errors.ErrUnsupported) {
+		peer, err = pidfd.FromUnixConnByPID(conn) // before Linux 6.5: racy, see its doc
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer peer.Close()
+	creds, err := peer.Creds()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("client runs as our user:", creds.EUID == uint32(os.Geteuid()))
+	// Output: client runs as our user: true
 }

@@ -5,6 +5,7 @@ package pidfd
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"syscall"
@@ -24,6 +25,9 @@ func Self() (*PidFd, error)                     { return nil, errUnsupported }
 func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
+
+func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
+func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported

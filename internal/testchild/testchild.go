@@ -5,6 +5,7 @@ package testchild
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,6 +22,9 @@ const (
 	Exit   = "exit"   // exit with the code in the first argument
 	Die    = "die"    // kill itself with the signal number in the first argument (SIGHUP, SIGINT, SIGTERM, SIGKILL)
 	Output = "output" // write the first argument's count of bytes to stdout, then exit 0
+	// Connect dials the unix socket at the first argument, then sleeps
+	// until killed, holding the connection.
+	Connect = "connect"
 	// Hostname sets the host name to the first argument (in the UTS
 	// namespace it was started in), says "ready" on stdout, then sleeps
 	// until killed.
@@ -75,6 +79,18 @@ func play(role string, args []string) int {
 		syscall.Kill(os.Getpid(), syscall.Signal(arg()))
 		time.Sleep(time.Hour)
 		return 101
+	case Connect:
+		if len(args) == 0 {
+			return 102
+		}
+		conn, err := net.Dial("unix", args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testchild:", err)
+			return 102
+		}
+		defer conn.Close()
+		time.Sleep(time.Hour)
+		return 0
 	case Hostname:
 		if len(args) == 0 || syscall.Sethostname([]byte(args[0])) != nil {
 			return 102

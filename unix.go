@@ -1,0 +1,81 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// FromUnixConn returns a PidFd for the process at the other end of a
+// connected unix socket: the one that connected, or that was listening. The
+// kernel names that process itself (SO_PEERPIDFD, Linux 6.5+), so the answer
+// cannot be a process that merely inherited a PID: this is how a server
+// authenticates a client safely. It fails with [os.ErrProcessDone] once the
+// peer has been reaped, and with [errors.ErrUnsupported] on older kernels,
+// where only [FromUnixConnByPID] is left.
+func FromUnixConn(conn *net.UnixConn) (*PidFd, error) {
+	fd, err := peerOption(conn, func(s int) (int, error) {
+		return unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	})
+	switch {
+	case err == unix.ENOPROTOOPT:
+		return nil, fmt.Errorf("pidfd: SO_PEERPIDFD needs Linux 6.5: %w", errors.ErrUnsupported)
+	case err == unix.EINVAL:
+		// Before pidfs could name reaped processes, the kernel (6.5 to at
+		// least 6.12) answers EINVAL for a peer that has been reaped.
+		return nil, wrapErr("getsockopt SO_PEERPIDFD", unix.ESRCH)
+	case err != nil:
+		return nil, wrapErr("getsockopt SO_PEERPIDFD", err)
+	}
+	p, err := NewFile(uintptr(fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return p, nil
+}
+
+// FromUnixConnByPID is the fallback for kernels before 6.5: it reads the
+// peer's PID (SO_PEERCRED) and opens that PID. That is racy by nature: the
+// peer may have exited and its PID been given to another process between
+// the two steps, and then the PidFd names that other process. Use it only
+// where that risk is acceptable, or where the peer cannot exit meanwhile (it
+// waits for an answer on the socket and is known not to be killed).
+func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) {
+	pid, err := peerOption(conn, func(s int) (int, error) {
+		cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			return 0, err
+		}
+		return int(cred.Pid), nil
+	})
+	if err != nil {
+		return nil, wrapErr("getsockopt SO_PEERCRED", err)
+	}
+	if pid == 0 {
+		return nil, ErrNotInPIDNamespace
+	}
+	return Open(pid)
+}
+
+// peerOption runs get on the socket's descriptor, pinned.
+func peerOption(conn *net.UnixConn, get func(fd int) (int, error)) (int, error) {
+	if conn == nil {
+		return 0, os.ErrInvalid
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var value int
+	var getErr error
+	if err := raw.Control(func(fd uintptr) { value, getErr = get(int(fd)) }); err != nil {
+		return 0, err
+	}
+	return value, getErr
+}
