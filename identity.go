@@ -4,6 +4,7 @@ package pidfd
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/procfs"
 )
 
 // ID returns the process's 64-bit ID, unique for the life of the system: the
@@ -105,3 +108,85 @@ func (p *PidFd) equalByPID(other *PidFd) bool {
 func (p *PidFd) alive() bool {
 	return p.controlFunc(provenAlive) == nil
 }
+
+// Identity returns the process's identity. It needs /proc (for the start
+// time, verified like every /proc read) and fails with [os.ErrProcessDone]
+// once the process has been reaped.
+func (p *PidFd) Identity() (Identity, error) {
+	if p == nil || p.conn == nil {
+		return Identity{}, os.ErrInvalid
+	}
+	boot, err := bootID()
+	if err != nil {
+		return Identity{}, err
+	}
+	id := Identity{Boot: boot, PID: p.pid}
+	if id.ID, err = p.ID(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		return Identity{}, err
+	}
+	err = p.controlFunc(func(fd int) error {
+		var buf procBuffer
+		text, err := buf.readVerified(fd, p.pid, "stat")
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if id.StartTime, ok = procfs.StatStartTime(text); !ok {
+			return errors.New("pidfd: cannot parse /proc/PID/stat")
+		}
+		return nil
+	})
+	if err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// OpenIdentity opens the process that id names, or fails with
+// [os.ErrProcessDone] if it is gone: reaped, or from another boot. It never
+// opens a different process that has been given the same PID since: it
+// opens the PID and then checks the pidfs ID (or, before pidfs, the start
+// time) against id. Start times count clock ticks (usually 10 ms): before
+// pidfs, a process given the PID within the same tick as the original
+// started cannot be told from it.
+func OpenIdentity(id Identity) (*PidFd, error) {
+	boot, err := bootID()
+	if err != nil {
+		return nil, err
+	}
+	if id.PID <= 0 || id.Boot != boot {
+		return nil, fmt.Errorf("pidfd: identity from another boot or of no process: %w", os.ErrProcessDone)
+	}
+	p, err := Open(id.PID)
+	if err != nil {
+		return nil, err
+	}
+	now, err := p.Identity()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	same := now.StartTime == id.StartTime
+	if id.ID != 0 && now.ID != 0 {
+		same = now.ID == id.ID
+	}
+	if !same {
+		p.Close()
+		return nil, fmt.Errorf("pidfd: PID %d now names another process: %w", id.PID, os.ErrProcessDone)
+	}
+	return p, nil
+}
+
+// bootID is this boot's random ID.
+var bootID = sync.OnceValues(func() ([16]byte, error) {
+	var id [16]byte
+	text, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return id, err
+	}
+	digits := strings.ReplaceAll(strings.TrimSpace(string(text)), "-", "")
+	if _, err := hex.Decode(id[:], []byte(digits)); err != nil || len(digits) != 32 {
+		return id, fmt.Errorf("pidfd: cannot parse boot_id %q", text)
+	}
+	return id, nil
+})

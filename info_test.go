@@ -594,6 +594,14 @@ func pidReuse([]string) int {
 	}
 	defer victim.Close()
 	pid := victimCmd.Process.Pid
+	victimID, err := victim.Identity()
+	if err != nil {
+		fmt.Println("identity:", err)
+		return 1
+	}
+	// Start times count clock ticks (10 ms at USER_HZ 100): a process that
+	// took the PID within the same tick would match by start time alone.
+	time.Sleep(20 * time.Millisecond)
 	victim.Kill()
 	if _, err := victim.Wait(); err != nil {
 		fmt.Println("wait victim:", err)
@@ -663,6 +671,15 @@ func pidReuse([]string) int {
 		check(path, "Signal", victim.Signal(syscall.SIGKILL))
 		_, err = pidByFdinfo(victim)
 		check(path, "fdinfo PID", err)
+	}
+	// A stored identity must not open the stranger, by pidfs ID or by
+	// start time.
+	for _, id := range []Identity{victimID, {Boot: victimID.Boot, PID: victimID.PID, StartTime: victimID.StartTime}} {
+		p, err := OpenIdentity(id)
+		if err == nil {
+			p.Close()
+		}
+		check("identity", fmt.Sprintf("OpenIdentity(ID %d)", id.ID), err)
 	}
 	if status, err := stranger.TryWait(); status != nil || err != nil {
 		fmt.Printf("the stranger was hit: %v, %v\n", status, err)
@@ -785,6 +802,84 @@ func TestWaitExit(t *testing.T) {
 		p.Kill()
 		if _, err := p.WaitExit(context.Background()); err != nil && !errors.Is(err, ErrNoExitStatus) {
 			t.Errorf("WaitExit after a timed-out one: %v", err)
+		}
+	})
+}
+
+func TestIdentity(t *testing.T) {
+	leakcheck.Check(t)
+	_, child := startChild(t, testchild.Sleep)
+	id, err := child.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.PID != mustPIDOf(t, child) || id.StartTime == 0 || (KernelFeatures().Pidfs && id.ID == 0) {
+		t.Errorf("Identity = %+v", id)
+	}
+	bin, _ := id.MarshalBinary()
+	text, _ := id.MarshalText()
+	var fromBin, fromText Identity
+	if err := fromBin.UnmarshalBinary(bin); err != nil || fromBin != id {
+		t.Errorf("binary round trip = %+v, %v; want %+v", fromBin, err, id)
+	}
+	if err := fromText.UnmarshalText(text); err != nil || fromText != id {
+		t.Errorf("text round trip of %s = %+v, %v", text, fromText, err)
+	}
+	for name, stored := range map[string]Identity{"as taken": id, "without pidfs ID": {Boot: id.Boot, PID: id.PID, StartTime: id.StartTime}} {
+		again, err := OpenIdentity(stored)
+		if err != nil {
+			t.Fatalf("OpenIdentity(%s): %v", name, err)
+		}
+		if !again.Equal(child) {
+			t.Errorf("OpenIdentity(%s) opened another process", name)
+		}
+		again.Close()
+	}
+	otherBoot := id
+	otherBoot.Boot[0] ^= 1
+	if p, err := OpenIdentity(otherBoot); !errors.Is(err, os.ErrProcessDone) {
+		p.Close()
+		t.Errorf("OpenIdentity from another boot = %v; want os.ErrProcessDone", err)
+	}
+	child.Kill()
+	child.Wait()
+	if p, err := OpenIdentity(id); !errors.Is(err, os.ErrProcessDone) {
+		p.Close()
+		t.Errorf("OpenIdentity of a reaped process = %v; want os.ErrProcessDone", err)
+	}
+	for _, bad := range []string{"", "pidfd1", "pidfd2-00-1-2-3", "pidfd1-zz-1-2-3", string(text) + "-4"} {
+		var x Identity
+		if err := x.UnmarshalText([]byte(bad)); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("UnmarshalText(%q) = %v; want os.ErrInvalid", bad, err)
+		}
+	}
+	var x Identity
+	if err := x.UnmarshalBinary(bin[:20]); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("UnmarshalBinary(short) = %v; want os.ErrInvalid", err)
+	}
+}
+
+func mustPIDOf(t *testing.T, p *PidFd) int {
+	t.Helper()
+	pid, err := p.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func FuzzIdentityText(f *testing.F) {
+	f.Add("pidfd1-000102030405060708090a0b0c0d0e0f-42-1234-5678")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, text string) {
+		var id Identity
+		if id.UnmarshalText([]byte(text)) != nil {
+			return
+		}
+		again, _ := id.MarshalText()
+		var round Identity
+		if err := round.UnmarshalText(again); err != nil || round != id {
+			t.Fatalf("%q decodes to %+v, which encodes to %q, which decodes to %+v, %v", text, id, again, round, err)
 		}
 	})
 }

@@ -29,6 +29,8 @@ func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
 func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
 func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
 
+func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
+
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
@@ -52,6 +54,7 @@ func (p *PidFd) Equal(other *PidFd) bool                              { return f
 func (p *PidFd) Namespace(ns Namespace) (*os.File, error)             { return nil, errUnsupported }
 func (p *PidFd) Setns(kinds ...Namespace) error                       { return errUnsupported }
 func (p *PidFd) GetFd(targetFd int) (*os.File, error)                 { return nil, errUnsupported }
+func (p *PidFd) Identity() (Identity, error)                          { return Identity{}, errUnsupported }
 func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
 
 // KernelFeatures reports no pidfd facilities: only Linux has them.

@@ -138,3 +138,26 @@ func isOctal(b []byte) bool {
 	}
 	return b[0] <= '3'
 }
+
+// StatStartTime returns field 22 of a /proc/PID/stat text: when the process
+// started, in clock ticks after boot. The command name (field 2) may hold
+// spaces and parentheses, so fields are counted after its last ')'.
+func StatStartTime(stat []byte) (uint64, bool) {
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return 0, false
+	}
+	fields := bytes.Fields(stat[end+1:])
+	const startTime = 22 - 3 // fields after ')' begin at field 3
+	if len(fields) <= startTime {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range fields[startTime] {
+		if c < '0' || c > '9' || n > (1<<64-1)/10-1 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, len(fields[startTime]) > 0
+}

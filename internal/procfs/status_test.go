@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,6 +97,29 @@ func FuzzCgroup(f *testing.F) {
 		}
 		if root, ok := Cgroup2Mount(text); ok && !bytes.Contains(text, []byte("cgroup2")) {
 			t.Fatalf("Cgroup2Mount = %q from a text without cgroup2", root)
+		}
+	})
+}
+
+func TestStatStartTime(t *testing.T) {
+	leakcheck.Check(t)
+	if start, ok := StatStartTime(seeds(t, "stat-parens.txt")[0]); !ok || start != 987654 {
+		t.Errorf("StatStartTime = %d, %v; want 987654 past a command name with parentheses", start, ok)
+	}
+	for _, bad := range []string{"", "1 (x) S 1", "1 x S", "1 (x) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x"} {
+		if start, ok := StatStartTime([]byte(bad)); ok {
+			t.Errorf("StatStartTime(%q) = %d; want none", bad, start)
+		}
+	}
+}
+
+func FuzzStatStartTime(f *testing.F) {
+	for _, seed := range seeds(f, "stat-*") {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, stat []byte) {
+		if start, ok := StatStartTime(stat); ok && !bytes.Contains(stat, []byte(strconv.FormatUint(start, 10))) {
+			t.Fatalf("start time %d not in %q", start, stat)
 		}
 	})
 }
