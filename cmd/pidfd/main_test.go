@@ -1,0 +1,164 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pidfd-go/pidfd"
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+)
+
+// The test binary plays the command when this is set.
+const asCommandEnv = "PIDFD_CLI_UNDER_TEST"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommandEnv) != "" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// pidfdCommand runs the command with args and returns its output and exit
+// status.
+func pidfdCommand(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// sleeper starts a process the command can look at; it is our child, not
+// the command's.
+func sleeper(t *testing.T) (*exec.Cmd, *pidfd.PidFd) {
+	t.Helper()
+	cmd := exec.Command("sleep", "3600")
+	p, err := pidfd.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Kill()
+		p.Wait()
+		p.Close()
+	})
+	return cmd, p
+}
+
+func TestInfo(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, _ := sleeper(t)
+	out, errOut, code := pidfdCommand(t, "info", "-json", strconv.Itoa(cmd.Process.Pid))
+	if code != 0 {
+		t.Fatalf("info: exit %d, %s", code, errOut)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("info -json printed %q: %v", out, err)
+	}
+	if r.PID != cmd.Process.Pid || r.PPID != os.Getpid() || r.Creds == nil || r.Creds.EUID != uint32(os.Geteuid()) {
+		t.Errorf("info -json = %+v; want PID %d, parent %d, our uid", r, cmd.Process.Pid, os.Getpid())
+	}
+	out, _, code = pidfdCommand(t, "info", "self")
+	if code != 0 || !strings.HasPrefix(out, "pid\t") || !strings.Contains(out, "\nppid\t"+strconv.Itoa(os.Getpid())+"\n") {
+		t.Errorf("info self: exit %d, %q", code, out)
+	}
+}
+
+func TestKill(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, p := sleeper(t)
+	if _, errOut, code := pidfdCommand(t, "kill", "-s", "USR1", strconv.Itoa(cmd.Process.Pid)); code != 0 {
+		t.Fatalf("kill: exit %d, %s", code, errOut)
+	}
+	status, err := p.Wait()
+	if err != nil || status.Signal() != syscall.SIGUSR1 {
+		t.Errorf("after pidfd kill -s USR1: %v, %v", status, err)
+	}
+	if _, errOut, code := pidfdCommand(t, "kill", strconv.Itoa(cmd.Process.Pid)); code != 1 || !strings.Contains(errOut, "PID") {
+		t.Errorf("kill of a reaped process: exit %d, %q; want 1 and a message", code, errOut)
+	}
+}
+
+func TestWait(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, p := sleeper(t)
+	waiter := exec.Command(os.Args[0], "wait", strconv.Itoa(cmd.Process.Pid))
+	waiter.Env = append(os.Environ(), asCommandEnv+"=1")
+	var out bytes.Buffer
+	waiter.Stdout = &out
+	if err := waiter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	holdsPidfd(t, waiter.Process.Pid, cmd.Process.Pid)
+	p.Kill()
+	if _, err := p.Wait(); err != nil { // we are the parent: we reap, the command learns
+		t.Fatal(err)
+	}
+	err := waiter.Wait()
+	if pidfd.KernelFeatures().ExitInfo {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 128+9 || !strings.Contains(out.String(), "signal: killed") {
+			t.Errorf("wait: %v, %q; want exit 137 and signal: killed", err, out.String())
+		}
+	} else if err != nil || !strings.Contains(out.String(), "exited") {
+		t.Errorf("wait: %v, %q; want exit 0 and exited", err, out.String())
+	}
+}
+
+func TestRun(t *testing.T) {
+	leakcheck.Check(t)
+	out, _, code := pidfdCommand(t, "run", "--", "sh", "-c", "echo hi; exit 3")
+	if code != 3 || out != "hi\n" {
+		t.Errorf("run: exit %d, %q; want 3, hi", code, out)
+	}
+	_, _, code = pidfdCommand(t, "run", "--", "sh", "-c", "kill -TERM $$")
+	if code != 128+15 {
+		t.Errorf("run of a child killed by SIGTERM: exit %d; want 143", code)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	leakcheck.Check(t)
+	for _, args := range [][]string{{}, {"bogus"}, {"kill", "-s", "NOPE", "1"}, {"wait"}, {"info"}, {"wait", "x"}, {"run"}} {
+		_, errOut, code := pidfdCommand(t, args...)
+		if code != 2 || !strings.Contains(errOut, "usage") {
+			t.Errorf("pidfd %v: exit %d, %q; want 2 and the usage", args, code, errOut)
+		}
+	}
+}
+
+// holdsPidfd waits until process holder has a pidfd open for process pid.
+func holdsPidfd(t *testing.T, holder, pid int) {
+	t.Helper()
+	dir := "/proc/" + strconv.Itoa(holder) + "/fdinfo/"
+	want := "\nPid:\t" + strconv.Itoa(pid) + "\n"
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if info, err := os.ReadFile(dir + e.Name()); err == nil && strings.Contains(string(info), want) {
+				return
+			}
+		}
+	}
+	t.Fatalf("process %d never opened a pidfd for %d", holder, pid)
+}
