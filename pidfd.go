@@ -89,3 +89,15 @@ type Features struct {
 	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
 	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
 }
+
+// SignalScope says which processes a signal sent with
+// [PidFd.SignalScoped] reaches (Linux 6.9+).
+type SignalScope int
+
+// The scopes; their values are the kernel's PIDFD_SIGNAL_* flags.
+const (
+	ScopeDefault      SignalScope = 0 // as the pidfd was opened: its process (or thread)
+	ScopeThread       SignalScope = 1 // only the thread the pidfd names
+	ScopeThreadGroup  SignalScope = 2 // the whole process
+	ScopeProcessGroup SignalScope = 4 // every process in the process's process group
+)

@@ -631,3 +631,47 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	}
 	return newPidFd(pidfd, pid)
 }
+
+// SignalScoped sends sig to the process, its thread, or its whole process
+// group (pidfd_send_signal flags, Linux 6.9+; [errors.ErrUnsupported]
+// before). A process group is named by the pidfd of one of its members, so
+// the signal cannot reach a group that a recycled PID happens to lead.
+func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
+	if scope == ScopeDefault {
+		return p.Signal(sig)
+	}
+	s, ok := sig.(syscall.Signal)
+	if !ok || s < 0 || s > math.MaxInt32 || scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0 {
+		return fmt.Errorf("pidfd: invalid signal %v or scope %d: %w", sig, scope, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	}
+	err := p.controlFunc(func(fd int) error {
+		return unix.PidfdSendSignal(fd, unix.Signal(s), nil, int(scope))
+	})
+	if err == unix.EINVAL && !KernelFeatures().ThreadPidfds {
+		return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
+	}
+	return wrapErr("pidfd_send_signal", err)
+}
+
+// KillAndRelease sends SIGKILL and then has the kernel reclaim the
+// process's memory at once (process_mrelease, Linux 5.15+) instead of when
+// the process gets around to exiting, as out-of-memory killers do. Before
+// 5.15 the kill is sent and the release fails with [errors.ErrUnsupported].
+func (p *PidFd) KillAndRelease() error {
+	if err := p.Kill(); err != nil {
+		return err
+	}
+	err := p.controlFunc(func(fd int) error {
+		if _, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0); errno != 0 {
+			return errno
+		}
+		return nil
+	})
+	switch err {
+	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
+		return nil
+	case unix.ENOSYS:
+		return fmt.Errorf("pidfd: process_mrelease needs Linux 5.15: %w", os.NewSyscallError("process_mrelease", err))
+	}
+	return wrapErr("process_mrelease", err)
+}

@@ -42,6 +42,8 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return n
 func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
 func (p *PidFd) Signal(sig os.Signal) error                           { return errUnsupported }
 func (p *PidFd) Kill() error                                          { return errUnsupported }
+func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error  { return errUnsupported }
+func (p *PidFd) KillAndRelease() error                                { return errUnsupported }
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }

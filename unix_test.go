@@ -4,9 +4,12 @@ package pidfd
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
@@ -86,5 +89,60 @@ func TestFromUnixConnByPID(t *testing.T) {
 	}
 	if p, err := FromUnixConn(nil); p != nil || !errors.Is(err, os.ErrInvalid) {
 		t.Errorf("FromUnixConn(nil) = %v, %v; want os.ErrInvalid", p, err)
+	}
+}
+
+func TestSignalScoped(t *testing.T) {
+	leakcheck.Check(t)
+	// sh leads a process group of its own and has a child in it.
+	cmd := exec.Command("sh", "-c", "sleep 3600 & echo $!; wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := startCmd(t, cmd)
+	var member int
+	if _, err := fmt.Fscan(out, &member); err != nil {
+		t.Fatal(err)
+	}
+	memberFd, err := Open(member) // sh's child, alive until signalled
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer memberFd.Close()
+
+	err = leader.SignalScoped(syscall.SIGKILL, ScopeProcessGroup)
+	if !KernelFeatures().ThreadPidfds {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("SignalScoped before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+		t.Skip("no signal scopes on this kernel (checked that it says so)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, err := leader.Wait(); err != nil || status.Signal() != syscall.SIGKILL {
+		t.Errorf("group leader: %v, %v; want signal: killed", status, err)
+	}
+	// The member is not our child: its pidfd polls readable once it has
+	// died (whoever reaps it, and whenever).
+	waitReadable(t, memberFd)
+	if err := leader.SignalScoped(syscall.SIGTERM, 8); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL", err)
+	}
+}
+
+func TestKillAndRelease(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+	if err := p.KillAndRelease(); err != nil {
+		t.Fatalf("KillAndRelease: %v", err)
+	}
+	if status, err := p.Wait(); err != nil || status.Signal() != syscall.SIGKILL {
+		t.Errorf("after KillAndRelease: %v, %v; want signal: killed", status, err)
+	}
+	if err := p.KillAndRelease(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("KillAndRelease after reaping = %v; want os.ErrProcessDone", err)
 	}
 }
