@@ -51,25 +51,28 @@ func lineAfter(text []byte, name string) ([]byte, bool) {
 
 // parseInt parses an optionally negative decimal int32, the range of pid_t.
 func parseInt(b []byte) (int, bool) {
-	neg := false
-	if len(b) > 0 && b[0] == '-' {
-		neg, b = true, b[1:]
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
 	}
-	if len(b) == 0 || len(b) > 10 {
+	n, ok := parseUint(b, 1<<31-1)
+	if neg {
+		return -int(n), ok
+	}
+	return int(n), ok
+}
+
+// parseUint parses a decimal number of at most max, digits only.
+func parseUint(b []byte, max uint64) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
-	var n int64
+	var n uint64
 	for _, c := range b {
-		if c < '0' || c > '9' {
+		if c < '0' || c > '9' || n > (max-uint64(c-'0'))/10 {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
-	if n > 1<<31-1 {
-		return 0, false
-	}
-	if neg {
-		n = -n
-	}
-	return int(n), true
+	return n, true
 }

@@ -37,32 +37,14 @@ func ids(text []byte, name string, into *[4]uint32) bool {
 		if end < 0 {
 			end = len(line)
 		}
-		n, ok := parseUint32(line[:end])
+		n, ok := parseUint(line[:end], 1<<32-1) // uid_t, gid_t
 		if !ok {
 			return false
 		}
-		into[i] = n
+		into[i] = uint32(n)
 		line = line[end:]
 	}
 	return len(bytes.TrimSpace(line)) == 0
-}
-
-// parseUint32 parses a decimal uid_t or gid_t.
-func parseUint32(b []byte) (uint32, bool) {
-	if len(b) == 0 || len(b) > 10 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	if n > 1<<32-1 {
-		return 0, false
-	}
-	return uint32(n), true
 }
 
 // CgroupV2Path returns the path of the "0::" line of a /proc/PID/cgroup
@@ -152,12 +134,5 @@ func StatStartTime(stat []byte) (uint64, bool) {
 	if len(fields) <= startTime {
 		return 0, false
 	}
-	var n uint64
-	for _, c := range fields[startTime] {
-		if c < '0' || c > '9' || n > (1<<64-1)/10-1 {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, len(fields[startTime]) > 0
+	return parseUint(fields[startTime], 1<<64-1)
 }
