@@ -655,8 +655,10 @@ func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
 
 // KillAndRelease sends SIGKILL and then has the kernel reclaim the
 // process's memory at once (process_mrelease, Linux 5.15+) instead of when
-// the process gets around to exiting, as out-of-memory killers do. Before
-// 5.15 the kill is sent and the release fails with [errors.ErrUnsupported].
+// the process gets around to exiting, as out-of-memory killers do. The
+// release is best effort: where the kernel cannot do it yet, the memory goes
+// as the process exits. Before 5.15 the kill is sent and the release fails
+// with [errors.ErrUnsupported].
 func (p *PidFd) KillAndRelease() error {
 	if err := p.Kill(); err != nil {
 		return err
@@ -669,6 +671,12 @@ func (p *PidFd) KillAndRelease() error {
 	})
 	switch err {
 	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
+		return nil
+	case unix.EINVAL:
+		// The kernel does not (yet) count the process as dying, for
+		// instance while its memory is still shared with one that is not
+		// (seen on 6.1 right after SIGKILL). The kill stands; the memory
+		// goes as the process exits.
 		return nil
 	case unix.ENOSYS:
 		return fmt.Errorf("pidfd: process_mrelease needs Linux 5.15: %w", os.NewSyscallError("process_mrelease", err))
