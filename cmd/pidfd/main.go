@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command pidfd inspects, signals, waits for and runs processes through
 // pidfds, so that it never acts on a process that merely inherited a PID.
 //

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command supervise shows the pidfd package at work: it starts a child
 // without a race, names it by pidfd, signals it, and waits for it on the
 // runtime poller.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package leakcheck fails a test that leaves open file descriptors, child
 // processes or goroutines behind, and counts the tests it watched. Tests that
 // use it must not run in parallel: descriptors and children belong to the

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testchild lets a test binary play the child processes its tests
 // need: the test re-executes itself with a role in the environment, and
 // RunIfChild, called first thing in TestMain, plays it.

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vminit is /init of the virtual machines vmtest boots: it mounts
 // the kernel's filesystems, runs /pidfd.test with the arguments in /args,
 // reaps orphans meanwhile, prints the test binary's exit status on a marker
