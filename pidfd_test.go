@@ -122,6 +122,18 @@ var constructors = map[string]func(*exec.Cmd) (*PidFd, error){
 	},
 }
 
+// sleeperBy starts a sleeping test child through the named constructor;
+// the PidFd is closed at cleanup (the test itself ends the child).
+func sleeperBy(t *testing.T, construct string) *PidFd {
+	t.Helper()
+	p, err := constructors[construct](testchild.Command(testchild.Sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // startAndOpen starts cmd with os/exec, opens its child by PID (our
 // unreaped child: no race) and releases os/exec's handle, leaving the
 // reaping to the PidFd.
@@ -674,12 +686,7 @@ func TestTryWait(t *testing.T) {
 	leakcheck.Check(t)
 	for _, construct := range []string{"Start", "Open"} {
 		t.Run(construct, func(t *testing.T) {
-			cmd := testchild.Command(testchild.Sleep)
-			p, err := constructors[construct](cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := sleeperBy(t, construct)
 			pid, err := p.PID()
 			if err != nil {
 				t.Fatal(err)
@@ -871,12 +878,7 @@ func TestConcurrentWaitAndSignal(t *testing.T) {
 	leakcheck.Check(t)
 	for _, construct := range []string{"Start", "Open"} {
 		t.Run(construct, func(t *testing.T) {
-			cmd := testchild.Command(testchild.Sleep)
-			p, err := constructors[construct](cmd)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p := sleeperBy(t, construct)
 			const n = 16
 			statuses := make(chan *ExitStatus, n)
 			signalErrs := make(chan error, n)

@@ -72,31 +72,33 @@ func Install(k OldKernel) error {
 		unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
 		ret(allow),
 	)
+	// fail makes system call nr fail with e.
+	fail := func(nr uint32, e unix.Errno) []unix.SockFilter {
+		return []unix.SockFilter{load(offNr), jumpIf(nr), ret(errno(e))}
+	}
+	// failWithBits makes nr fail with e when its second argument has all
+	// the bits of mask set.
+	failWithBits := func(nr, mask uint32, e unix.Errno) []unix.SockFilter {
+		return []unix.SockFilter{
+			load(offNr),
+			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: nr}, // else past the ret
+			load(offArg1),
+			{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: mask},
+			jumpIf(mask),
+			ret(errno(e)),
+		}
+	}
 	if k.FileHandles {
-		prog = append(prog, load(offNr), jumpIf(unix.SYS_NAME_TO_HANDLE_AT), ret(errno(unix.EOPNOTSUPP)))
+		prog = append(prog, fail(unix.SYS_NAME_TO_HANDLE_AT, unix.EOPNOTSUPP)...)
 	}
 	if k.PidfsIoctls {
-		prog = append(prog,
-			load(offNr),
-			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: unix.SYS_IOCTL},
-			load(offArg1),
-			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 0xff00}, // _IOC_TYPE
-			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: 0xff00},
-			ret(errno(unix.ENOTTY)),
-		)
+		prog = append(prog, failWithBits(unix.SYS_IOCTL, 0xff00, unix.ENOTTY)...) // _IOC_TYPE 0xFF
 	}
 	if k.PidfdOpen != 0 {
-		prog = append(prog, load(offNr), jumpIf(unix.SYS_PIDFD_OPEN), ret(errno(k.PidfdOpen)))
+		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidfdOpen)...)
 	}
 	if k.NoNonblockFlag {
-		prog = append(prog,
-			load(offNr),
-			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: unix.SYS_PIDFD_OPEN},
-			load(offArg1),
-			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: unix.PIDFD_NONBLOCK},
-			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: unix.PIDFD_NONBLOCK},
-			ret(errno(unix.EINVAL)),
-		)
+		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
 	}
 	prog = append(prog, ret(allow))
 
