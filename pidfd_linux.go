@@ -32,6 +32,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,6 +51,7 @@ type PidFd struct {
 	// while its process lives, and the /proc fallbacks prove that it still
 	// lives after each read.
 	pid     int
+	thread  bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
 	file    *os.File
 	conn    syscall.RawConn
 	closed  atomic.Bool
@@ -297,6 +299,10 @@ func NewFile(fd uintptr) (*PidFd, error) {
 	if err := checkPidfd(ifd); err != nil {
 		return nil, err
 	}
+	thread, err := isThreadPidfd(ifd)
+	if err != nil {
+		return nil, err
+	}
 	if err := unix.SetNonblock(ifd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
@@ -304,6 +310,7 @@ func NewFile(fd uintptr) (*PidFd, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.thread = thread
 	switch pid, err := p.PID(); {
 	case err == nil:
 		p.pid = pid
@@ -640,18 +647,78 @@ func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
 	if scope == ScopeDefault {
 		return p.Signal(sig)
 	}
+	s, err := checkSignal(sig, scope)
+	if err != nil {
+		return err
+	}
+	return scopedErr(p.controlFunc(func(fd int) error {
+		return unix.PidfdSendSignal(fd, s, nil, int(scope))
+	}), scope)
+}
+
+// SignalWithValue sends sig carrying value, as sigqueue(3) does: the
+// receiver finds si_code SI_QUEUE, value in si_value, and the caller's PID
+// and real user ID in si_pid and si_uid (the kernel does not translate
+// si_pid for a receiver in another PID namespace). value fills the pointer-sized
+// si_value.sival_ptr; on little-endian machines sival_int holds its low 32
+// bits. scope is as for [PidFd.SignalScoped]; [ScopeDefault] works on every
+// kernel with pidfds.
+//
+// Signal 0 with a value checks, like [PidFd.Signal], that the process
+// exists.
+func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
+	s, err := checkSignal(sig, scope)
+	if err != nil {
+		return err
+	}
+	info := siginfoQueue{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid()), value: uintptr(value)}
+	if codeSwapped {
+		info.errno = siQueue
+	} else {
+		info.code = siQueue
+	}
+	return scopedErr(p.controlFunc(func(fd int) error {
+		return unix.PidfdSendSignal(fd, s, (*unix.Siginfo)(unsafe.Pointer(&info)), int(scope))
+	}), scope)
+}
+
+func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
 	s, ok := sig.(syscall.Signal)
 	if !ok || s < 0 || s > math.MaxInt32 || scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0 {
-		return fmt.Errorf("pidfd: invalid signal %v or scope %d: %w", sig, scope, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+		return 0, fmt.Errorf("pidfd: invalid signal %v or scope %d: %w", sig, scope, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
 	}
-	err := p.controlFunc(func(fd int) error {
-		return unix.PidfdSendSignal(fd, unix.Signal(s), nil, int(scope))
-	})
-	if err == unix.EINVAL && !KernelFeatures().ThreadPidfds {
+	return unix.Signal(s), nil
+}
+
+// scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
+// knows no scope flags and answers EINVAL for any.
+func scopedErr(err error, scope SignalScope) error {
+	if err == unix.EINVAL && scope != ScopeDefault && !KernelFeatures().ThreadPidfds {
 		return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
 	}
 	return wrapErr("pidfd_send_signal", err)
 }
+
+// siQueue is si_code SI_QUEUE, what sigqueue(3) sends. The kernel accepts
+// only negative codes from a process signalling another.
+const siQueue = -1
+
+// siginfoQueue is siginfo_t as sigqueue fills it (the union's _rt member).
+type siginfoQueue struct {
+	signo int32
+	errno int32 // si_code on MIPS, which swaps the two
+	code  int32
+	_     [ptrSize - 4]byte
+	pid   int32
+	uid   uint32
+	value uintptr
+	_     [siginfoSize - 16 - 2*ptrSize]byte
+}
+
+var (
+	_ [unsafe.Sizeof(siginfoQueue{}) - siginfoSize]byte
+	_ [siginfoSize - unsafe.Sizeof(siginfoQueue{})]byte
+)
 
 // KillAndRelease sends SIGKILL and then has the kernel reclaim the
 // process's memory at once (process_mrelease, Linux 5.15+) instead of when

@@ -30,20 +30,26 @@ func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsu
 func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
 
 func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
+func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
+func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
 
-func (p *PidFd) Close() error                                         { return errUnsupported }
-func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
-func (p *PidFd) File() *os.File                                       { return nil }
-func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return nil, errUnsupported }
-func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
-func (p *PidFd) Signal(sig os.Signal) error                           { return errUnsupported }
-func (p *PidFd) Kill() error                                          { return errUnsupported }
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error  { return errUnsupported }
-func (p *PidFd) KillAndRelease() error                                { return errUnsupported }
+func (p *PidFd) Close() error                                        { return errUnsupported }
+func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
+func (p *PidFd) File() *os.File                                      { return nil }
+func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
+func (p *PidFd) PID() (int, error)                                   { return 0, errUnsupported }
+func (p *PidFd) Signal(sig os.Signal) error                          { return errUnsupported }
+func (p *PidFd) Kill() error                                         { return errUnsupported }
+func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error { return errUnsupported }
+func (p *PidFd) KillAndRelease() error                               { return errUnsupported }
+func (p *PidFd) IsThread() bool                                      { return false }
+func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
+	return errUnsupported
+}
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -29,7 +30,8 @@ import (
 // process Wait fails with [syscall.ECHILD].
 //
 // For a PidFd from [Start] or [FromProcess], Wait lets os/exec or os collect
-// the exit (see there), so their state stays true.
+// the exit (see there), so their state stays true. For a thread PidFd
+// ([OpenThread]) Wait waits for the thread to exit and reaps nothing.
 func (p *PidFd) Wait() (*ExitStatus, error) {
 	return p.WaitContext(context.Background())
 }
@@ -42,6 +44,9 @@ func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
 	}
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if p.thread {
+		return p.waitThread(ctx)
 	}
 	for {
 		select {
@@ -89,6 +94,17 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 	case <-p.done:
 		return p.status, p.statusErr
 	default:
+	}
+	if p.thread {
+		var revents int16
+		err := p.controlFunc(func(fd int) (err error) {
+			revents, err = pollNow(fd)
+			return err
+		})
+		if err != nil || revents&unix.POLLIN == 0 {
+			return nil, err
+		}
+		return p.exitInfo()
 	}
 	var exited, reapHere bool
 	err := p.controlFunc(func(fd int) (err error) {
@@ -239,6 +255,10 @@ var (
 	_ [unsafe.Sizeof(unix.Siginfo{}) - unsafe.Sizeof(siginfoChild{})]byte
 )
 
+// codeSwapped says that siginfo_t has si_code and si_errno the other way
+// round, as on MIPS.
+var codeSwapped = strings.HasPrefix(runtime.GOARCH, "mips")
+
 // si_code values for SIGCHLD (asm-generic/siginfo.h).
 const (
 	cldExited = 1
@@ -249,8 +269,7 @@ const (
 // waitStatus rebuilds the wait4-style status that os.ProcessState holds.
 func (si *siginfoChild) waitStatus() syscall.WaitStatus {
 	code := si.code
-	switch runtime.GOARCH {
-	case "mips", "mipsle", "mips64", "mips64le":
+	if codeSwapped {
 		code = si.errno
 	}
 	switch code {
@@ -392,7 +411,7 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.isUnreapedChild() {
+	if p.thread || p.isUnreapedChild() {
 		return p.WaitContext(ctx)
 	}
 	select {
@@ -431,23 +450,28 @@ func (p *PidFd) isUnreapedChild() bool {
 // record exit statuses, been reaped: a pidfd polls POLLIN once its process
 // has exited, and POLLIN|POLLHUP once it has been reaped.
 func exitRecorded(fd int) (bool, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	for {
-		_, err := unix.Poll(fds, 0)
-		if err == nil {
-			break
-		}
-		if err != unix.EINTR {
-			return false, os.NewSyscallError("poll", err)
-		}
-	}
+	revents, err := pollNow(fd)
 	switch {
-	case fds[0].Revents&unix.POLLIN == 0:
-		return false, nil
-	case fds[0].Revents&unix.POLLHUP != 0:
+	case err != nil || revents&unix.POLLIN == 0:
+		return false, err
+	case revents&unix.POLLHUP != 0:
 		return true, nil
 	}
 	return !KernelFeatures().ExitInfo, nil
+}
+
+// pollNow returns the pidfd's poll events without blocking.
+func pollNow(fd int) (int16, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, 0)
+		switch {
+		case err == nil:
+			return fds[0].Revents, nil
+		case err != unix.EINTR:
+			return 0, os.NewSyscallError("poll", err)
+		}
+	}
 }
 
 // exitInfo reads the exit status the kernel recorded (Linux 6.15+).

@@ -6,14 +6,19 @@
 package testchild
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const roleEnv = "PIDFD_TEST_CHILD_ROLE"
@@ -31,6 +36,13 @@ const (
 	// namespace it was started in), says "ready" on stdout, then sleeps
 	// until killed.
 	Hostname = "hostname"
+	// Blocked re-executes itself with SIGUSR1 blocked, which a Go program
+	// keeps blocked on all its threads, says "ready", and then obeys lines
+	// on stdin:
+	// "thread" starts a thread and prints its ID, "end" ends the thread
+	// started last, "sigwait" takes one SIGUSR1 by signalfd and prints
+	// its signo, code, pid, uid and value. It exits at the end of stdin.
+	Blocked = "blocked"
 )
 
 // Command returns a command that re-executes the test binary in a role.
@@ -103,7 +115,82 @@ func play(role string, args []string) int {
 	case Output:
 		os.Stdout.WriteString(strings.Repeat("x", arg()))
 		return 0
+	case Blocked:
+		return blocked(args)
 	}
 	fmt.Fprintf(os.Stderr, "testchild: unknown role %q\n", role)
 	return 100
+}
+
+const blockedEnv = "PIDFD_TEST_CHILD_BLOCKED"
+
+func init() {
+	// A goroutine that ends while locked to the first thread does not end
+	// that thread (the runtime cannot): keep the threads that "thread"
+	// starts off it by holding it for the main goroutine.
+	if os.Getenv(blockedEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
+// usr1 is a signal set holding SIGUSR1.
+func usr1() *unix.Sigset_t {
+	var set unix.Sigset_t
+	bits := int(unsafe.Sizeof(set.Val[0])) * 8
+	n := int(unix.SIGUSR1) - 1
+	set.Val[n/bits] |= 1 << (n % bits)
+	return &set
+}
+
+func blocked(args []string) int {
+	if os.Getenv(blockedEnv) == "" {
+		// A signal mask survives execve, and a Go program starts every
+		// thread with the mask it was started with.
+		runtime.LockOSThread()
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, usr1(), nil); err != nil {
+			fmt.Fprintln(os.Stderr, "testchild:", err)
+			return 102
+		}
+		os.Setenv(blockedEnv, "1")
+		err := syscall.Exec("/proc/self/exe", os.Args, os.Environ())
+		fmt.Fprintln(os.Stderr, "testchild: exec:", err)
+		return 102
+	}
+	fmt.Println("ready")
+	var threads []chan struct{}
+	lines := bufio.NewScanner(os.Stdin)
+	for lines.Scan() {
+		switch lines.Text() {
+		case "thread":
+			end, tid := make(chan struct{}), make(chan int)
+			go func() {
+				runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+				tid <- unix.Gettid()
+				<-end
+			}()
+			threads = append(threads, end)
+			fmt.Println(<-tid)
+		case "end":
+			close(threads[len(threads)-1])
+			threads = threads[:len(threads)-1]
+		case "sigwait":
+			fd, err := unix.Signalfd(-1, usr1(), unix.SFD_CLOEXEC)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "testchild:", err)
+				return 102
+			}
+			var si unix.SignalfdSiginfo
+			buf := (*[unsafe.Sizeof(si)]byte)(unsafe.Pointer(&si))[:]
+			if n, err := unix.Read(fd, buf); err != nil || n != len(buf) {
+				fmt.Fprintln(os.Stderr, "testchild: signalfd read:", n, err)
+				return 102
+			}
+			unix.Close(fd)
+			fmt.Println(si.Signo, si.Code, si.Pid, si.Uid, si.Int, si.Ptr)
+		default:
+			fmt.Fprintf(os.Stderr, "testchild: unknown command %q\n", lines.Text())
+			return 102
+		}
+	}
+	return 0
 }

@@ -1,0 +1,100 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenThread returns a PidFd for one thread (Linux 6.9+, PIDFD_THREAD;
+// [errors.ErrUnsupported] before). tid is a thread ID as gettid returns it;
+// the ID of a process's first thread is the process's PID.
+//
+// A thread PidFd differs from a process one:
+//   - PID returns the thread ID, and Signal reaches that thread alone
+//     (SignalScoped with [ScopeThreadGroup] reaches its whole process).
+//   - It polls readable as soon as the thread has exited, even while the
+//     rest of its process runs on; a process PidFd waits for every thread.
+//   - A thread is never a child that can be reaped: Wait, WaitContext and
+//     WaitExit all wait for the thread to exit and never reap. They report
+//     the thread's exit status where the kernel records it (Linux 6.15+,
+//     once the thread is released: at once for any thread but the first,
+//     which stays until its whole process is reaped); otherwise they return
+//     [ErrNoExitStatus] when the thread has exited.
+//
+// Like [Open], OpenThread names whichever thread holds tid when it runs. A
+// thread of the caller's own process that cannot exit meanwhile (the
+// calling thread, or one whose goroutine is locked to it) is opened without
+// that race: see [SelfThread].
+func OpenThread(tid int) (*PidFd, error) {
+	if tid <= 0 || tid > math.MaxInt32 {
+		return nil, os.NewSyscallError("pidfd_open", unix.EINVAL)
+	}
+	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD|unix.PIDFD_NONBLOCK)
+	switch {
+	case err == unix.EINVAL && !KernelFeatures().ThreadPidfds:
+		return nil, fmt.Errorf("pidfd: thread pidfds need Linux 6.9: %w", errors.ErrUnsupported)
+	case err != nil:
+		return nil, wrapErr("pidfd_open", err)
+	}
+	p, err := newPidFd(fd, tid)
+	if err != nil {
+		return nil, err
+	}
+	p.thread = true
+	return p, nil
+}
+
+// SelfThread returns a thread PidFd for the calling OS thread. Go moves
+// goroutines between threads: call [runtime.LockOSThread] first for the
+// answer to keep meaning the goroutine's thread.
+func SelfThread() (*PidFd, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return OpenThread(unix.Gettid())
+}
+
+// IsThread reports whether the PidFd names a single thread (see
+// [OpenThread]) rather than a whole process.
+func (p *PidFd) IsThread() bool { return p != nil && p.thread }
+
+// isThreadPidfd reports whether fd was opened with PIDFD_THREAD, a flag
+// the kernel keeps among the file's status flags.
+func isThreadPidfd(fd int) (bool, error) {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return false, os.NewSyscallError("fcntl", err)
+	}
+	return flags&unix.PIDFD_THREAD != 0, nil
+}
+
+// threadExited is the readiness test of thread waits: a thread pidfd polls
+// POLLIN once its thread has exited (POLLHUP too once it is released).
+func threadExited(fd int) (bool, error) {
+	revents, err := pollNow(fd)
+	return revents&unix.POLLIN != 0, err
+}
+
+// waitThread waits for a thread PidFd's thread to exit.
+func (p *PidFd) waitThread(ctx context.Context) (*ExitStatus, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closing:
+		return nil, os.ErrClosed
+	case p.waiter <- struct{}{}:
+	}
+	err := p.park(ctx, threadExited)
+	<-p.waiter
+	if err != nil {
+		return nil, err
+	}
+	return p.exitInfo()
+}

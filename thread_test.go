@@ -1,0 +1,295 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// blockedChild is a test child with SIGUSR1 blocked on every thread, so a
+// SIGUSR1 sent to it stays pending where /proc shows it; see
+// testchild.Blocked.
+type blockedChild struct {
+	p    *PidFd
+	pid  int
+	in   io.WriteCloser
+	out  *bufio.Reader
+	tids []int
+}
+
+func startBlocked(t *testing.T) *blockedChild {
+	t.Helper()
+	cmd := testchild.Command(testchild.Blocked)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &blockedChild{p: startCmd(t, cmd), in: in, out: bufio.NewReader(out)}
+	c.pid = mustPIDOf(t, c.p)
+	// Until then SIGUSR1 would kill it.
+	if line, err := c.out.ReadString('\n'); line != "ready\n" {
+		t.Fatalf("child said %q, %v; want ready", line, err)
+	}
+	return c
+}
+
+// say sends one command and returns the line it answers, if it answers.
+func (c *blockedChild) say(t *testing.T, command string, answers bool) string {
+	t.Helper()
+	if _, err := io.WriteString(c.in, command+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !answers {
+		return ""
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s: %v", command, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func (c *blockedChild) newThread(t *testing.T) int {
+	t.Helper()
+	tid, err := strconv.Atoi(c.say(t, "thread", true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tid
+}
+
+// pendingUSR1 reads whether SIGUSR1 is pending on the thread tid alone
+// (SigPnd of /proc/PID/task/TID) and on the whole process (ShdPnd).
+func pendingUSR1(t *testing.T, pid, tid int) (thread, process bool) {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		name, value, _ := strings.Cut(line, ":")
+		if name != "SigPnd" && name != "ShdPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := mask&(1<<(unix.SIGUSR1-1)) != 0
+		if name == "SigPnd" {
+			thread = set
+		} else {
+			process = set
+		}
+	}
+	return thread, process
+}
+
+// eventually polls cond for up to ten seconds: a signal is queued by the
+// time pidfd_send_signal returns, but a thread's exit is not.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestOpenThread(t *testing.T) {
+	leakcheck.Check(t)
+	if !KernelFeatures().ThreadPidfds {
+		_, err := OpenThread(os.Getpid())
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("OpenThread before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+		t.Skip("no thread pidfds on this kernel (checked that it says so)")
+	}
+	c := startBlocked(t)
+	tid := c.newThread(t)
+	thread, err := OpenThread(tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thread.Close()
+	if !thread.IsThread() || c.p.IsThread() {
+		t.Errorf("IsThread: thread %v, process %v", thread.IsThread(), c.p.IsThread())
+	}
+	for _, path := range pidPaths {
+		if got, err := path.pid(thread); err != nil || got != tid {
+			t.Errorf("%s of a thread pidfd = %d, %v; want the thread ID %d", path.name, got, err, tid)
+		}
+	}
+
+	// A thread pidfd received over a socket stays one.
+	dup, err := unix.Dup(int(thread.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := NewFile(uintptr(dup))
+	if err != nil {
+		unix.Close(dup)
+		t.Fatal(err)
+	}
+	defer adopted.Close()
+	if !adopted.IsThread() {
+		t.Error("NewFile of a thread pidfd: IsThread false")
+	}
+
+	// Signals reach the thread alone, or with ScopeThreadGroup the process.
+	if err := thread.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if onThread, onProcess := pendingUSR1(t, c.pid, tid); !onThread || onProcess {
+		t.Errorf("after Signal on the thread pidfd: pending on thread %v, process %v; want thread only", onThread, onProcess)
+	}
+	if onThread, _ := pendingUSR1(t, c.pid, c.pid); onThread {
+		t.Error("the thread-directed signal is pending on the first thread too")
+	}
+	if err := thread.SignalScoped(syscall.SIGUSR1, ScopeThreadGroup); err != nil {
+		t.Fatal(err)
+	}
+	if _, onProcess := pendingUSR1(t, c.pid, tid); !onProcess {
+		t.Error("after SignalScoped(ScopeThreadGroup): not pending on the process")
+	}
+
+	// Waiting: the thread's exit ends the wait; its process runs on.
+	if status, err := thread.TryWait(); status != nil || err != nil {
+		t.Fatalf("TryWait on a running thread = %v, %v; want nil, nil", status, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	_, err = thread.WaitExit(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitExit on a running thread = %v; want context.DeadlineExceeded", err)
+	}
+	waited := make(chan error, 2)
+	for _, wait := range []func() (*ExitStatus, error){thread.Wait, adopted.Wait} {
+		go func() {
+			status, err := wait()
+			switch {
+			case errors.Is(err, ErrNoExitStatus) && !KernelFeatures().ExitInfo:
+				err = nil
+			case err == nil && (!status.Exited() || status.ExitCode() != 0 || status.Pid() != tid):
+				err = fmt.Errorf("status %v of pid %d; want exit status 0 of %d", status, status.Pid(), tid)
+			}
+			waited <- err
+		}()
+	}
+	c.say(t, "end", false)
+	for range 2 {
+		if err := <-waited; err != nil {
+			t.Errorf("Wait on the thread: %v", err)
+		}
+	}
+	if status, err := c.p.TryWait(); status != nil || err != nil {
+		t.Errorf("the process after its thread exited: TryWait = %v, %v; want still running", status, err)
+	}
+	eventually(t, "the thread's release", func() bool {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", c.pid, tid))
+		return errors.Is(err, os.ErrNotExist)
+	})
+	if err := thread.Signal(syscall.Signal(0)); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal 0 to an exited thread = %v; want os.ErrProcessDone", err)
+	}
+	if _, err := OpenThread(tid); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("OpenThread of an exited thread = %v; want os.ErrProcessDone", err)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Errorf("the child at the end of its input: %v, %v; want exit status 0", status, err)
+	}
+}
+
+func TestSelfThread(t *testing.T) {
+	leakcheck.Check(t)
+	if !KernelFeatures().ThreadPidfds {
+		if _, err := SelfThread(); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("SelfThread before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+		t.Skip("no thread pidfds on this kernel (checked that it says so)")
+	}
+	got := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		p, err := SelfThread()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer p.Close()
+		if pid, err := p.PID(); err != nil || pid != unix.Gettid() || !p.IsThread() {
+			got <- fmt.Errorf("PID %d, %v, IsThread %v; want the thread ID %d", pid, err, p.IsThread(), unix.Gettid())
+			return
+		}
+		got <- nil
+	}()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSignalWithValue(t *testing.T) {
+	leakcheck.Check(t)
+	c := startBlocked(t)
+	const value = 0x1234_5678
+	if err := c.p.SignalWithValue(syscall.SIGUSR1, value, ScopeDefault); err != nil {
+		t.Fatal(err)
+	}
+	var signo, pid, uid uint32
+	var code, sivalInt int32
+	var sivalPtr uint64
+	line := c.say(t, "sigwait", true)
+	if _, err := fmt.Sscan(line, &signo, &code, &pid, &uid, &sivalInt, &sivalPtr); err != nil {
+		t.Fatalf("child said %q: %v", line, err)
+	}
+	if signo != uint32(syscall.SIGUSR1) || code != siQueue || int(pid) != os.Getpid() || int(uid) != os.Getuid() || sivalInt != value || sivalPtr != value {
+		t.Errorf("child got signo %d code %d pid %d uid %d int %#x ptr %#x; want %d %d %d %d %#x %#x",
+			signo, code, pid, uid, sivalInt, sivalPtr, syscall.SIGUSR1, siQueue, os.Getpid(), os.Getuid(), value, value)
+	}
+
+	if err := c.p.SignalWithValue(syscall.Signal(0), 1, ScopeDefault); err != nil {
+		t.Errorf("SignalWithValue 0 to a live process = %v", err)
+	}
+	err := c.p.SignalWithValue(syscall.SIGUSR1, 1, ScopeThread)
+	if !KernelFeatures().ThreadPidfds {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("SignalWithValue with a scope before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+	} else if onThread, onProcess := pendingUSR1(t, c.pid, c.pid); err != nil || !onThread || onProcess {
+		t.Errorf("SignalWithValue(ScopeThread) = %v: pending on thread %v, process %v; want thread only", err, onThread, onProcess)
+	}
+	if err := c.p.SignalWithValue(syscall.SIGUSR1, 1, 8); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("SignalWithValue with an unknown scope = %v; want EINVAL", err)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Fatalf("child: %v, %v", status, err)
+	}
+	if err := c.p.SignalWithValue(syscall.SIGUSR1, 1, ScopeDefault); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("SignalWithValue after reaping = %v; want os.ErrProcessDone", err)
+	}
+}
