@@ -3,12 +3,14 @@
 package pidfd_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -159,4 +161,121 @@ func ExampleFromUnixConn() {
 	}
 	fmt.Println("client runs as our user:", creds.EUID == uint32(os.Geteuid()))
 	// Output: client runs as our user: true
+}
+
+// Hand a process to another process over a unix socket. The receiver gets
+// a pidfd of its own for the same process, so it can act on it without
+// ever trusting a PID. Here both ends are in this program.
+func ExampleWriteMessage() {
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var conns [2]*net.UnixConn
+	for i, fd := range pair {
+		f := os.NewFile(uintptr(fd), "socket")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer c.Close()
+		conns[i] = c.(*net.UnixConn)
+	}
+
+	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer child.Close()
+	if _, err := pidfd.WriteMessage(conns[0], []byte("stop this one"), nil, child); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	buf := make([]byte, 64)
+	n, msg, err := pidfd.ReadMessage(conns[1], buf)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer msg.Close()
+	fmt.Printf("received %q with %d pidfd\n", buf[:n], len(msg.PidFds))
+	msg.PidFds[0].Kill()
+
+	status, err := child.Wait()
+	fmt.Println(status, err)
+	// Output:
+	// received "stop this one" with 1 pidfd
+	// signal: killed <nil>
+}
+
+// Send a signal that carries a number, as sigqueue(3) does. A receiver that
+// reads siginfo (sigwaitinfo, signalfd, an SA_SIGINFO handler) finds it in
+// si_value; this shell only sees the signal.
+func ExamplePidFd_SignalWithValue() {
+	cmd := exec.Command("sh", "-c", `trap 'echo got SIGUSR1; exit 0' USR1; echo ready; while :; do sleep 0.01; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	child, err := pidfd.Start(cmd)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer child.Close()
+	lines := bufio.NewScanner(out)
+	lines.Scan() // "ready": the trap is set
+
+	const generation = 42
+	if err := child.SignalWithValue(syscall.SIGUSR1, generation, pidfd.ScopeDefault); err != nil {
+		fmt.Println(err)
+		return
+	}
+	lines.Scan()
+	fmt.Println(lines.Text())
+	status, err := child.Wait()
+	fmt.Println(status, err)
+	// Output:
+	// got SIGUSR1
+	// exit status 0 <nil>
+}
+
+// Wait for one thread of this process to end. Thread pidfds need Linux 6.9,
+// so this example has no checked output: on older kernels SelfThread fails
+// with errors.ErrUnsupported.
+func ExampleSelfThread() {
+	threads := make(chan *pidfd.PidFd)
+	finish := make(chan struct{})
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+		thread, err := pidfd.SelfThread()
+		if err != nil {
+			fmt.Println(err)
+			close(threads)
+			return
+		}
+		threads <- thread
+		<-finish
+	}()
+	thread, ok := <-threads
+	if !ok {
+		return
+	}
+	defer thread.Close()
+	tid, _ := thread.PID()
+	fmt.Println("thread", tid, "is a thread:", thread.IsThread())
+
+	close(finish)
+	_, err := thread.Wait() // the thread's exit, while this process runs on
+	if err != nil && !errors.Is(err, pidfd.ErrNoExitStatus) {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("thread", tid, "has exited")
 }

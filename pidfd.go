@@ -3,6 +3,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 )
 
@@ -101,3 +102,29 @@ const (
 	ScopeThreadGroup  SignalScope = 2 // the whole process
 	ScopeProcessGroup SignalScope = 4 // every process in the process's process group
 )
+
+// Message is what arrived with the bytes of one message.
+type Message struct {
+	// PidFds are the pidfds the sender attached (SCM_RIGHTS), in order.
+	PidFds []*PidFd
+	// Sender names the process that sent the message, if [PassSender]
+	// was called on the receiving socket (SCM_PIDFD); nil otherwise.
+	Sender *PidFd
+	// Addr is the sender's address on a datagram socket, as
+	// [net.UnixConn.ReadMsgUnix] returns it.
+	Addr *net.UnixAddr
+}
+
+// Close closes every PidFd of the message.
+func (m *Message) Close() error {
+	if m == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range append(m.PidFds, m.Sender) {
+		if p != nil {
+			errs = append(errs, p.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -30,8 +30,17 @@ func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsu
 func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
 
 func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
+func PassSender(conn syscall.Conn) error       { return errUnsupported }
 func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
 func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
+
+func WriteMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds ...*PidFd) (int, error) {
+	return 0, errUnsupported
+}
+
+func ReadMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
+	return 0, Message{}, errUnsupported
+}
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,10 +33,22 @@ func FromUnixConn(conn *net.UnixConn) (*PidFd, error) {
 	case err != nil:
 		return nil, wrapErr("getsockopt SO_PEERPIDFD", err)
 	}
+	return adoptPeer(fd)
+}
+
+// adoptPeer makes a PidFd of a pidfd the kernel made for a socket's peer
+// or a message's sender, closing fd on failure. Kernels with pidfs name
+// even a peer that has been reaped; older ones cannot, and answer an error:
+// a reaped peer is os.ErrProcessDone on all of them.
+func adoptPeer(fd int) (*PidFd, error) {
 	p, err := NewFile(uintptr(fd))
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
+	}
+	if p.pid == -1 {
+		p.Close()
+		return nil, fmt.Errorf("pidfd: the peer has been reaped: %w", os.ErrProcessDone)
 	}
 	return p, nil
 }
@@ -64,13 +77,22 @@ func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) {
 }
 
 // peerOption runs get on the socket's descriptor, pinned.
-func peerOption(conn *net.UnixConn, get func(fd int) (int, error)) (int, error) {
-	if conn == nil {
+func peerOption(conn syscall.Conn, get func(fd int) (int, error)) (int, error) {
+	switch c := conn.(type) {
+	case nil:
 		return 0, os.ErrInvalid
+	case *net.UnixConn: // their SyscallConn methods dereference nil
+		if c == nil {
+			return 0, os.ErrInvalid
+		}
+	case *net.UnixListener:
+		if c == nil {
+			return 0, os.ErrInvalid
+		}
 	}
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return 0, err
+		return 0, os.ErrInvalid // a nil or unusable connection
 	}
 	var value int
 	var getErr error

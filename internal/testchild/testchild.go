@@ -8,6 +8,7 @@ package testchild
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -29,8 +30,9 @@ const (
 	Exit   = "exit"   // exit with the code in the first argument
 	Die    = "die"    // kill itself with the signal number in the first argument (SIGHUP, SIGINT, SIGTERM, SIGKILL)
 	Output = "output" // write the first argument's count of bytes to stdout, then exit 0
-	// Connect dials the unix socket at the first argument, then sleeps
-	// until killed, holding the connection.
+	// Connect dials the unix socket at the first argument, writes the
+	// second argument to it if there is one, then sleeps until killed,
+	// holding the connection.
 	Connect = "connect"
 	// Hostname sets the host name to the first argument (in the UTS
 	// namespace it was started in), says "ready" on stdout, then sleeps
@@ -103,6 +105,12 @@ func play(role string, args []string) int {
 			return 102
 		}
 		defer conn.Close()
+		if len(args) > 1 {
+			if _, err := io.WriteString(conn, args[1]); err != nil {
+				fmt.Fprintln(os.Stderr, "testchild:", err)
+				return 102
+			}
+		}
 		time.Sleep(time.Hour)
 		return 0
 	case Hostname:

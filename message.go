@@ -1,0 +1,193 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxFdsPerMessage is the kernel's SCM_MAX_FD: the most descriptors one
+// message can carry.
+const maxFdsPerMessage = 253
+
+// oobSize fits every control message a receive can bring: a full
+// SCM_RIGHTS, SCM_PIDFD and SCM_CREDENTIALS, with room to spare for a
+// security label (SO_PASSSEC).
+var oobSize = unix.CmsgSpace(4*maxFdsPerMessage) + unix.CmsgSpace(4) +
+	unix.CmsgSpace(unix.SizeofUcred) + 256
+
+// WriteMessage sends b over a unix socket with the given pidfds attached
+// (SCM_RIGHTS), in one sendmsg, as [net.UnixConn.WriteMsgUnix] does: addr
+// is nil on a connected socket. The receiver gets descriptors of its own for
+// the same processes; [ReadMessage] turns them into PidFds. The PidFds stay
+// open here, and none can be closed while the message is being sent.
+//
+// A message carries at most 253 descriptors. On a stream socket descriptors
+// travel with data: if b is empty, Go sends one zero byte.
+func WriteMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds ...*PidFd) (int, error) {
+	if conn == nil {
+		return 0, os.ErrInvalid
+	}
+	if len(pidfds) > maxFdsPerMessage {
+		return 0, fmt.Errorf("pidfd: %d descriptors in one message, the kernel takes at most %d: %w",
+			len(pidfds), maxFdsPerMessage, os.NewSyscallError("sendmsg", unix.EINVAL))
+	}
+	var n int
+	err := pinAll(pidfds, make([]int, 0, len(pidfds)), func(fds []int) error {
+		var oob []byte
+		if len(fds) > 0 {
+			oob = unix.UnixRights(fds...)
+		}
+		var err error
+		n, _, err = conn.WriteMsgUnix(b, oob, addr)
+		return err
+	})
+	return n, err
+}
+
+// pinAll runs f with the descriptors of all pidfds held open against
+// Close, one Control inside the next.
+func pinAll(pidfds []*PidFd, fds []int, f func(fds []int) error) error {
+	if len(pidfds) == 0 {
+		return f(fds)
+	}
+	return pidfds[0].controlFunc(func(fd int) error {
+		return pinAll(pidfds[1:], append(fds, fd), f)
+	})
+}
+
+// PassSender asks the kernel to name the sending process of the messages a
+// unix socket receives (SO_PASSPIDFD, Linux 6.5+; [errors.ErrUnsupported]
+// before): [ReadMessage] then returns it as [Message.Sender]. Unlike a PID
+// read from SCM_CREDENTIALS, that pidfd is made by the kernel for the
+// process that sent the message, so it cannot name another process that
+// took over a recycled PID.
+//
+// conn is a [*net.UnixConn] or a [*net.UnixListener]. The kernel notes the
+// sender when a message is sent, and only if the receiving socket asked for
+// it by then: a client may write as soon as it has connected, before the
+// server has accepted, so call PassSender on the listener before accepting.
+// Accepted connections inherit it.
+func PassSender(conn syscall.Conn) error {
+	_, err := peerOption(conn, func(fd int) (int, error) {
+		return 0, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1)
+	})
+	if err == unix.ENOPROTOOPT {
+		return fmt.Errorf("pidfd: SO_PASSPIDFD needs Linux 6.5: %w", errors.ErrUnsupported)
+	}
+	return wrapErr("setsockopt SO_PASSPIDFD", err)
+}
+
+// ReadMessage reads one message from a unix socket into b, as
+// [net.UnixConn.ReadMsgUnix] does (so the connection's deadlines apply),
+// and adopts the pidfds that came with it. The caller owns them: close them,
+// for example with [Message.Close].
+//
+// A message is rejected, with every descriptor that came with it closed
+// and n still counting the bytes read, if any attached descriptor is not a
+// pidfd ([ErrNotPidFd]), if the control data did not fit (some descriptors
+// were then lost), or if the sender, asked for by [PassSender], could not be
+// named: [os.ErrProcessDone] when it has already been reaped.
+func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
+	if conn == nil {
+		return 0, Message{}, os.ErrInvalid
+	}
+	oob := make([]byte, oobSize)
+	n, oobn, flags, addr, err := conn.ReadMsgUnix(b, oob)
+	fds, senderFd, senderErr := parseControl(oob[:oobn])
+	switch {
+	case err != nil:
+	case flags&unix.MSG_CTRUNC != 0:
+		err = fmt.Errorf("pidfd: control data of the message truncated, descriptors lost: %w", os.NewSyscallError("recvmsg", unix.EMSGSIZE))
+	case senderErr != nil:
+		err = senderErr
+	default:
+		m, err = adopt(fds, senderFd)
+		m.Addr = addr
+		if err == nil {
+			return n, m, nil
+		}
+		return n, Message{}, err // adopt closed them all
+	}
+	closeAll(fds, senderFd)
+	return n, Message{}, err
+}
+
+// parseControl finds the descriptors in a message's control data: those
+// attached (SCM_RIGHTS) and the sender's (SCM_PIDFD), -1 if none. The kernel
+// sends a negative error number instead of the sender's pidfd if it could
+// not make one.
+func parseControl(oob []byte) (fds []int, sender int, senderErr error) {
+	sender = -1
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			break // the kernel writes well-formed control data
+		}
+		oob = rest
+		if h.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch h.Type {
+		case unix.SCM_RIGHTS:
+			for len(data) >= 4 {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+				data = data[4:]
+			}
+		case unix.SCM_PIDFD:
+			if len(data) < 4 {
+				continue
+			}
+			switch v := int32(binary.NativeEndian.Uint32(data)); {
+			case v >= 0:
+				sender = int(v)
+			case unix.Errno(-v) == unix.ESRCH, unix.Errno(-v) == unix.EINVAL:
+				// Kernels without pidfs name no reaped process: 6.12
+				// answers EINVAL for one, as for SO_PEERPIDFD.
+				senderErr = fmt.Errorf("pidfd: the sender: %w", wrapErr("recvmsg SCM_PIDFD", unix.ESRCH))
+			default:
+				senderErr = fmt.Errorf("pidfd: the sender: %w", os.NewSyscallError("recvmsg SCM_PIDFD", unix.Errno(-v)))
+			}
+		}
+	}
+	return fds, sender, senderErr
+}
+
+// adopt makes PidFds of a message's descriptors, or closes them all.
+func adopt(fds []int, sender int) (Message, error) {
+	var m Message
+	for i, fd := range fds {
+		p, err := NewFile(uintptr(fd))
+		if err != nil {
+			m.Close()
+			closeAll(fds[i:], sender)
+			return Message{}, fmt.Errorf("pidfd: descriptor %d of the message: %w", i, err)
+		}
+		m.PidFds = append(m.PidFds, p)
+	}
+	if sender >= 0 {
+		p, err := adoptPeer(sender)
+		if err != nil {
+			m.Close()
+			return Message{}, fmt.Errorf("pidfd: the sender: %w", err)
+		}
+		m.Sender = p
+	}
+	return m, nil
+}
+
+func closeAll(fds []int, sender int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	if sender >= 0 {
+		unix.Close(sender)
+	}
+}

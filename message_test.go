@@ -1,0 +1,298 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// unixPair returns both ends of a connected pair of unix sockets of the
+// given type, closed at cleanup.
+func unixPair(t *testing.T, typ int) (a, b *net.UnixConn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]*net.UnixConn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socket")
+		c, err := net.FileConn(f) // dups the descriptor
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c.(*net.UnixConn)
+		t.Cleanup(func() { c.Close() })
+	}
+	return conns[0], conns[1]
+}
+
+func TestWriteReadMessage(t *testing.T) {
+	for name, typ := range map[string]int{"stream": unix.SOCK_STREAM, "seqpacket": unix.SOCK_SEQPACKET, "datagram": unix.SOCK_DGRAM} {
+		t.Run(name, func(t *testing.T) {
+			leakcheck.Check(t)
+			_, first := startChild(t, testchild.Sleep)
+			_, second := startChild(t, testchild.Sleep)
+			self, err := Self()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer self.Close()
+			sender, receiver := unixPair(t, typ)
+
+			sent := []*PidFd{first, second, self}
+			if n, err := WriteMessage(sender, []byte("hello"), nil, sent...); err != nil || n != 5 {
+				t.Fatalf("WriteMessage = %d, %v; want 5, nil", n, err)
+			}
+			// No pidfds: the message is plain bytes.
+			if _, err := WriteMessage(sender, []byte("plain"), nil); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 16)
+			n, m, err := ReadMessage(receiver, buf)
+			if err != nil || string(buf[:n]) != "hello" || len(m.PidFds) != len(sent) || m.Sender != nil {
+				m.Close()
+				t.Fatalf("ReadMessage = %q, %d pidfds, sender %v, %v; want hello, %d pidfds, no sender", buf[:n], len(m.PidFds), m.Sender, err, len(sent))
+			}
+			defer m.Close()
+			for i, got := range m.PidFds {
+				if got.Fd() == sent[i].Fd() || !got.Equal(sent[i]) {
+					t.Errorf("pidfd %d arrived as fd %d naming another process than fd %d", i, got.Fd(), sent[i].Fd())
+				}
+				if mustPIDOf(t, got) != mustPIDOf(t, sent[i]) {
+					t.Errorf("pidfd %d: PID %d; sent %d", i, mustPIDOf(t, got), mustPIDOf(t, sent[i]))
+				}
+			}
+			// A received pidfd acts on the process: kill the first child
+			// through it and see the child die.
+			if err := m.PidFds[0].Kill(); err != nil {
+				t.Fatal(err)
+			}
+			if status, err := first.Wait(); err != nil || status.Signal() != syscall.SIGKILL {
+				t.Errorf("child killed through the received pidfd: %v, %v", status, err)
+			}
+			if n, m2, err := ReadMessage(receiver, buf); err != nil || string(buf[:n]) != "plain" || len(m2.PidFds) != 0 {
+				m2.Close()
+				t.Errorf("second ReadMessage = %q, %d pidfds, %v; want plain and none", buf[:n], len(m2.PidFds), err)
+			}
+		})
+	}
+}
+
+// TestReadMessageRejects sends a pipe among pidfds: the message is refused
+// and every descriptor that came with it closed (leakcheck counts them).
+func TestReadMessageRejects(t *testing.T) {
+	leakcheck.Check(t)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	sender, receiver := unixPair(t, unix.SOCK_SEQPACKET)
+	oob := unix.UnixRights(int(self.Fd()), int(r.Fd()), int(self.Fd()))
+	if _, _, err := sender.WriteMsgUnix([]byte("mixed"), oob, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteMessage(sender, []byte("good"), nil, self); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, m, err := ReadMessage(receiver, buf)
+	if !errors.Is(err, ErrNotPidFd) || len(m.PidFds) != 0 || string(buf[:n]) != "mixed" {
+		m.Close()
+		t.Fatalf("ReadMessage with a pipe attached = %q, %d pidfds, %v; want mixed, none, ErrNotPidFd", buf[:n], len(m.PidFds), err)
+	}
+	n, m, err = ReadMessage(receiver, buf)
+	if err != nil || len(m.PidFds) != 1 || string(buf[:n]) != "good" {
+		t.Errorf("the next message = %q, %d pidfds, %v; want good, 1", buf[:n], len(m.PidFds), err)
+	}
+	m.Close()
+}
+
+func TestReadMessageDeadline(t *testing.T) {
+	leakcheck.Check(t)
+	_, receiver := unixPair(t, unix.SOCK_STREAM)
+	receiver.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, m, err := ReadMessage(receiver, make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		m.Close()
+		t.Errorf("ReadMessage past its deadline = %v; want os.ErrDeadlineExceeded", err)
+	}
+}
+
+func TestWriteMessageBadInput(t *testing.T) {
+	leakcheck.Check(t)
+	sender, _ := unixPair(t, unix.SOCK_STREAM)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	defer self.Close()
+	if _, err := WriteMessage(nil, []byte("x"), nil, self); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("WriteMessage on a nil conn = %v; want os.ErrInvalid", err)
+	}
+	if _, _, err := ReadMessage(nil, nil); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("ReadMessage on a nil conn = %v; want os.ErrInvalid", err)
+	}
+	if _, err := WriteMessage(sender, []byte("x"), nil, self, closed); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("WriteMessage with a closed PidFd = %v; want os.ErrClosed", err)
+	}
+	if _, err := WriteMessage(sender, []byte("x"), nil, self, nil); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("WriteMessage with a nil PidFd = %v; want os.ErrInvalid", err)
+	}
+	many := make([]*PidFd, maxFdsPerMessage+1)
+	for i := range many {
+		many[i] = self
+	}
+	if _, err := WriteMessage(sender, []byte("x"), nil, many...); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("WriteMessage with %d pidfds = %v; want EINVAL", len(many), err)
+	}
+	for _, conn := range []syscall.Conn{nil, (*net.UnixConn)(nil), (*net.UnixListener)(nil)} {
+		if err := PassSender(conn); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("PassSender(%#v) = %v; want os.ErrInvalid", conn, err)
+		}
+	}
+}
+
+// passSenderOrSkip skips the test on kernels without SO_PASSPIDFD, after
+// checking that PassSender says so.
+func passSenderOrSkip(t *testing.T) {
+	t.Helper()
+	_, b := unixPair(t, unix.SOCK_STREAM)
+	err := PassSender(b)
+	if !KernelFeatures().PeerPidfd {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("PassSender before 6.5 = %v; want errors.ErrUnsupported", err)
+		}
+		t.Skip("no SO_PASSPIDFD on this kernel (checked that it says so)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func passSender(l *net.UnixListener) error { return PassSender(l) }
+
+// waitQueued waits until n bytes wait to be read on conn, without reading
+// them.
+func waitQueued(t *testing.T, conn *net.UnixConn, n int) {
+	t.Helper()
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Read(func(fd uintptr) bool {
+		queued, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		return queued == n
+	})
+}
+
+func TestPassSender(t *testing.T) {
+	leakcheck.Check(t)
+	passSenderOrSkip(t)
+	conn, child := acceptChild(t, passSender, "from the child")
+	buf := make([]byte, 64)
+	n, m, err := ReadMessage(conn, buf)
+	if err != nil || m.Sender == nil || string(buf[:n]) != "from the child" {
+		m.Close()
+		t.Fatalf("ReadMessage = %q, sender %v, %v; want the child's words and a sender", buf[:n], m.Sender, err)
+	}
+	defer m.Close()
+	if !m.Sender.Equal(child) {
+		t.Error("the sender's PidFd names another process than the child that wrote")
+	}
+
+	// Our own message through a pair: the sender is this process.
+	a, b := unixPair(t, unix.SOCK_DGRAM)
+	if err := PassSender(b); err != nil {
+		t.Fatal(err)
+	}
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	if _, err := WriteMessage(a, []byte("me"), nil, self); err != nil {
+		t.Fatal(err)
+	}
+	_, m2, err := ReadMessage(b, buf)
+	if err != nil || m2.Sender == nil || !m2.Sender.Equal(self) || len(m2.PidFds) != 1 {
+		t.Errorf("own message: sender %v, %d pidfds, %v; want this process and 1", m2.Sender, len(m2.PidFds), err)
+	}
+	m2.Close()
+}
+
+// TestPassSenderTooLate shows why PassSender belongs on the listener: the
+// kernel notes the sender when the message is sent, so a message sent to a
+// socket that had not asked yet carries none. (A message sent before the
+// server accepted is the exception: the kernel notes the sender of those
+// always, which is why the child in TestPassSender cannot show this.)
+func TestPassSenderTooLate(t *testing.T) {
+	leakcheck.Check(t)
+	passSenderOrSkip(t)
+	a, b := unixPair(t, unix.SOCK_STREAM)
+	if _, err := a.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	if err := PassSender(b); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, m, err := ReadMessage(b, buf)
+	defer m.Close()
+	if err != nil || string(buf[:n]) != "early" || m.Sender != nil {
+		t.Errorf("ReadMessage = %q, sender %v, %v; want early, no sender", buf[:n], m.Sender, err)
+	}
+	if _, err := a.Write([]byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	n, m2, err := ReadMessage(b, buf)
+	defer m2.Close()
+	if err != nil || string(buf[:n]) != "late" || m2.Sender == nil {
+		t.Errorf("ReadMessage = %q, sender %v, %v; want late, from this process", buf[:n], m2.Sender, err)
+	}
+}
+
+// TestPassSenderReaped reads a message whose sender has been reaped by
+// then: the message is refused as os.ErrProcessDone, never attributed to
+// another process.
+func TestPassSenderReaped(t *testing.T) {
+	leakcheck.Check(t)
+	passSenderOrSkip(t)
+	conn, child := acceptChild(t, passSender, "last words")
+	waitQueued(t, conn, len("last words"))
+	child.Kill()
+	if _, err := child.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, m, err := ReadMessage(conn, buf)
+	if !errors.Is(err, os.ErrProcessDone) || m.Sender != nil {
+		m.Close()
+		t.Fatalf("ReadMessage from a reaped sender = %q, sender %v, %v; want os.ErrProcessDone", buf[:n], m.Sender, err)
+	}
+	if string(buf[:n]) != "last words" {
+		t.Errorf("the refused message still reports its bytes: got %q", buf[:n])
+	}
+}
