@@ -126,20 +126,19 @@ func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
 // not make one.
 func parseControl(oob []byte) (fds []int, sender int, senderErr error) {
 	sender = -1
-	for len(oob) > 0 {
-		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
-		if err != nil {
-			break // the kernel writes well-formed control data
+	for {
+		level, typ, data, rest, ok := nextControl(oob)
+		if !ok {
+			return fds, sender, senderErr
 		}
 		oob = rest
-		if h.Level != unix.SOL_SOCKET {
+		if level != unix.SOL_SOCKET {
 			continue
 		}
-		switch h.Type {
+		switch typ {
 		case unix.SCM_RIGHTS:
-			for len(data) >= 4 {
+			for ; len(data) >= 4; data = data[4:] {
 				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
-				data = data[4:]
 			}
 		case unix.SCM_PIDFD:
 			if len(data) < 4 {
@@ -157,7 +156,30 @@ func parseControl(oob []byte) (fds []int, sender int, senderErr error) {
 			}
 		}
 	}
-	return fds, sender, senderErr
+}
+
+// nextControl splits the first control message off oob. It reads the
+// header field by field: x/sys's parser casts the bytes to a Cmsghdr, which
+// the race detector's pointer checks reject for short or unaligned data.
+// The header is a length the size of a pointer, then level and type (the
+// kernel uses the 32-bit layout for 32-bit programs).
+func nextControl(oob []byte) (level, typ int32, data, rest []byte, ok bool) {
+	if len(oob) < unix.SizeofCmsghdr {
+		return 0, 0, nil, nil, false
+	}
+	var length uint64
+	if ptrSize == 8 {
+		length = binary.NativeEndian.Uint64(oob)
+	} else {
+		length = uint64(binary.NativeEndian.Uint32(oob))
+	}
+	if length < unix.SizeofCmsghdr || length > uint64(len(oob)) {
+		return 0, 0, nil, nil, false
+	}
+	level = int32(binary.NativeEndian.Uint32(oob[ptrSize:]))
+	typ = int32(binary.NativeEndian.Uint32(oob[ptrSize+4:]))
+	next := min((length+uint64(ptrSize)-1)&^uint64(ptrSize-1), uint64(len(oob)))
+	return level, typ, oob[unix.SizeofCmsghdr:length], oob[next:], true
 }
 
 // adopt makes PidFds of a message's descriptors, or closes them all.

@@ -3,9 +3,11 @@
 package pidfd
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -295,4 +297,40 @@ func TestPassSenderReaped(t *testing.T) {
 	if string(buf[:n]) != "last words" {
 		t.Errorf("the refused message still reports its bytes: got %q", buf[:n])
 	}
+}
+
+// FuzzParseControl feeds the parser control data that no kernel wrote: it
+// must not panic, and must find every descriptor of a well-formed
+// SCM_RIGHTS message, whatever follows it.
+func FuzzParseControl(f *testing.F) {
+	f.Add([]byte{3, 0, 0, 0, 4, 0, 0, 0}, []byte{})
+	f.Add([]byte{7, 0, 0, 0}, sendersControl(9))
+	f.Add([]byte{}, sendersControl(-int32(unix.ESRCH)))
+	f.Add([]byte{1, 0, 0, 0}, []byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{}, []byte("1\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00000000000000000000000000000000000"))
+	f.Fuzz(func(t *testing.T, fdBytes, tail []byte) {
+		var want []int
+		for ; len(fdBytes) >= 4 && len(want) < maxFdsPerMessage; fdBytes = fdBytes[4:] {
+			want = append(want, int(int32(binary.NativeEndian.Uint32(fdBytes))))
+		}
+		var oob []byte
+		if len(want) > 0 {
+			oob = unix.UnixRights(want...)
+		}
+		fds, sender, _ := parseControl(append(oob, tail...))
+		if sender < -1 {
+			t.Fatalf("sender descriptor %d", sender)
+		}
+		if len(fds) < len(want) || !slices.Equal(fds[:len(want)], want) {
+			t.Fatalf("parseControl found %v; want %v first", fds, want)
+		}
+		parseControl(tail)
+	})
+}
+
+// sendersControl is an SCM_PIDFD control message carrying v.
+func sendersControl(v int32) []byte {
+	b := unix.UnixRights(int(v))
+	binary.NativeEndian.PutUint32(b[ptrSize+4:], unix.SCM_PIDFD)
+	return b
 }
