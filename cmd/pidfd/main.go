@@ -6,7 +6,8 @@
 //	pidfd info [-json] PID|self   PID, parent, credentials, cgroup, ID, namespaces, kernel features
 //	pidfd wait PID...             wait for processes (any, not only children) to exit
 //	pidfd kill [-s SIGNAL] PID... signal processes
-//	pidfd run -- COMMAND [ARG...]  run a command, forward SIGINT and SIGTERM, exit with its status
+//	pidfd run [-v] -- COMMAND [ARG...]  run a command, forward SIGINT and SIGTERM, exit with its status
+//	                                    (-v: say on stderr what happens to it)
 package main
 
 import (
@@ -30,7 +31,7 @@ const usage = `usage:
   pidfd info [-json] PID|self
   pidfd wait PID...
   pidfd kill [-s SIGNAL] PID...
-  pidfd run -- COMMAND [ARG...]
+  pidfd run [-v] -- COMMAND [ARG...]
 `
 
 func main() {
@@ -44,7 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	commands := map[string]func([]string, io.Writer) (int, error){
-		"info": info, "wait": wait, "kill": kill, "run": runCommand,
+		"info": info, "wait": wait, "kill": kill,
+		"run": func(args []string, stdout io.Writer) (int, error) { return runCommand(args, stdout, stderr) },
 	}
 	command, ok := commands[args[0]]
 	if !ok {
@@ -255,15 +257,23 @@ func parseSignal(name string) (syscall.Signal, error) {
 	return 0, errUsage{fmt.Sprintf("unknown signal %q", name)}
 }
 
-func runCommand(args []string, stdout io.Writer) (int, error) {
-	if len(args) > 0 && args[0] == "--" {
-		args = args[1:]
+func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
+	flags := flag.NewFlagSet("run", flag.ContinueOnError)
+	verbose := flags.Bool("v", false, "say on stderr what happens to the command")
+	if err := flags.Parse(args); err != nil {
+		return 2, err
 	}
+	args = flags.Args()
 	if len(args) == 0 {
 		return 2, errUsage{"run needs a command"}
 	}
+	say := func(format string, a ...any) {
+		if *verbose {
+			fmt.Fprintf(stderr, "pidfd: "+format+"\n", a...)
+		}
+	}
 	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
@@ -272,13 +282,24 @@ func runCommand(args []string, stdout io.Writer) (int, error) {
 		return 127, err
 	}
 	defer p.Close()
+	if id, err := p.ID(); err == nil {
+		say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], cmd.Process.Pid, id, p.Fd())
+	} else {
+		say("started %s as PID %d, held by pidfd %d", args[0], cmd.Process.Pid, p.Fd())
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		for {
 			select {
 			case sig := <-signals:
-				p.Signal(sig) // through the pidfd: never a stranger
+				// Through the pidfd: never a stranger, even if the
+				// command has just exited and its PID been reused.
+				if err := p.Signal(sig); err != nil {
+					say("%v not forwarded: %v", sig, err)
+				} else {
+					say("forwarded %v", sig)
+				}
 			case <-done:
 				return
 			}
@@ -288,5 +309,6 @@ func runCommand(args []string, stdout io.Writer) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	say("PID %d ended: %v", status.Pid(), status)
 	return exitCode(status), nil
 }

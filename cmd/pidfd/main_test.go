@@ -3,9 +3,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -161,4 +163,47 @@ func holdsPidfd(t *testing.T, holder, pid int) {
 		}
 	}
 	t.Fatalf("process %d never opened a pidfd for %d", holder, pid)
+}
+
+// TestRunVerbose runs a sleeper under "run -v", signals the command, and
+// checks that the signal went through the pidfd to the sleeper and that
+// each step was reported.
+func TestRunVerbose(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(os.Args[0], "run", "-v", "--", "sleep", "3600")
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	var sleeper int
+	if !lines.Scan() {
+		t.Fatal("run -v said nothing")
+	}
+	if _, err := fmt.Sscanf(lines.Text(), "pidfd: started sleep as PID %d", &sleeper); err != nil {
+		t.Fatalf("first line %q: %v", lines.Text(), err)
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper)); err != nil || string(comm) != "sleep\n" {
+		t.Fatalf("PID %d is %q, %v; want the sleeper", sleeper, comm, err)
+	}
+	// The handler is in place once "started" is said.
+	cmd.Process.Signal(syscall.SIGTERM)
+	var said []string
+	for lines.Scan() {
+		said = append(said, lines.Text())
+	}
+	want := []string{"pidfd: forwarded terminated", fmt.Sprintf("pidfd: PID %d ended: signal: terminated", sleeper)}
+	if strings.Join(said, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run -v said %q; want %q", said, want)
+	}
+	var exitErr *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 128+15 {
+		t.Errorf("run -v: %v; want exit status 143", err)
+	}
 }

@@ -40,8 +40,9 @@ func main() {
 	kernel := flag.String("kernel", "6.1", "kernel version to boot: 6.1 or 6.12")
 	arch := flag.String("arch", "amd64", "GOARCH of the test binary: amd64 or 386")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
+	pkgDir := flag.String("pkg", ".", "package whose tests to run")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 6.1|6.12] [-arch amd64|386] [-- test flags]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 6.1|6.12] [-arch amd64|386] [-pkg DIR] [-- test flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -49,7 +50,7 @@ func main() {
 	if len(testArgs) == 0 {
 		testArgs = []string{"-test.v"}
 	}
-	code, err := run(*kernel, *arch, *timeout, testArgs)
+	code, err := run(*kernel, *arch, *pkgDir, *timeout, testArgs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmtest:", err)
 		os.Exit(125)
@@ -57,7 +58,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(kernel, arch string, timeout time.Duration, testArgs []string) (int, error) {
+func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) (int, error) {
 	pkg, ok := kernelPackages[kernel]
 	if !ok {
 		return 0, fmt.Errorf("unknown kernel %q (have 6.1, 6.12)", kernel)
@@ -85,7 +86,7 @@ func run(kernel, arch string, timeout time.Duration, testArgs []string) (int, er
 
 	testBin := filepath.Join(work, "pidfd.test")
 	initBin := filepath.Join(work, "init")
-	if err := goTool(arch, "test", "-c", "-o", testBin, "."); err != nil {
+	if err := goTool(arch, "test", "-c", "-o", testBin, pkgDir); err != nil {
 		return 0, err
 	}
 	if err := goTool("amd64", "build", "-o", initBin, "./internal/vmtest/vminit"); err != nil {
