@@ -279,3 +279,146 @@ func ExampleSelfThread() {
 	}
 	fmt.Println("thread", tid, "has exited")
 }
+
+// Save a process's identity in a state file and find the process again
+// later, say after a restart of the supervisor. Once the process is gone,
+// OpenIdentity says so, even if its PID now belongs to another process.
+func ExampleOpenIdentity() {
+	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer child.Close()
+	id, err := child.Identity()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	saved, _ := id.MarshalText() // what goes into the state file
+
+	var loaded pidfd.Identity
+	if err := loaded.UnmarshalText(saved); err != nil {
+		fmt.Println(err)
+		return
+	}
+	again, err := pidfd.OpenIdentity(loaded)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("found it again:", again.Equal(child))
+	again.Close()
+
+	child.Kill()
+	child.Wait()
+	_, err = pidfd.OpenIdentity(loaded)
+	fmt.Println("after it exited:", errors.Is(err, os.ErrProcessDone))
+	// Output:
+	// found it again: true
+	// after it exited: true
+}
+
+// Signal a whole process group through the pidfd of one member, so that the
+// signal cannot reach a group whose leader's PID was recycled. Before Linux
+// 6.9 there are no scopes; kill(-PGID) is safe only while, as here, the
+// group's leader is an unreaped child of the caller, which keeps the group
+// ID from being reused.
+func ExamplePidFd_SignalScoped() {
+	cmd := exec.Command("sh", "-c", "sleep 60 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // sh leads a group of its own
+	leader, err := pidfd.Start(cmd)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer leader.Close()
+
+	err = leader.SignalScoped(syscall.SIGTERM, pidfd.ScopeProcessGroup)
+	if errors.Is(err, errors.ErrUnsupported) {
+		pgid, _ := leader.PID()
+		err = syscall.Kill(-pgid, syscall.SIGTERM)
+	}
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	status, err := leader.Wait()
+	fmt.Println(status, err)
+	// Output: signal: terminated <nil>
+}
+
+// Kill a process and have the kernel reclaim its memory at once, as an
+// out-of-memory killer must, rather than when the process gets round to
+// exiting.
+func ExamplePidFd_KillAndRelease() {
+	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer child.Close()
+	if err := child.KillAndRelease(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	status, err := child.Wait()
+	fmt.Println(status, err)
+	// Output: signal: killed <nil>
+}
+
+// Learn which process sent each message on a socket, named by a pidfd the
+// kernel made for it. Here the sender is this program.
+func ExamplePassSender() {
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var conns [2]*net.UnixConn
+	for i, fd := range pair {
+		f := os.NewFile(uintptr(fd), "socket")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer c.Close()
+		conns[i] = c.(*net.UnixConn)
+	}
+	// Before sending: the kernel names the senders of messages sent
+	// after the receiver asked.
+	passed := pidfd.PassSender(conns[1])
+	if passed != nil && !errors.Is(passed, errors.ErrUnsupported) {
+		fmt.Println(passed)
+		return
+	}
+	conns[0].Write([]byte("hello"))
+
+	buf := make([]byte, 64)
+	n, msg, err := pidfd.ReadMessage(conns[1], buf)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer msg.Close()
+	sender := msg.Sender
+	if passed != nil {
+		// Before Linux 6.5: only the socket's peer, by its PID (racy:
+		// see FromUnixConnByPID).
+		if sender, err = pidfd.FromUnixConnByPID(conns[1]); err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer sender.Close()
+	}
+	self, err := pidfd.Self()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer self.Close()
+	fmt.Printf("%q came from this process: %v\n", buf[:n], sender.Equal(self))
+	// Output: "hello" came from this process: true
+}

@@ -207,3 +207,42 @@ func TestRunVerbose(t *testing.T) {
 		t.Errorf("run -v: %v; want exit status 143", err)
 	}
 }
+
+// TestBuiltBinary builds the command with the go tool, as a user would, and
+// runs the built binary against real processes (the other tests run the
+// same code as the re-executed test binary).
+func TestBuiltBinary(t *testing.T) {
+	leakcheck.Check(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool on PATH to build the command with (inside the test VMs)")
+	}
+	bin := t.TempDir() + "/pidfd"
+	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	run := exec.Command(bin, "run", "-v", "--", "sh", "-c", "echo hello from the child; exit 3")
+	var stdout, stderr bytes.Buffer
+	run.Stdout, run.Stderr = &stdout, &stderr
+	err = run.Run()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 3 || stdout.String() != "hello from the child\n" {
+		t.Errorf("pidfd run: %v, %q; want exit status 3 and the child's words", err, stdout.String())
+	}
+	var pid int
+	if _, err := fmt.Sscanf(stderr.String(), "pidfd: started sh as PID %d", &pid); err != nil ||
+		!strings.Contains(stderr.String(), fmt.Sprintf("pidfd: PID %d ended: exit status 3\n", pid)) {
+		t.Errorf("pidfd run -v said %q", stderr.String())
+	}
+
+	// info on a sleeper: the PID and parent it reports are the ones /proc has.
+	sleep, _ := sleeper(t)
+	out, err := exec.Command(bin, "info", "-json", strconv.Itoa(sleep.Process.Pid)).Output()
+	if err != nil {
+		t.Fatalf("pidfd info: %v", err)
+	}
+	var info struct{ PID, PPID int }
+	if err := json.Unmarshal(out, &info); err != nil || info.PID != sleep.Process.Pid || info.PPID != os.Getpid() {
+		t.Errorf("pidfd info -json = %s (%v); want PID %d with parent %d", out, err, sleep.Process.Pid, os.Getpid())
+	}
+}
