@@ -95,12 +95,17 @@ func PassSender(conn syscall.Conn) error {
 // pidfd ([ErrNotPidFd]), if the control data did not fit (some descriptors
 // were then lost), or if the sender, asked for by [PassSender], could not be
 // named: [os.ErrProcessDone] when it has already been reaped.
+//
+// On a stream socket b should not be empty: Go then reads one byte of the
+// stream, which is right only for a message that [WriteMessage] sent with
+// no bytes (it sends one zero byte then) and is lost otherwise.
 func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
 	if conn == nil {
 		return 0, Message{}, os.ErrInvalid
 	}
 	oob := make([]byte, oobSize)
 	n, oobn, flags, addr, err := conn.ReadMsgUnix(b, oob)
+	n = min(n, len(b)) // for an empty b on a stream socket Go reads one byte
 	fds, senderFd, senderErr := parseControl(oob[:oobn])
 	switch {
 	case err != nil:

@@ -128,6 +128,59 @@ func TestReadMessageRejects(t *testing.T) {
 	m.Close()
 }
 
+// TestReadMessageEmptyBuffer reads into an empty buffer on a stream
+// socket, where Go consumes one byte: n must still fit the buffer.
+func TestReadMessageEmptyBuffer(t *testing.T) {
+	leakcheck.Check(t)
+	sender, receiver := unixPair(t, unix.SOCK_STREAM)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	if n, err := WriteMessage(sender, nil, nil, self); err != nil || n != 0 {
+		t.Fatalf("WriteMessage with no bytes = %d, %v", n, err)
+	}
+	n, m, err := ReadMessage(receiver, nil)
+	defer m.Close()
+	if err != nil || n != 0 || len(m.PidFds) != 1 || !m.PidFds[0].Equal(self) {
+		t.Errorf("ReadMessage into nothing = %d, %d pidfds, %v; want 0, 1, nil", n, len(m.PidFds), err)
+	}
+}
+
+// TestMessageClose checks that Close leaves the caller's slices alone.
+func TestMessageClose(t *testing.T) {
+	leakcheck.Check(t)
+	all := make([]*PidFd, 3, 4)
+	for i := range all {
+		p, err := Self()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[i] = p
+	}
+	sender, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Message{PidFds: all[:1], Sender: sender}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if all[1] == sender {
+		t.Error("Close wrote the sender into the slice behind PidFds")
+	}
+	for _, p := range all[1:] {
+		if p.Fd() == ^uintptr(0) {
+			t.Error("Close closed a PidFd beyond the message's slice")
+		}
+		p.Close()
+	}
+	if all[0].Fd() != ^uintptr(0) || sender.Fd() != ^uintptr(0) {
+		t.Error("Close left the message's PidFds open")
+	}
+}
+
 func TestReadMessageDeadline(t *testing.T) {
 	leakcheck.Check(t)
 	_, receiver := unixPair(t, unix.SOCK_STREAM)
@@ -170,7 +223,7 @@ func TestWriteMessageBadInput(t *testing.T) {
 	if _, err := WriteMessage(sender, []byte("x"), nil, many...); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("WriteMessage with %d pidfds = %v; want EINVAL", len(many), err)
 	}
-	for _, conn := range []syscall.Conn{nil, (*net.UnixConn)(nil), (*net.UnixListener)(nil)} {
+	for _, conn := range []syscall.Conn{nil, (*net.UnixConn)(nil), (*net.UnixListener)(nil), (*net.TCPConn)(nil), (*os.File)(nil)} {
 		if err := PassSender(conn); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf("PassSender(%#v) = %v; want os.ErrInvalid", conn, err)
 		}

@@ -121,10 +121,13 @@ func (m *Message) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, p := range append(m.PidFds, m.Sender) {
+	for _, p := range m.PidFds {
 		if p != nil {
 			errs = append(errs, p.Close())
 		}
+	}
+	if m.Sender != nil {
+		errs = append(errs, m.Sender.Close())
 	}
 	return errors.Join(errs...)
 }

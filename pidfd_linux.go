@@ -658,8 +658,9 @@ func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
 
 // SignalWithValue sends sig carrying value, as sigqueue(3) does: the
 // receiver finds si_code SI_QUEUE, value in si_value, and the caller's PID
-// and real user ID in si_pid and si_uid (the kernel does not translate
-// si_pid for a receiver in another PID namespace). value fills the pointer-sized
+// and real user ID in si_pid and si_uid (the kernel translates them for a
+// receiver in other namespaces, and sets si_pid to 0 where the receiver's
+// PID namespace cannot see the caller). value fills the pointer-sized
 // si_value.sival_ptr; on little-endian machines sival_int holds its low 32
 // bits. scope is as for [PidFd.SignalScoped]; [ScopeDefault] works on every
 // kernel with pidfds.

@@ -3,7 +3,6 @@
 package pidfd
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -20,14 +19,17 @@ import (
 // A thread PidFd differs from a process one:
 //   - PID returns the thread ID, and Signal reaches that thread alone
 //     (SignalScoped with [ScopeThreadGroup] reaches its whole process).
-//   - It polls readable as soon as the thread has exited, even while the
-//     rest of its process runs on; a process PidFd waits for every thread.
+//   - It polls readable once the thread has exited, while the rest of its
+//     process may run on; a process PidFd waits for every thread. The first
+//     thread is the exception: the kernel keeps it until its whole process
+//     ends (on 6.18 its pidfd stays unreadable until then).
 //   - A thread is never a child that can be reaped: Wait, WaitContext and
-//     WaitExit all wait for the thread to exit and never reap. They report
-//     the thread's exit status where the kernel records it (Linux 6.15+,
-//     once the thread is released: at once for any thread but the first,
-//     which stays until its whole process is reaped); otherwise they return
-//     [ErrNoExitStatus] when the thread has exited.
+//     WaitExit all work as [PidFd.WaitExit] does for any process. Where the
+//     kernel records exit statuses (Linux 6.15+) they wait until the thread
+//     is released, which for any thread but the first follows its exit at
+//     once (the first goes when its process is reaped), and report its
+//     status; before that they return [ErrNoExitStatus] once the thread
+//     has exited.
 //
 // Like [Open], OpenThread names whichever thread holds tid when it runs. A
 // thread of the caller's own process that cannot exit meanwhile (the
@@ -73,28 +75,4 @@ func isThreadPidfd(fd int) (bool, error) {
 		return false, os.NewSyscallError("fcntl", err)
 	}
 	return flags&unix.PIDFD_THREAD != 0, nil
-}
-
-// threadExited is the readiness test of thread waits: a thread pidfd polls
-// POLLIN once its thread has exited (POLLHUP too once it is released).
-func threadExited(fd int) (bool, error) {
-	revents, err := pollNow(fd)
-	return revents&unix.POLLIN != 0, err
-}
-
-// waitThread waits for a thread PidFd's thread to exit.
-func (p *PidFd) waitThread(ctx context.Context) (*ExitStatus, error) {
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.closing:
-		return nil, os.ErrClosed
-	case p.waiter <- struct{}{}:
-	}
-	err := p.park(ctx, threadExited)
-	<-p.waiter
-	if err != nil {
-		return nil, err
-	}
-	return p.exitInfo()
 }

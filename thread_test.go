@@ -33,9 +33,10 @@ type blockedChild struct {
 	tids []int
 }
 
-func startBlocked(t *testing.T) *blockedChild {
+func startBlocked(t *testing.T, attr *syscall.SysProcAttr) *blockedChild {
 	t.Helper()
 	cmd := testchild.Command(testchild.Blocked)
+	cmd.SysProcAttr = attr
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -127,7 +128,7 @@ func TestOpenThread(t *testing.T) {
 		}
 		t.Skip("no thread pidfds on this kernel (checked that it says so)")
 	}
-	c := startBlocked(t)
+	c := startBlocked(t, nil)
 	tid := c.newThread(t)
 	thread, err := OpenThread(tid)
 	if err != nil {
@@ -254,7 +255,7 @@ func TestSelfThread(t *testing.T) {
 
 func TestSignalWithValue(t *testing.T) {
 	leakcheck.Check(t)
-	c := startBlocked(t)
+	c := startBlocked(t, nil)
 	const value = 0x1234_5678
 	if err := c.p.SignalWithValue(syscall.SIGUSR1, value, ScopeDefault); err != nil {
 		t.Fatal(err)
@@ -291,5 +292,32 @@ func TestSignalWithValue(t *testing.T) {
 	}
 	if err := c.p.SignalWithValue(syscall.SIGUSR1, 1, ScopeDefault); !errors.Is(err, os.ErrProcessDone) {
 		t.Errorf("SignalWithValue after reaping = %v; want os.ErrProcessDone", err)
+	}
+}
+
+// TestSignalWithValueAcrossPIDNamespace sends to a child in a PID namespace
+// of its own, which cannot see the sender: the kernel reports si_pid 0.
+func TestSignalWithValueAcrossPIDNamespace(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a PID namespace")
+	}
+	c := startBlocked(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
+	if err := c.p.SignalWithValue(syscall.SIGUSR1, 7, ScopeDefault); err != nil {
+		t.Fatal(err)
+	}
+	var signo, pid, uid uint32
+	var code, sivalInt int32
+	var sivalPtr uint64
+	line := c.say(t, "sigwait", true)
+	if _, err := fmt.Sscan(line, &signo, &code, &pid, &uid, &sivalInt, &sivalPtr); err != nil {
+		t.Fatalf("child said %q: %v", line, err)
+	}
+	if signo != uint32(syscall.SIGUSR1) || code != siQueue || pid != 0 || sivalInt != 7 {
+		t.Errorf("child got signo %d code %d pid %d int %d; want %d %d 0 7", signo, code, pid, sivalInt, syscall.SIGUSR1, siQueue)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Fatalf("child: %v, %v", status, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -78,17 +79,10 @@ func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) {
 
 // peerOption runs get on the socket's descriptor, pinned.
 func peerOption(conn syscall.Conn, get func(fd int) (int, error)) (int, error) {
-	switch c := conn.(type) {
-	case nil:
+	// A typed nil (a nil *net.UnixConn, *net.TCPConn, ...) has methods that
+	// dereference it.
+	if conn == nil || reflect.ValueOf(conn).Kind() == reflect.Pointer && reflect.ValueOf(conn).IsNil() {
 		return 0, os.ErrInvalid
-	case *net.UnixConn: // their SyscallConn methods dereference nil
-		if c == nil {
-			return 0, os.ErrInvalid
-		}
-	case *net.UnixListener:
-		if c == nil {
-			return 0, os.ErrInvalid
-		}
 	}
 	raw, err := conn.SyscallConn()
 	if err != nil {

@@ -46,7 +46,7 @@ func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
 		ctx = context.Background()
 	}
 	if p.thread {
-		return p.waitThread(ctx)
+		return p.WaitExit(ctx) // threads are not reaped
 	}
 	for {
 		select {
@@ -96,12 +96,12 @@ func (p *PidFd) TryWait() (*ExitStatus, error) {
 	default:
 	}
 	if p.thread {
-		var revents int16
+		var exited bool
 		err := p.controlFunc(func(fd int) (err error) {
-			revents, err = pollNow(fd)
+			exited, err = exitRecorded(fd)
 			return err
 		})
-		if err != nil || revents&unix.POLLIN == 0 {
+		if err != nil || !exited {
 			return nil, err
 		}
 		return p.exitInfo()
@@ -400,7 +400,7 @@ func (s *ExitStatus) String() string {
 //
 // An unreaped child of the caller would wait for itself to be reaped, so
 // for a child WaitExit is [PidFd.WaitContext]: it reaps, and always knows
-// the status.
+// the status. For a thread PidFd see [OpenThread].
 func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 	if p == nil || p.conn == nil {
 		return nil, os.ErrInvalid
@@ -411,7 +411,7 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.thread || p.isUnreapedChild() {
+	if !p.thread && p.isUnreapedChild() {
 		return p.WaitContext(ctx)
 	}
 	select {

@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/pidfd-go/pidfd"
@@ -259,6 +260,7 @@ func parseSignal(name string) (syscall.Signal, error) {
 
 func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
 	flags := flag.NewFlagSet("run", flag.ContinueOnError)
+	flags.SetOutput(stderr)
 	verbose := flags.Bool("v", false, "say on stderr what happens to the command")
 	if err := flags.Parse(args); err != nil {
 		return 2, err
@@ -267,9 +269,12 @@ func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
 	if len(args) == 0 {
 		return 2, errUsage{"run needs a command"}
 	}
+	var sayMu sync.Mutex // the signal forwarder says things too
 	say := func(format string, a ...any) {
 		if *verbose {
+			sayMu.Lock()
 			fmt.Fprintf(stderr, "pidfd: "+format+"\n", a...)
+			sayMu.Unlock()
 		}
 	}
 	cmd := exec.Command(args[0], args[1:]...)

@@ -3,10 +3,12 @@
 // Command authserver is a unix socket server that decides whom it serves by
 // the client's pidfd rather than its PID: it checks the client's user and
 // cgroup through a pidfd the kernel made for the process that connected,
-// and checks that each message comes from that same process. A client that
-// exits, and whose PID goes to another process, can only be refused: every
-// answer about it comes through its pidfd, which then says
-// os.ErrProcessDone.
+// and checks that the client's first message comes from that same process.
+// A client that exits, and whose PID goes to another process, can only be
+// refused: every answer about it comes through its pidfd, which then says
+// os.ErrProcessDone. (Before Linux 6.5 the kernel makes no such pidfd; the
+// server then falls back to the client's PID, which is racy, as
+// FromUnixConnByPID explains.)
 //
 //	go run ./examples/authserver
 //
@@ -23,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/pidfd-go/pidfd"
 )
@@ -62,6 +65,8 @@ func (p policy) authenticate(conn *net.UnixConn) (*pidfd.PidFd, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// A client that connects and says nothing must not hold the server.
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 256)
 	n, msg, err := pidfd.ReadMessage(conn, buf)
 	if err != nil {
