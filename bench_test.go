@@ -286,3 +286,51 @@ func BenchmarkNamespace(b *testing.B) {
 		run(b)
 	})
 }
+
+// BenchmarkMessage passes one pidfd through a socket pair and closes it at
+// the receiver: with the package (the receiver checks the descriptor is a
+// pidfd and adopts it), and with bare x/sys calls that check nothing.
+func BenchmarkMessage(b *testing.B) {
+	self, err := Self()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer self.Close()
+	sender, receiver := unixPair(b, unix.SOCK_SEQPACKET)
+	buf := make([]byte, 16)
+	b.Run("raw", func(b *testing.B) {
+		oob := make([]byte, oobSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := sender.WriteMsgUnix([]byte("x"), unix.UnixRights(int(self.Fd())), nil); err != nil {
+				b.Fatal(err)
+			}
+			_, oobn, _, _, err := receiver.ReadMsgUnix(buf, oob)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+			if err != nil || len(msgs) != 1 {
+				b.Fatal(err)
+			}
+			fds, err := unix.ParseUnixRights(&msgs[0])
+			if err != nil || len(fds) != 1 {
+				b.Fatal(err)
+			}
+			unix.Close(fds[0])
+		}
+	})
+	b.Run("WriteMessage+ReadMessage", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := WriteMessage(sender, []byte("x"), nil, self); err != nil {
+				b.Fatal(err)
+			}
+			_, m, err := ReadMessage(receiver, buf)
+			if err != nil || len(m.PidFds) != 1 {
+				b.Fatal(err)
+			}
+			m.Close()
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,11 @@ const maxFdsPerMessage = 253
 // security label (SO_PASSSEC).
 var oobSize = unix.CmsgSpace(4*maxFdsPerMessage) + unix.CmsgSpace(4) +
 	unix.CmsgSpace(unix.SizeofUcred) + 256
+
+var oobBuffers = sync.Pool{New: func() any {
+	b := make([]byte, oobSize)
+	return &b
+}}
 
 // WriteMessage sends b over a unix socket with the given pidfds attached
 // (SCM_RIGHTS), in one sendmsg, as [net.UnixConn.WriteMsgUnix] does: addr
@@ -103,7 +109,9 @@ func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
 	if conn == nil {
 		return 0, Message{}, os.ErrInvalid
 	}
-	oob := make([]byte, oobSize)
+	oobp := oobBuffers.Get().(*[]byte)
+	defer oobBuffers.Put(oobp)
+	oob := *oobp
 	n, oobn, flags, addr, err := conn.ReadMsgUnix(b, oob)
 	n = min(n, len(b)) // for an empty b on a stream socket Go reads one byte
 	fds, senderFd, senderErr := parseControl(oob[:oobn])

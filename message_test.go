@@ -20,7 +20,7 @@ import (
 
 // unixPair returns both ends of a connected pair of unix sockets of the
 // given type, closed at cleanup.
-func unixPair(t *testing.T, typ int) (a, b *net.UnixConn) {
+func unixPair(t testing.TB, typ int) (a, b *net.UnixConn) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -299,18 +299,20 @@ func NewFile(fd uintptr) (*PidFd, error) {
 	if err := checkPidfd(ifd); err != nil {
 		return nil, err
 	}
-	thread, err := isThreadPidfd(ifd)
+	flags, err := unix.FcntlInt(uintptr(ifd), unix.F_GETFL, 0)
 	if err != nil {
-		return nil, err
-	}
-	if err := unix.SetNonblock(ifd, true); err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		if _, err := unix.FcntlInt(uintptr(ifd), unix.F_SETFL, flags|unix.O_NONBLOCK); err != nil {
+			return nil, os.NewSyscallError("fcntl", err)
+		}
 	}
 	p, err := newPidFd(ifd, 0)
 	if err != nil {
 		return nil, err
 	}
-	p.thread = thread
+	p.thread = flags&unix.PIDFD_THREAD != 0 // the kernel keeps it among the status flags
 	switch pid, err := p.PID(); {
 	case err == nil:
 		p.pid = pid

@@ -66,13 +66,3 @@ func SelfThread() (*PidFd, error) {
 // IsThread reports whether the PidFd names a single thread (see
 // [OpenThread]) rather than a whole process.
 func (p *PidFd) IsThread() bool { return p != nil && p.thread }
-
-// isThreadPidfd reports whether fd was opened with PIDFD_THREAD, a flag
-// the kernel keeps among the file's status flags.
-func isThreadPidfd(fd int) (bool, error) {
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err != nil {
-		return false, os.NewSyscallError("fcntl", err)
-	}
-	return flags&unix.PIDFD_THREAD != 0, nil
-}
