@@ -15,8 +15,14 @@
 //     cannot be recycled before its parent reaps it, so there is no window.
 //   - [FromProcess] opens a PidFd for a process an [os.Process] holds, and
 //     proves against the os.Process's own handle that it is the same process.
-//   - [NewFile] adopts a pidfd received from elsewhere, for example over a
-//     unix socket with SCM_RIGHTS.
+//   - [NewFile] adopts a pidfd received from elsewhere; [ReadMessage]
+//     receives pidfds that another process sent with [WriteMessage].
+//   - [FromUnixConn] names the process at the other end of a unix socket,
+//     and [PassSender] the process that sent each message ([Message.Sender]):
+//     the kernel makes those pidfds for the processes themselves.
+//   - [OpenIdentity] reopens a process from an [Identity] saved earlier,
+//     and reports [os.ErrProcessDone] rather than open a stranger.
+//   - [OpenThread] and [SelfThread] name a single thread.
 //   - [Self] names the calling process.
 //   - [Open] takes a bare PID. Unless the PID is your own unreaped child, the
 //     process may already have died and the PID been reused before the call;
@@ -30,6 +36,13 @@
 // threads. Any number of goroutines may wait on one PidFd: all of them get the
 // same [ExitStatus]. Only a parent can reap a child; waiting on any other
 // process reports [syscall.ECHILD].
+//
+// # Signalling
+//
+// [PidFd.Signal] reaches the process or fails; [PidFd.SignalScoped] reaches
+// its thread or its whole process group; [PidFd.SignalWithValue] carries a
+// value as sigqueue does; [PidFd.KillAndRelease] kills and reclaims the
+// memory at once.
 //
 // # Asking about a process
 //
