@@ -167,23 +167,13 @@ func ExampleFromUnixConn() {
 // a pidfd of its own for the same process, so it can act on it without
 // ever trusting a PID. Here both ends are in this program.
 func ExampleWriteMessage() {
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET|syscall.SOCK_CLOEXEC, 0)
+	conns, err := socketPair(syscall.SOCK_SEQPACKET) // defined at the end of this file
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	var conns [2]*net.UnixConn
-	for i, fd := range pair {
-		f := os.NewFile(uintptr(fd), "socket")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		defer c.Close()
-		conns[i] = c.(*net.UnixConn)
-	}
+	defer conns[0].Close()
+	defer conns[1].Close()
 
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
@@ -370,23 +360,13 @@ func ExamplePidFd_KillAndRelease() {
 // Learn which process sent each message on a socket, named by a pidfd the
 // kernel made for it. Here the sender is this program.
 func ExamplePassSender() {
-	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	conns, err := socketPair(syscall.SOCK_DGRAM) // defined at the end of this file
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	var conns [2]*net.UnixConn
-	for i, fd := range pair {
-		f := os.NewFile(uintptr(fd), "socket")
-		c, err := net.FileConn(f)
-		f.Close()
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		defer c.Close()
-		conns[i] = c.(*net.UnixConn)
-	}
+	defer conns[0].Close()
+	defer conns[1].Close()
 	// Before sending: the kernel names the senders of messages sent
 	// after the receiver asked.
 	passed := pidfd.PassSender(conns[1])
@@ -421,4 +401,29 @@ func ExamplePassSender() {
 	defer self.Close()
 	fmt.Printf("%q came from this process: %v\n", buf[:n], sender.Equal(self))
 	// Output: "hello" came from this process: true
+}
+
+// socketPair returns both ends of a connected pair of unix sockets of the
+// given type as *net.UnixConn.
+func socketPair(typ int) ([2]*net.UnixConn, error) {
+	var conns [2]*net.UnixConn
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return conns, err
+	}
+	for i, fd := range pair {
+		f := os.NewFile(uintptr(fd), "socket")
+		c, err := net.FileConn(f) // a copy of its own
+		f.Close()
+		if err != nil {
+			if i == 0 {
+				syscall.Close(pair[1])
+			} else {
+				conns[0].Close()
+			}
+			return [2]*net.UnixConn{}, err
+		}
+		conns[i] = c.(*net.UnixConn)
+	}
+	return conns, nil
 }

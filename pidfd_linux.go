@@ -674,7 +674,10 @@ func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) err
 	if err != nil {
 		return err
 	}
-	info := siginfoQueue{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid()), value: uintptr(value)}
+	info := siginfoQueue{
+		siginfoHead: siginfoHead{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid())},
+		value:       uintptr(value),
+	}
 	if codeSwapped {
 		info.errno = siQueue
 	} else {
@@ -708,12 +711,7 @@ const siQueue = -1
 
 // siginfoQueue is siginfo_t as sigqueue fills it (the union's _rt member).
 type siginfoQueue struct {
-	signo int32
-	errno int32 // si_code on MIPS, which swaps the two
-	code  int32
-	_     [ptrSize - 4]byte
-	pid   int32
-	uid   uint32
+	siginfoHead
 	value uintptr
 	_     [siginfoSize - 16 - 2*ptrSize]byte
 }

@@ -71,6 +71,25 @@ func (c *blockedChild) say(t *testing.T, command string, answers bool) string {
 	return strings.TrimSpace(line)
 }
 
+// queuedSignal is what the child read of a SIGUSR1 by signalfd.
+type queuedSignal struct {
+	signo    uint32
+	code     int32
+	pid, uid uint32
+	sivalInt int32
+	sivalPtr uint64
+}
+
+func (c *blockedChild) sigwait(t *testing.T) queuedSignal {
+	t.Helper()
+	var q queuedSignal
+	line := c.say(t, "sigwait", true)
+	if _, err := fmt.Sscan(line, &q.signo, &q.code, &q.pid, &q.uid, &q.sivalInt, &q.sivalPtr); err != nil {
+		t.Fatalf("child said %q: %v", line, err)
+	}
+	return q
+}
+
 func (c *blockedChild) newThread(t *testing.T) int {
 	t.Helper()
 	tid, err := strconv.Atoi(c.say(t, "thread", true))
@@ -260,16 +279,10 @@ func TestSignalWithValue(t *testing.T) {
 	if err := c.p.SignalWithValue(syscall.SIGUSR1, value, ScopeDefault); err != nil {
 		t.Fatal(err)
 	}
-	var signo, pid, uid uint32
-	var code, sivalInt int32
-	var sivalPtr uint64
-	line := c.say(t, "sigwait", true)
-	if _, err := fmt.Sscan(line, &signo, &code, &pid, &uid, &sivalInt, &sivalPtr); err != nil {
-		t.Fatalf("child said %q: %v", line, err)
-	}
-	if signo != uint32(syscall.SIGUSR1) || code != siQueue || int(pid) != os.Getpid() || int(uid) != os.Getuid() || sivalInt != value || sivalPtr != value {
-		t.Errorf("child got signo %d code %d pid %d uid %d int %#x ptr %#x; want %d %d %d %d %#x %#x",
-			signo, code, pid, uid, sivalInt, sivalPtr, syscall.SIGUSR1, siQueue, os.Getpid(), os.Getuid(), value, value)
+	got := c.sigwait(t)
+	want := queuedSignal{uint32(syscall.SIGUSR1), siQueue, uint32(os.Getpid()), uint32(os.Getuid()), value, value}
+	if got != want {
+		t.Errorf("child got %+v; want %+v", got, want)
 	}
 
 	if err := c.p.SignalWithValue(syscall.Signal(0), 1, ScopeDefault); err != nil {
@@ -306,15 +319,9 @@ func TestSignalWithValueAcrossPIDNamespace(t *testing.T) {
 	if err := c.p.SignalWithValue(syscall.SIGUSR1, 7, ScopeDefault); err != nil {
 		t.Fatal(err)
 	}
-	var signo, pid, uid uint32
-	var code, sivalInt int32
-	var sivalPtr uint64
-	line := c.say(t, "sigwait", true)
-	if _, err := fmt.Sscan(line, &signo, &code, &pid, &uid, &sivalInt, &sivalPtr); err != nil {
-		t.Fatalf("child said %q: %v", line, err)
-	}
-	if signo != uint32(syscall.SIGUSR1) || code != siQueue || pid != 0 || sivalInt != 7 {
-		t.Errorf("child got signo %d code %d pid %d int %d; want %d %d 0 7", signo, code, pid, sivalInt, syscall.SIGUSR1, siQueue)
+	got := c.sigwait(t)
+	if got.signo != uint32(syscall.SIGUSR1) || got.code != siQueue || got.pid != 0 || got.sivalInt != 7 {
+		t.Errorf("child got %+v; want signo %d, code %d, pid 0, value 7", got, syscall.SIGUSR1, siQueue)
 	}
 	c.in.Close()
 	if status, err := c.p.Wait(); err != nil || !status.Success() {

@@ -230,16 +230,22 @@ func waitid(fd int, si *siginfoChild, options int, rusage *syscall.Rusage) error
 	}
 }
 
-// siginfoChild is siginfo_t as waitid fills it for a child; unix.Siginfo
-// hides these fields. The union after the three leading ints is aligned like
-// a pointer, so its fields start at byte 16 on 64-bit and at 12 on 32-bit.
+// siginfoHead is the start of siginfo_t that every use here shares;
+// unix.Siginfo hides these fields. The union after the three leading ints is
+// aligned like a pointer, so its fields (pid and uid first, for the members
+// used here) start at byte 16 on 64-bit and at 12 on 32-bit.
+type siginfoHead struct {
+	signo int32
+	errno int32 // si_code on MIPS, which swaps the two
+	code  int32
+	_     [ptrSize - 4]byte
+	pid   int32
+	uid   uint32
+}
+
+// siginfoChild is siginfo_t as waitid fills it for a child.
 type siginfoChild struct {
-	signo  int32
-	errno  int32 // si_code on MIPS, which swaps the two
-	code   int32
-	_      [ptrSize - 4]byte
-	pid    int32
-	uid    uint32
+	siginfoHead
 	status int32
 	_      [siginfoSize - 20 - ptrSize]byte
 }
