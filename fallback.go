@@ -38,6 +38,20 @@ func (b *procBuffer) fdinfoPID(fd int) (int, error) {
 	if err := procIsOurs(); err != nil {
 		return 0, err
 	}
+	pid, err := visiblePID(b.fdinfoPIDField(fd))
+	if err != nil {
+		return 0, err
+	}
+	// Before 5.10 fdinfo keeps the old number after the process is reaped.
+	if err := provenAlive(fd); err != nil {
+		return 0, err
+	}
+	return pid, nil
+}
+
+// fdinfoPIDField reads the Pid field of the pidfd's fdinfo as it stands:
+// -1 once the process is reaped (Linux 5.10+), 0 outside our namespace.
+func (b *procBuffer) fdinfoPIDField(fd int) (int, error) {
 	path := strconv.AppendInt(append(b.path[:0], fdinfoPrefix...), int64(fd), 10)
 	n, err := b.read(path)
 	if err != nil {
@@ -46,13 +60,6 @@ func (b *procBuffer) fdinfoPID(fd int) (int, error) {
 	pid, ok := procfs.FdinfoPID(b.data[:n])
 	if !ok {
 		return 0, errNoPIDField
-	}
-	if pid, err = visiblePID(pid, nil); err != nil {
-		return 0, err
-	}
-	// Before 5.10 fdinfo keeps the old number after the process is reaped.
-	if err := provenAlive(fd); err != nil {
-		return 0, err
 	}
 	return pid, nil
 }
@@ -86,14 +93,41 @@ func (b *procBuffer) readVerified(fd, pid int, name string) ([]byte, error) {
 	return data, nil
 }
 
-// provenAlive checks that the pidfd's process has not been reaped. Signal 0
-// tests existence only: EPERM, or EINVAL for a process outside our PID
-// namespace, still mean "alive".
+// provenAlive proves that the pidfd's process (or thread) has not been
+// reaped, so that a PID read or used before the call was still its own.
+//
+// The proof must not fail open: a sandbox may deny pidfd_send_signal
+// (EPERM, ENOSYS), and "not ESRCH" then says nothing. A pidfd polls readable
+// once its process has exited (a thread pidfd once its thread has), and
+// only an exited process can be reaped, so an unreadable pidfd is the proof.
+// An exited process may still be an unreaped zombie; that is proved by
+// signal 0 or, from Linux 5.10, by fdinfo's Pid field (-1 once reaped).
+// Where neither can answer, the process has exited and the package cannot
+// tell more: it says so rather than answer for a possible stranger.
 func provenAlive(fd int) error {
-	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err == unix.ESRCH {
-		return wrapErr("pidfd_send_signal", err)
+	revents, err := pollNow(fd)
+	if err != nil || revents&unix.POLLIN == 0 {
+		return err
 	}
-	return nil
+	sigErr := unix.PidfdSendSignal(fd, 0, nil, 0)
+	switch sigErr {
+	case nil:
+		return nil // a zombie: exited, not reaped
+	case unix.ESRCH:
+		return wrapErr("pidfd_send_signal", sigErr)
+	}
+	// Before 5.10, fdinfo kept showing the number after the reap; the same
+	// release brought PIDFD_NONBLOCK, which the feature probe tests.
+	if KernelFeatures().NonblockOpen {
+		var b procBuffer
+		pid, err := b.fdinfoPIDField(fd)
+		if err == nil && pid < 0 {
+			err = os.ErrProcessDone
+		}
+		return err
+	}
+	return fmt.Errorf("pidfd: the process has exited, and with pidfd_send_signal denied (%v) "+
+		"this kernel cannot tell whether it was also reaped: %w", sigErr, os.ErrProcessDone)
 }
 
 // read reads the file at path into b.data with raw system calls, one read:

@@ -33,6 +33,13 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
 	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
 	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
+	// Sandboxes that allow pidfds but deny signals through them, where
+	// signal 0 cannot prove a process alive.
+	"signal-eperm":  {PidfdSendSignal: unix.EPERM},
+	"signal-enosys": {PidfdSendSignal: unix.ENOSYS},
+	// The same before 5.10, where fdinfo cannot tell a zombie from a
+	// reaped process either.
+	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true, PidfdSendSignal: unix.EPERM},
 }
 
 // runUnder re-executes the test binary under a seccomp profile, running the
@@ -576,7 +583,10 @@ const pidReuseRole = "pid-reuse"
 // pidReuse runs as PID 1 of a new PID namespace, with a /proc of its own.
 // It reaps a process, makes the kernel give its PID to a stranger running
 // as another user, and checks that every query and signal through the old
-// pidfd says os.ErrProcessDone instead of answering for the stranger.
+// pidfd says os.ErrProcessDone instead of answering for the stranger. Then
+// the same for a thread pidfd whose thread ID a stranger takes (6.9+).
+// Processes are killed by PID, which is safe for unreaped children: the
+// seccomp profile may deny signals through pidfds.
 func pidReuse([]string) int {
 	if err := unix.Mount("none", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		fmt.Println("mount --make-rprivate /:", err)
@@ -586,6 +596,12 @@ func pidReuse([]string) int {
 		fmt.Println("mount /proc:", err)
 		return 1
 	}
+	failures := 0
+	fail := func(format string, args ...any) {
+		fmt.Printf(format+"\n", args...)
+		failures++
+	}
+
 	victimCmd := exec.Command("sleep", "3600")
 	victim, err := Start(victimCmd)
 	if err != nil {
@@ -602,76 +618,18 @@ func pidReuse([]string) int {
 	// Start times count clock ticks (10 ms at USER_HZ 100): a process that
 	// took the PID within the same tick would match by start time alone.
 	time.Sleep(20 * time.Millisecond)
-	victim.Kill()
+	syscall.Kill(pid, syscall.SIGKILL)
 	if _, err := victim.Wait(); err != nil {
 		fmt.Println("wait victim:", err)
 		return 1
 	}
-
-	// The next PID the kernel hands out in this namespace is ns_last_pid+1.
-	var stranger *PidFd
-	for range 10 {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-			fmt.Println("ns_last_pid:", err)
-			return 1
-		}
-		cmd := exec.Command("sleep", "3600")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
-		p, err := Start(cmd)
-		if err != nil {
-			fmt.Println("start stranger:", err)
-			return 1
-		}
-		if cmd.Process.Pid == pid {
-			stranger = p
-			break
-		}
-		p.Kill() // another process took the number first: try again
-		p.Wait()
-		p.Close()
-	}
-	if stranger == nil {
-		fmt.Println("could not give the PID to a stranger")
+	stranger, cleanup, err := giveAway(pid)
+	if err != nil {
+		fmt.Println(err)
 		return 1
 	}
-	defer func() {
-		stranger.Kill()
-		stranger.Wait()
-		stranger.Close()
-	}()
-
-	failures := 0
-	check := func(path, what string, err error) {
-		if !errors.Is(err, os.ErrProcessDone) {
-			fmt.Printf("%s: %s on the old pidfd = %v; want os.ErrProcessDone\n", path, what, err)
-			failures++
-		}
-	}
-	for _, path := range []string{"kernel", "proc"} {
-		features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls}
-		for _, f := range features {
-			if path == "proc" {
-				f.state.Store(featureMissing)
-			}
-		}
-		_, err := victim.PID()
-		check(path, "PID", err)
-		_, err = victim.PPID()
-		check(path, "PPID", err)
-		_, err = victim.Creds()
-		check(path, "Creds", err)
-		_, err = victim.CgroupID()
-		check(path, "CgroupID", err)
-		ns, err := victim.Namespace(NamespaceNet)
-		if err == nil {
-			ns.Close()
-		}
-		check(path, "Namespace", err)
-		check(path, "WithProcDir", victim.WithProcDir(func(*os.Root) error { return nil }))
-		check(path, "Signal", victim.Signal(syscall.SIGKILL))
-		_, err = pidByFdinfo(victim)
-		check(path, "fdinfo PID", err)
-	}
+	defer cleanup()
+	failures += checkNoAnswer("process", victim) + unharmed(stranger)
 	// A stored identity must not open the stranger, by pidfs ID or by
 	// start time.
 	for _, id := range []Identity{victimID, {Boot: victimID.Boot, PID: victimID.PID, StartTime: victimID.StartTime}} {
@@ -679,21 +637,230 @@ func pidReuse([]string) int {
 		if err == nil {
 			p.Close()
 		}
-		check("identity", fmt.Sprintf("OpenIdentity(ID %d)", id.ID), err)
-	}
-	if status, err := stranger.TryWait(); status != nil || err != nil {
-		fmt.Printf("the stranger was hit: %v, %v\n", status, err)
-		failures++
+		if !errors.Is(err, os.ErrProcessDone) {
+			fail("OpenIdentity(ID %d) = %v; want os.ErrProcessDone", id.ID, err)
+		}
 	}
 	if creds, err := stranger.Creds(); err != nil || creds.EUID != 4242 {
-		fmt.Printf("the stranger holding PID %d: %+v, %v\n", pid, creds, err)
-		failures++
+		fail("the stranger holding PID %d: %+v, %v", pid, creds, err)
 	}
-	fmt.Printf("PID %d reused by a stranger; %d failures\n", pid, failures)
+	cleanup()
+	fmt.Printf("PID %d reused by a stranger\n", pid)
+
+	if !KernelFeatures().ThreadPidfds {
+		fmt.Println("thread pidfds: skipped, the kernel has no PIDFD_THREAD (Linux 6.9)")
+	} else {
+		failures += threadReuse()
+	}
+	fmt.Printf("%d failures\n", failures)
 	if failures > 0 {
 		return 1
 	}
 	return 0
+}
+
+// threadReuse opens a thread pidfd for a second thread of a child, ends
+// the thread, gives its ID to a stranger and checks the old thread pidfd.
+func threadReuse() int {
+	cmd := testchild.Command(testchild.Blocked)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	child, err := Start(cmd)
+	if err != nil {
+		fmt.Println("start:", err)
+		return 1
+	}
+	defer func() {
+		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		child.Wait()
+		child.Close()
+	}()
+	var ready string
+	var tid int
+	fmt.Fprintln(stdin, "thread")
+	if _, err := fmt.Fscan(stdout, &ready, &tid); err != nil || ready != "ready" {
+		fmt.Println("child said", ready, tid, err)
+		return 1
+	}
+	thread, err := OpenThread(tid)
+	if err != nil {
+		fmt.Println("OpenThread:", err)
+		return 1
+	}
+	defer thread.Close()
+	fmt.Fprintln(stdin, "end")
+	// A thread other than the first is released as it exits.
+	for {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(tid)); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	stranger, cleanup, err := giveAway(tid)
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer cleanup()
+	fmt.Printf("thread ID %d reused by a stranger\n", tid)
+	return checkNoAnswer("thread", thread) + unharmed(stranger)
+}
+
+// unharmed checks that the stranger runs on, unsignalled.
+func unharmed(stranger *PidFd) int {
+	if status, err := stranger.TryWait(); status != nil || err != nil {
+		fmt.Printf("the stranger was hit: %v, %v\n", status, err)
+		return 1
+	}
+	return 0
+}
+
+// giveAway starts a stranger, running as another user, that gets pid: the
+// next PID the kernel hands out in this namespace is ns_last_pid+1.
+func giveAway(pid int) (stranger *PidFd, cleanup func(), err error) {
+	for range 10 {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			return nil, nil, fmt.Errorf("ns_last_pid: %w", err)
+		}
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
+		p, err := Start(cmd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("start stranger: %w", err)
+		}
+		done := false
+		cleanup := func() {
+			if !done {
+				done = true
+				syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+				p.Wait()
+				p.Close()
+			}
+		}
+		if cmd.Process.Pid == pid {
+			return p, cleanup, nil
+		}
+		cleanup() // another process took the number first: try again
+	}
+	return nil, nil, fmt.Errorf("could not give PID %d to a stranger", pid)
+}
+
+// checkNoAnswer checks, on both paths, that no query answers through old,
+// whose process or thread is gone and whose ID a stranger holds, and that
+// no signal reaches the stranger. It returns the number of failures.
+func checkNoAnswer(what string, old *PidFd) int {
+	failures := 0
+	signalDenied := seccompProfiles[os.Getenv(oldKernelEnv)].PidfdSendSignal != 0
+	check := func(path, query string, err error) {
+		if !errors.Is(err, os.ErrProcessDone) {
+			fmt.Printf("%s, %s path: %s on the old pidfd = %v; want os.ErrProcessDone\n", what, path, query, err)
+			failures++
+		}
+	}
+	features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls}
+	saved := make([]int32, len(features))
+	for i, f := range features {
+		saved[i] = f.state.Load()
+	}
+	defer func() {
+		for i, f := range features {
+			f.state.Store(saved[i])
+		}
+	}()
+	for _, path := range []string{"kernel", "proc"} {
+		if path == "proc" {
+			for _, f := range features {
+				f.state.Store(featureMissing)
+			}
+		}
+		_, err := old.PID()
+		check(path, "PID", err)
+		_, err = old.PPID()
+		check(path, "PPID", err)
+		_, err = old.Creds()
+		check(path, "Creds", err)
+		_, err = old.CgroupID()
+		check(path, "CgroupID", err)
+		for ns := NamespaceCgroup; int(ns) < len(namespaceKinds); ns++ {
+			f, err := old.Namespace(ns)
+			if err == nil {
+				f.Close()
+			}
+			check(path, "Namespace("+ns.String()+")", err)
+		}
+		check(path, "WithProcDir", old.WithProcDir(func(*os.Root) error { return nil }))
+		_, err = old.Identity()
+		check(path, "Identity", err)
+		_, err = pidByFdinfo(old)
+		check(path, "fdinfo PID", err)
+		err = old.Signal(syscall.SIGKILL)
+		switch {
+		case !signalDenied:
+			check(path, "Signal", err)
+		case err == nil:
+			fmt.Printf("%s, %s path: Signal on the old pidfd went through a filter that denies it\n", what, path)
+			failures++
+		}
+	}
+	return failures
+}
+
+// TestPIDReuseSignalDenied runs the PID reuse test where pidfd_send_signal
+// is denied, so that signal 0 cannot prove a process alive.
+func TestPIDReuseSignalDenied(t *testing.T) {
+	leakcheck.Check(t)
+	for _, profile := range []string{"signal-eperm", "signal-enosys", "5.4-signal-eperm"} {
+		t.Run(profile, func(t *testing.T) {
+			runUnder(t, profile, "^(TestPIDReuse|TestZombieProof)$", "TestPIDReuse")
+		})
+	}
+}
+
+// TestZombieProof checks that queries still answer for a zombie, whose PID
+// is not yet free, where the package can prove it unreaped, and say
+// os.ErrProcessDone where it cannot; and os.ErrProcessDone after the reap.
+func TestZombieProof(t *testing.T) {
+	leakcheck.Check(t)
+	// Before 5.10 (the 5.4 profile) and with signals denied, nothing can
+	// tell a zombie from a reaped process.
+	rules := seccompProfiles[os.Getenv(oldKernelEnv)]
+	provable := !(rules.NoNonblockFlag && rules.PidfdSendSignal != 0)
+	bothPaths(t, func(t *testing.T) {
+		cmd := testchild.Command(testchild.Exit, "0")
+		p := startCmd(t, cmd)
+		waitReadable(t, p)
+		ppid, err := p.PPID()
+		switch {
+		case provable && (err != nil || ppid != os.Getpid()):
+			t.Errorf("PPID of a zombie = %d, %v; want %d", ppid, err, os.Getpid())
+		case !provable && !errors.Is(err, os.ErrProcessDone):
+			t.Errorf("PPID of a zombie = %d, %v; want os.ErrProcessDone", ppid, err)
+		}
+		err = p.WithProcDir(func(dir *os.Root) error {
+			_, err := dir.Stat("stat")
+			return err
+		})
+		if provable && err != nil || !provable && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("WithProcDir on a zombie = %v (provable: %v)", err, provable)
+		}
+		if _, err := p.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.PPID(); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("PPID after the reap = %v; want os.ErrProcessDone", err)
+		}
+		if err := p.WithProcDir(func(*os.Root) error { return nil }); !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("WithProcDir after the reap = %v; want os.ErrProcessDone", err)
+		}
+	})
 }
 
 func TestPIDReuse(t *testing.T) {

@@ -9,7 +9,13 @@
 //	5.6   pidfd_getfd
 //	5.10  PIDFD_NONBLOCK for pidfd_open (before it: fcntl O_NONBLOCK);
 //	      /proc/self/fdinfo shows "Pid: -1" once the process is reaped
-//	      (before it the stale number stays, so it must be checked by signal 0)
+//	      (before it the stale number stays); the package takes a working
+//	      PIDFD_NONBLOCK as the sign of it
+//
+// The proof that a process still holds the PID that /proc was read by is
+// first that its pidfd does not poll readable (it has not exited, so it
+// cannot have been reaped); for a zombie, signal 0 or fdinfo. Signal 0 alone
+// fails open where a sandbox denies pidfd_send_signal.
 //	6.9   pidfs: pidfds get their own filesystem and a unique 64-bit inode
 //	6.11  PIDFD_GET_*_NAMESPACE ioctls
 //	6.13  ioctl(PIDFD_GET_INFO): pid, ppid, credentials, cgroup id
@@ -145,10 +151,9 @@ func openPinned(pid, anchor int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	// Signal 0 checks existence only; EPERM still means "alive".
-	if err := unix.PidfdSendSignal(anchor, 0, nil, 0); err == unix.ESRCH {
+	if err := provenAlive(anchor); err != nil {
 		unix.Close(fd)
-		return -1, wrapErr("pidfd_send_signal", err)
+		return -1, err
 	}
 	return fd, nil
 }

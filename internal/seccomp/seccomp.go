@@ -23,12 +23,15 @@ type OldKernel struct {
 	// FileHandles makes name_to_handle_at fail with EOPNOTSUPP, as for a
 	// filesystem without file handles.
 	FileHandles bool
-	// NoNonblockFlag makes pidfd_open with PIDFD_NONBLOCK fail with
-	// EINVAL, as before Linux 5.10.
+	// NoNonblockFlag makes pidfd_open with PIDFD_NONBLOCK (or with
+	// PIDFD_THREAD, 6.9) fail with EINVAL, as before Linux 5.10.
 	NoNonblockFlag bool
 	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
 	PidfdOpen unix.Errno
+	// PidfdSendSignal, if not zero, makes every pidfd_send_signal fail
+	// with it, as sandboxes that allow pidfds but not signals do.
+	PidfdSendSignal unix.Errno
 }
 
 // auditArch is the AUDIT_ARCH value of the system calls this program makes,
@@ -97,8 +100,12 @@ func Install(k OldKernel) error {
 	if k.PidfdOpen != 0 {
 		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidfdOpen)...)
 	}
+	if k.PidfdSendSignal != 0 {
+		prog = append(prog, fail(unix.SYS_PIDFD_SEND_SIGNAL, k.PidfdSendSignal)...)
+	}
 	if k.NoNonblockFlag {
 		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
+		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_THREAD, unix.EINVAL)...)
 	}
 	prog = append(prog, ret(allow))
 
