@@ -438,12 +438,16 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 }
 
 // isUnreapedChild reports whether the process is a child of the caller that
-// nobody has reaped yet (or that we are reaping).
+// nobody has reaped yet, or whose exit a waiter on this PidFd has seen: it
+// is being reaped, or has been, here. It asks under p.mu, which a waiter
+// holds from the waitid that sees the exit to its record in exitSeen, so
+// it cannot take our own child, reaped by os/exec a moment ago and not yet
+// handed to the waiters, for another's.
 func (p *PidFd) isUnreapedChild() bool {
-	select {
-	case <-p.done:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitSeen {
 		return true
-	default:
 	}
 	err := p.controlFunc(func(fd int) error {
 		var si siginfoChild
