@@ -9,12 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -917,6 +920,230 @@ func TestConcurrentWaitAndSignal(t *testing.T) {
 			}
 			if first == nil || first.Signal() != syscall.SIGKILL {
 				t.Errorf("status = %v; want signal: killed", first)
+			}
+		})
+	}
+}
+
+// TestWaitersAgree has twelve goroutines wait on one child in all four
+// ways at once, half of them from the moment it exits, over many children
+// of every constructor: every waiter must get the one reaped status, the
+// one with the child's rusage. A WaitExit that comes after os/exec or os
+// has reaped the child, but before the status is handed over, must wait
+// for it too, not take the child for another's (whose status a kernel
+// before 6.15 cannot tell: ErrNoExitStatus). For the Start children a
+// writer that holds the output keeps cmd.Wait busy after the reaping until
+// the late waiters have started, so that they come in that window.
+func TestWaitersAgree(t *testing.T) {
+	leakcheck.Check(t)
+	const rounds, waiters = 200, 12
+	waits := []struct {
+		name string
+		wait func(p *PidFd) (*ExitStatus, error)
+	}{
+		{"Wait", (*PidFd).Wait},
+		{"WaitContext", func(p *PidFd) (*ExitStatus, error) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			return p.WaitContext(ctx)
+		}},
+		{"TryWait", func(p *PidFd) (*ExitStatus, error) {
+			for {
+				if s, err := p.TryWait(); s != nil || err != nil {
+					return s, err
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+		}},
+		{"WaitExit", func(p *PidFd) (*ExitStatus, error) { return p.WaitExit(context.Background()) }},
+	}
+	names := slices.Sorted(maps.Keys(constructors))
+	var bad []string
+	badRounds := 0
+	for round := range rounds {
+		construct := names[round%len(names)]
+		code := 1 + round%100
+		cmd := exec.Command("sh", "-c", "echo x; exit "+strconv.Itoa(code))
+		held := &heldWriter{release: make(chan struct{})}
+		if construct == "Start" {
+			cmd.Stdout = held
+		}
+		p, err := constructors[construct](cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := p.PID()
+		if err != nil {
+			close(held.release)
+			p.Wait()
+			p.Close()
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() {
+			fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
+			for {
+				if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+					break
+				}
+			}
+			close(exited)
+		}()
+		type result struct {
+			how    string
+			status *ExitStatus
+			err    error
+		}
+		results := make(chan result, waiters)
+		var lateStarted sync.WaitGroup
+		for i := range waiters {
+			w := waits[i%len(waits)]
+			late := i >= waiters/2
+			if late {
+				lateStarted.Add(1)
+			}
+			go func() {
+				if late {
+					<-exited
+					lateStarted.Done()
+				}
+				s, err := w.wait(p)
+				results <- result{w.name, s, err}
+			}()
+		}
+		lateStarted.Wait()
+		// Let the late waiters look (where os/exec copies output, the
+		// child has been reaped by now), then let cmd.Wait finish.
+		time.Sleep(time.Millisecond)
+		close(held.release)
+		var got []result
+		for range waiters {
+			got = append(got, <-results)
+		}
+		p.Close()
+		reaped := got[0].status
+		for _, r := range got {
+			if ru, _ := r.status.SysUsage().(*syscall.Rusage); r.err == nil && ru != nil {
+				reaped = r.status
+			}
+		}
+		before := len(bad)
+		for _, r := range got {
+			if r.err != nil || r.status != reaped || r.status.ExitCode() != code || r.status.Pid() != pid {
+				bad = append(bad, fmt.Sprintf("round %d (%s, pid %d, exit %d): %s = %v, %v; want the reaped status %v",
+					round, construct, pid, code, r.how, r.status, r.err, reaped))
+			}
+		}
+		if len(bad) > before {
+			badRounds++
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("waiters disagreed in %d of %d rounds of %d waiters (kernel records exit statuses: %v):\n%s",
+			badRounds, rounds, waiters, KernelFeatures().ExitInfo, strings.Join(bad, "\n"))
+	}
+}
+
+// heldWriter takes writes once release is closed.
+type heldWriter struct{ release chan struct{} }
+
+func (w *heldWriter) Write(b []byte) (int, error) {
+	<-w.release
+	return len(b), nil
+}
+
+// TestWaitersAgreeOnOldKernel runs TestWaitersAgree without PIDFD_GET_INFO,
+// as on Linux 6.1, where WaitExit has no exit status of its own to give.
+func TestWaitersAgreeOnOldKernel(t *testing.T) {
+	leakcheck.Check(t)
+	if !KernelFeatures().GetInfo {
+		t.Skip("this kernel has no PIDFD_GET_INFO itself: TestWaitersAgree covers it")
+	}
+	runUnder(t, "6.1", "^TestWaitersAgree$", "TestWaitersAgree")
+}
+
+// TestExitStatusUnknowns checks that a status tells what it does not know.
+// A child reaped by Wait has its rusage, and a child that burned CPU shows
+// it. The same process seen by WaitExit through PidFds made by NewFile of
+// dups of the pidfd, once another has reaped it, has only the kernel's
+// record (Linux 6.15+): no usage, which SysUsage says by nil, and the PID
+// only where the PidFd learned it before the reaping (-1 otherwise).
+func TestExitStatusUnknowns(t *testing.T) {
+	leakcheck.Check(t)
+	for _, name := range slices.Sorted(maps.Keys(constructors)) {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command("sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3")
+			p, err := constructors[name](cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				p.Kill()
+				p.Wait()
+				p.Close()
+			}()
+			pid, err := p.PID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			dup := func() int {
+				fd, err := unix.FcntlInt(p.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fd
+			}
+			// Made while the process lives: it learns the PID.
+			earlyFd := dup()
+			early, err := NewFile(uintptr(earlyFd))
+			if err != nil {
+				unix.Close(earlyFd)
+				t.Fatal(err)
+			}
+			defer early.Close()
+			laterFd := dup()
+			defer func() {
+				if laterFd >= 0 {
+					unix.Close(laterFd)
+				}
+			}()
+
+			status, err := p.Wait()
+			if err != nil || status.ExitCode() != 3 || status.Pid() != pid {
+				t.Fatalf("Wait = %v (pid %d), %v; want exit status 3, pid %d", status, status.Pid(), err, pid)
+			}
+			if ru, ok := status.SysUsage().(*syscall.Rusage); !ok || ru == nil {
+				t.Errorf("SysUsage of a reaped child = %#v; want its *syscall.Rusage", status.SysUsage())
+			}
+			if status.UserTime()+status.SystemTime() <= 0 {
+				t.Errorf("CPU time of a child that counted to 20000 = %v", status.UserTime()+status.SystemTime())
+			}
+
+			// Made after the reaping: the PID is gone from the kernel.
+			late, err := NewFile(uintptr(laterFd))
+			if err != nil {
+				t.Fatal(err)
+			}
+			laterFd = -1 // late owns it
+			defer late.Close()
+
+			for _, tc := range []struct {
+				name string
+				q    *PidFd
+				pid  int
+			}{{"made before the reaping", early, pid}, {"made after it", late, -1}} {
+				s, err := tc.q.WaitExit(context.Background())
+				switch {
+				case !KernelFeatures().ExitInfo:
+					if s != nil || !errors.Is(err, ErrNoExitStatus) {
+						t.Errorf("%s: WaitExit = %v, %v; want ErrNoExitStatus before Linux 6.15", tc.name, s, err)
+					}
+				case err != nil || s.ExitCode() != 3 || s.Pid() != tc.pid:
+					t.Errorf("%s: WaitExit = %v (pid %d), %v; want exit status 3, pid %d", tc.name, s, s.Pid(), err, tc.pid)
+				case s.SysUsage() != nil || s.UserTime() != 0 || s.SystemTime() != 0:
+					t.Errorf("%s: usage from the kernel's record: SysUsage %#v, times %v and %v; want nil (unknown) and 0",
+						tc.name, s.SysUsage(), s.UserTime(), s.SystemTime())
+				}
 			}
 		})
 	}

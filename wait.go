@@ -303,7 +303,11 @@ func exitStatusOf(s *os.ProcessState) *ExitStatus {
 	return es
 }
 
-// Pid returns the PID the process had.
+// Pid returns the PID the process had in the caller's PID namespace, or -1
+// where that was never known: the kernel forgets a process's PID when it is
+// reaped, so a status from [PidFd.WaitExit] has it only if the PidFd learned
+// it before (it is -1 for a PidFd that [NewFile] made after the reaping, and
+// for a process outside the caller's PID namespace).
 func (s *ExitStatus) Pid() int {
 	if s == nil {
 		return -1
@@ -349,16 +353,20 @@ func (s *ExitStatus) Sys() any {
 	return s.status
 }
 
-// SysUsage returns the resources the process used, as a [*syscall.Rusage].
+// SysUsage returns the resources the process used, as a [*syscall.Rusage],
+// or nil where they are unknown: reaping reports them to the parent only,
+// and the kernel's record of the exit that [PidFd.WaitExit] reads for any
+// other process (or a thread) holds none.
 func (s *ExitStatus) SysUsage() any {
-	if s == nil {
-		return nil
+	if s == nil || s.rusage == nil {
+		return nil // untyped, so that SysUsage() == nil says "unknown"
 	}
 	return s.rusage
 }
 
 // UserTime returns the user CPU time of the process and its waited-for
-// children.
+// children. It returns 0 also where the usage is unknown, which
+// [ExitStatus.SysUsage] tells by returning nil.
 func (s *ExitStatus) UserTime() time.Duration {
 	if s == nil || s.rusage == nil {
 		return 0
@@ -367,7 +375,7 @@ func (s *ExitStatus) UserTime() time.Duration {
 }
 
 // SystemTime returns the system CPU time of the process and its waited-for
-// children.
+// children, or 0 where the usage is unknown, as for [ExitStatus.UserTime].
 func (s *ExitStatus) SystemTime() time.Duration {
 	if s == nil || s.rusage == nil {
 		return 0
@@ -402,7 +410,9 @@ func (s *ExitStatus) String() string {
 // (PIDFD_INFO_EXIT): there WaitExit also waits for the reaping, so it waits
 // for as long as the parent leaves the process a zombie, or until ctx is
 // done. Older kernels cannot tell how another's child ended: there WaitExit
-// returns [ErrNoExitStatus] as soon as the process has exited.
+// returns [ErrNoExitStatus] as soon as the process has exited. The kernel's
+// record holds no resource usage, and no PID: see [ExitStatus.SysUsage]
+// and [ExitStatus.Pid].
 //
 // An unreaped child of the caller would wait for itself to be reaped, so
 // for a child WaitExit is [PidFd.WaitContext]: it reaps, and always knows
@@ -438,12 +448,16 @@ func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error) {
 }
 
 // isUnreapedChild reports whether the process is a child of the caller that
-// nobody has reaped yet (or that we are reaping).
+// nobody has reaped yet, or whose exit a waiter on this PidFd has seen: it
+// is being reaped, or has been, here. It asks under p.mu, which a waiter
+// holds from the waitid that sees the exit to its record in exitSeen, so
+// it cannot take our own child, reaped by os/exec a moment ago and not yet
+// handed to the waiters, for another's.
 func (p *PidFd) isUnreapedChild() bool {
-	select {
-	case <-p.done:
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitSeen {
 		return true
-	default:
 	}
 	err := p.controlFunc(func(fd int) error {
 		var si siginfoChild
@@ -497,6 +511,9 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 	pid := p.pid // the kernel clears info.Pid once the process is reaped
 	if pid <= 0 && int32(c.info.Pid) > 0 {
 		pid = int(int32(c.info.Pid))
+	}
+	if pid <= 0 {
+		pid = -1 // never known here: 0 is no PID either
 	}
 	return &ExitStatus{pid: pid, status: syscall.WaitStatus(c.info.Exit_code)}, nil
 }
