@@ -40,7 +40,7 @@
 // # Signalling
 //
 // [PidFd.Signal] reaches the process or fails; [PidFd.SignalScoped] reaches
-// its thread or its whole process group; [PidFd.SignalWithValue] carries a
+// its thread or the process group it leads; [PidFd.SignalWithValue] carries a
 // value as sigqueue does; [PidFd.KillAndRelease] kills and reclaims the
 // memory at once.
 //

@@ -309,7 +309,7 @@ func ExampleOpenIdentity() {
 	// after it exited: true
 }
 
-// Signal a whole process group through the pidfd of one member, so that the
+// Signal a whole process group through the pidfd of its leader, so that the
 // signal cannot reach a group whose leader's PID was recycled. Before Linux
 // 6.9 there are no scopes; kill(-PGID) is safe only while, as here, the
 // group's leader is an unreaped child of the caller, which keeps the group

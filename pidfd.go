@@ -17,6 +17,13 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 // exits, but the kernel refuses to signal it from here (EINVAL).
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
+// ErrNotGroupLeader reports that a signal to a process group was refused
+// because the process does not lead its group: the kernel names a group by
+// its leader, and a member's or a former leader's pidfd would reach no
+// group, or the group it left. Signal through a PidFd of the group's leader
+// instead; see [PidFd.SignalScoped].
+var ErrNotGroupLeader = errors.New("pidfd: process does not lead its process group")
+
 // ErrNoExitStatus reports that a process has exited but that the kernel
 // cannot tell how: before Linux 6.15 only the parent that reaps a process
 // learns its exit status.
@@ -100,7 +107,7 @@ const (
 	ScopeDefault      SignalScope = 0 // as the pidfd was opened: its process (or thread)
 	ScopeThread       SignalScope = 1 // only the thread the pidfd names
 	ScopeThreadGroup  SignalScope = 2 // the whole process
-	ScopeProcessGroup SignalScope = 4 // every process in the process's process group
+	ScopeProcessGroup SignalScope = 4 // every process in the group the process leads (see PidFd.SignalScoped)
 )
 
 // Message is what arrived with the bytes of one message.

@@ -648,8 +648,23 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 
 // SignalScoped sends sig to the process, its thread, or its whole process
 // group (pidfd_send_signal flags, Linux 6.9+; [errors.ErrUnsupported]
-// before). A process group is named by the pidfd of one of its members, so
-// the signal cannot reach a group that a recycled PID happens to lead.
+// before).
+//
+// [ScopeProcessGroup] reaches the process group that the process leads. The
+// kernel names the group by the process itself, not by a number, so the
+// signal cannot reach a group that a recycled PID happens to lead; but it
+// signals the group whose ID is the process's PID, whether or not the
+// process is in it. So SignalScoped first checks that the process leads its
+// group now (its group ID is its PID), and otherwise refuses with
+// [ErrNotGroupLeader], sending nothing: a member that does not lead its
+// group would reach no group, and a former leader that moved to another
+// group would reach the group it left. To signal a member's group, signal
+// through a PidFd of the group's leader (a child started with
+// SysProcAttr.Setpgid leads a group of its own). A thread PidFd leads a
+// group only if it names the first thread of a leading process. The check
+// and the signal are two steps: a leader that leaves its group between them
+// is racing the caller, and the signal then reaches the group it led when
+// the call began, never any other.
 func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
 	if scope == ScopeDefault {
 		return p.Signal(sig)
@@ -658,9 +673,48 @@ func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
 	if err != nil {
 		return err
 	}
-	return scopedErr(p.controlFunc(func(fd int) error {
-		return unix.PidfdSendSignal(fd, s, nil, int(scope))
-	}), scope)
+	return p.sendScoped(s, nil, scope)
+}
+
+// sendScoped sends s, with info if not nil, by pidfd_send_signal with
+// scope's flag; a signal to the process group only while the process leads
+// it (see SignalScoped).
+func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope SignalScope) error {
+	pid, pgid := 0, 0
+	if scope == ScopeProcessGroup {
+		var err error
+		if pid, err = p.PID(); err != nil {
+			return err
+		}
+		// By number: the answer is the process's own only if it still
+		// holds the PID afterwards, which the proof below checks. ESRCH:
+		// nobody holds it, so the process has been reaped.
+		if pgid, err = unix.Getpgid(pid); err != nil {
+			return wrapErr("getpgid", err)
+		}
+	}
+	var refused error
+	err := p.controlFunc(func(fd int) error {
+		if pgid != pid {
+			if refused = provenAlive(fd); refused == nil {
+				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
+			}
+			return nil
+		}
+		err := unix.PidfdSendSignal(fd, s, info, int(scope))
+		if err == unix.ESRCH && scope == ScopeProcessGroup {
+			// Its group is empty: the process has been reaped, or has
+			// left the group since the check.
+			if refused = provenAlive(fd); refused == nil {
+				refused = fmt.Errorf("%w (PID %d left its group during the call)", ErrNotGroupLeader, pid)
+			}
+		}
+		return err
+	})
+	if refused != nil {
+		return refused
+	}
+	return scopedErr(err, scope)
 }
 
 // SignalWithValue sends sig carrying value, as sigqueue(3) does: the
@@ -688,9 +742,7 @@ func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) err
 	} else {
 		info.code = siQueue
 	}
-	return scopedErr(p.controlFunc(func(fd int) error {
-		return unix.PidfdSendSignal(fd, s, (*unix.Siginfo)(unsafe.Pointer(&info)), int(scope))
-	}), scope)
+	return p.sendScoped(s, (*unix.Siginfo)(unsafe.Pointer(&info)), scope)
 }
 
 func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {

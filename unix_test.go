@@ -9,8 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
@@ -146,5 +150,84 @@ func TestKillAndRelease(t *testing.T) {
 	}
 	if err := p.KillAndRelease(); !errors.Is(err, os.ErrProcessDone) {
 		t.Errorf("KillAndRelease after reaping = %v; want os.ErrProcessDone", err)
+	}
+}
+
+// TestSignalProcessGroup checks that ScopeProcessGroup reaches the process
+// group that the process is in, and only while it leads it: the kernel
+// signals the group whose ID is the pidfd's PID, in it or not.
+func TestSignalProcessGroup(t *testing.T) {
+	leakcheck.Check(t)
+	leader := startBlocked(t, &syscall.SysProcAttr{Setpgid: true})
+	member := startBlocked(t, &syscall.SysProcAttr{Setpgid: true, Pgid: leader.pid})
+	// mover leads a group, with left in it, and then moves into leader's.
+	mover := startBlocked(t, &syscall.SysProcAttr{Setpgid: true})
+	left := startBlocked(t, &syscall.SysProcAttr{Setpgid: true, Pgid: mover.pid})
+	if got := mover.say(t, "setpgid "+strconv.Itoa(leader.pid), true); got != strconv.Itoa(leader.pid) {
+		t.Fatalf("mover's group after setpgid: %s; want %d", got, leader.pid)
+	}
+	children := map[string]*blockedChild{"leader": leader, "member": member, "mover": mover, "left": left}
+	wantGroup := map[string]int{"leader": leader.pid, "member": leader.pid, "mover": leader.pid, "left": mover.pid}
+	for name, c := range children {
+		if pgid, err := unix.Getpgid(c.pid); err != nil || pgid != wantGroup[name] {
+			t.Fatalf("%s is in group %d (%v); want %d", name, pgid, err, wantGroup[name])
+		}
+	}
+	// pending lists the children that have a SIGUSR1 pending.
+	pending := func() []string {
+		var names []string
+		for name, c := range children {
+			if _, onProcess := pendingUSR1(t, c.pid, c.pid); onProcess {
+				names = append(names, name)
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+
+	// Neither a member nor a former leader leads its group: refused, on
+	// every kernel, with nothing sent to any group.
+	for _, name := range []string{"member", "mover"} {
+		p := children[name].p
+		err := p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+		if !errors.Is(err, ErrNotGroupLeader) || errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("SignalScoped(ScopeProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
+		}
+		err = p.SignalWithValue(syscall.SIGUSR1, 1, ScopeProcessGroup)
+		if !errors.Is(err, ErrNotGroupLeader) || errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("SignalWithValue(ScopeProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
+		}
+	}
+	if got := pending(); len(got) != 0 {
+		t.Fatalf("SIGUSR1 pending on %v after refused group signals; want none", got)
+	}
+
+	err := leader.p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+	if !KernelFeatures().ThreadPidfds {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("SignalScoped(ScopeProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+		t.Skip("no signal scopes on this kernel (checked that it says so, and refuses non-leaders)")
+	}
+	if err != nil {
+		t.Fatalf("SignalScoped(ScopeProcessGroup) on the leader: %v", err)
+	}
+	if got, want := pending(), []string{"leader", "member", "mover"}; !slices.Equal(got, want) {
+		t.Errorf("SIGUSR1 pending on %v after the leader's group signal; want %v", got, want)
+	}
+
+	// A reaped leader is in no group, though its group lives on.
+	member.sigwait(t)
+	leader.p.Kill()
+	if _, err := leader.p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	delete(children, "leader")
+	err = leader.p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+	if !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("SignalScoped(ScopeProcessGroup) on the reaped leader = %v; want os.ErrProcessDone", err)
+	}
+	if got, want := pending(), []string{"mover"}; !slices.Equal(got, want) {
+		t.Errorf("SIGUSR1 pending on %v after a group signal by the reaped leader; want %v", got, want)
 	}
 }

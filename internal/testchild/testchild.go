@@ -43,7 +43,9 @@ const (
 	// on stdin:
 	// "thread" starts a thread and prints its ID, "end" ends the thread
 	// started last, "sigwait" takes one SIGUSR1 by signalfd and prints
-	// its signo, code, pid, uid and value. It exits at the end of stdin.
+	// its signo, code, pid, uid and value, "setpgid PGID" moves it into
+	// process group PGID and prints its group's ID. It exits at the end of
+	// stdin.
 	Blocked = "blocked"
 )
 
@@ -168,7 +170,8 @@ func blocked(args []string) int {
 	var threads []chan struct{}
 	lines := bufio.NewScanner(os.Stdin)
 	for lines.Scan() {
-		switch lines.Text() {
+		command, arg, _ := strings.Cut(lines.Text(), " ")
+		switch command {
 		case "thread":
 			end, tid := make(chan struct{}), make(chan int)
 			go func() {
@@ -195,6 +198,16 @@ func blocked(args []string) int {
 			}
 			unix.Close(fd)
 			fmt.Println(si.Signo, si.Code, si.Pid, si.Uid, si.Int, si.Ptr)
+		case "setpgid":
+			pgid, err := strconv.Atoi(arg)
+			if err == nil {
+				err = syscall.Setpgid(0, pgid)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "testchild: setpgid:", err)
+				return 102
+			}
+			fmt.Println(syscall.Getpgrp())
 		default:
 			fmt.Fprintf(os.Stderr, "testchild: unknown command %q\n", lines.Text())
 			return 102
