@@ -66,6 +66,7 @@ func TestBadInput(t *testing.T) {
 		{"Namespace(11)", func() error { return fileErr(live.Namespace(NamespaceUTS + 1)) }, os.ErrInvalid},
 		{"Namespace(MinInt)", func() error { return fileErr(live.Namespace(Namespace(math.MinInt))) }, os.ErrInvalid},
 		{"Setns(0)", func() error { return live.Setns(0) }, syscall.EINVAL},
+		{"Setns()", func() error { return live.Setns() }, syscall.EINVAL},
 		{"Setns(user)", func() error { return live.Setns(NamespaceUser) }, syscall.EINVAL},
 		{"GetFd(-1)", func() error { return fileErr(live.GetFd(-1)) }, syscall.EBADF},
 		{"GetFd(MaxInt)", func() error { return fileErr(live.GetFd(huge)) }, syscall.EBADF},

@@ -423,10 +423,15 @@ func TestSetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer self.Close()
-	for _, bad := range [][]Namespace{{NamespaceUser}, {NamespaceMount}, {NamespacePIDForChildren}, {0}} {
+	// No kinds at all: setns(pidfd, 0) is EINVAL, as the kernel's own
+	// selftest requires.
+	for _, bad := range [][]Namespace{{NamespaceUser}, {NamespaceMount}, {NamespacePIDForChildren}, {0}, {}} {
 		if err := self.Setns(bad...); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("Setns(%v) = %v; want EINVAL", bad, err)
 		}
+	}
+	if err := unix.Setns(int(self.Fd()), 0); err != unix.EINVAL {
+		t.Errorf("the kernel's setns(pidfd, 0) = %v; want EINVAL, as Setns() answers", err)
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create and enter a UTS namespace")

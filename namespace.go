@@ -131,6 +131,7 @@ var setnsTakesPidfd = sync.OnceValue(func() bool {
 // namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
 // before entering anything. The ForChildren kinds cannot be entered on their
 // own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
+// Setns with no kinds fails with EINVAL, as setns(2) does.
 func (p *PidFd) Setns(kinds ...Namespace) error {
 	flags := 0
 	for _, ns := range kinds {
@@ -147,7 +148,8 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 		flags |= namespaceKinds[ns].clone
 	}
 	if flags == 0 {
-		return nil
+		// No kinds: the kernel answers setns(pidfd, 0) with EINVAL.
+		return fmt.Errorf("pidfd: no namespace kinds given: %w", os.NewSyscallError("setns", unix.EINVAL))
 	}
 	if known := pidfdSetns.state.Load(); known != featureMissing {
 		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
