@@ -30,6 +30,7 @@ const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
 
 var seccompProfiles = map[string]seccomp.OldKernel{
 	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
+	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
 	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
 	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
 	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist

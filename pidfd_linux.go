@@ -781,9 +781,11 @@ var (
 // KillAndRelease sends SIGKILL and then has the kernel reclaim the
 // process's memory at once (process_mrelease, Linux 5.15+) instead of when
 // the process gets around to exiting, as out-of-memory killers do. The
-// release is best effort: where the kernel cannot do it yet, the memory goes
-// as the process exits. Before 5.15 the kill is sent and the release fails
-// with [errors.ErrUnsupported].
+// release is best effort: where the kernel cannot do it yet, or has no
+// process_mrelease (before 5.15), the kill alone is sent, the memory goes
+// as the process exits, and KillAndRelease returns nil. It fails if the
+// kill fails, or if the kernel refuses the release for another reason
+// (EPERM from a sandbox's seccomp filter, say); the kill stands then.
 func (p *PidFd) KillAndRelease() error {
 	if err := p.Kill(); err != nil {
 		return err
@@ -797,14 +799,12 @@ func (p *PidFd) KillAndRelease() error {
 	switch err {
 	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
 		return nil
-	case unix.EINVAL:
-		// The kernel does not (yet) count the process as dying, for
-		// instance while its memory is still shared with one that is not
-		// (seen on 6.1 right after SIGKILL). The kill stands; the memory
-		// goes as the process exits.
+	case unix.EINVAL, unix.ENOSYS:
+		// EINVAL: the kernel does not (yet) count the process as dying,
+		// for instance while its memory is still shared with one that is
+		// not (seen on 6.1 right after SIGKILL). ENOSYS: before 5.15. The
+		// kill stands; the memory goes as the process exits.
 		return nil
-	case unix.ENOSYS:
-		return fmt.Errorf("pidfd: process_mrelease needs Linux 5.15: %w", os.NewSyscallError("process_mrelease", err))
 	}
 	return wrapErr("process_mrelease", err)
 }

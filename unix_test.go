@@ -139,6 +139,30 @@ func TestSignalScoped(t *testing.T) {
 	}
 }
 
+// TestEmulated510 runs KillAndRelease and its example as on Linux 5.10,
+// which has no process_mrelease.
+func TestEmulated510(t *testing.T) {
+	leakcheck.Check(t)
+	runUnder(t, "5.10", "^(TestNoProcessMrelease|TestKillAndRelease|ExamplePidFd_KillAndRelease)$", "TestNoProcessMrelease")
+}
+
+// TestNoProcessMrelease checks, under the 5.10 profile, that the kernel
+// refuses process_mrelease there.
+func TestNoProcessMrelease(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "5.10" {
+		t.Skip("runs only inside TestEmulated510")
+	}
+	_, p := startChild(t, testchild.Sleep)
+	err := p.controlFunc(func(fd int) error {
+		_, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0)
+		return errno
+	})
+	if err != unix.ENOSYS {
+		t.Errorf("process_mrelease under the filter = %v; want ENOSYS", err)
+	}
+}
+
 func TestKillAndRelease(t *testing.T) {
 	leakcheck.Check(t)
 	_, p := startChild(t, testchild.Sleep)

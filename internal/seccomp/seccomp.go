@@ -26,6 +26,9 @@ type OldKernel struct {
 	// NoNonblockFlag makes pidfd_open with PIDFD_NONBLOCK (or with
 	// PIDFD_THREAD, 6.9) fail with EINVAL, as before Linux 5.10.
 	NoNonblockFlag bool
+	// NoProcessMrelease makes process_mrelease fail with ENOSYS, as
+	// before Linux 5.15.
+	NoProcessMrelease bool
 	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
 	PidfdOpen unix.Errno
@@ -102,6 +105,9 @@ func Install(k OldKernel) error {
 	}
 	if k.PidfdSendSignal != 0 {
 		prog = append(prog, fail(unix.SYS_PIDFD_SEND_SIGNAL, k.PidfdSendSignal)...)
+	}
+	if k.NoProcessMrelease {
+		prog = append(prog, fail(unix.SYS_PROCESS_MRELEASE, unix.ENOSYS)...)
 	}
 	if k.NoNonblockFlag {
 		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
