@@ -62,8 +62,10 @@
 // about is still the one the pidfd names. The comment at the top of
 // pidfd_linux.go lists which kernel added what.
 //
-// On every operating system other than Linux (and Android), the package
-// compiles and every constructor returns [errors.ErrUnsupported].
+// On every operating system other than Linux, the package compiles and
+// every constructor returns [errors.ErrUnsupported]. So it does on Android,
+// where it makes no pidfd system call: before Android 12 the app sandbox
+// kills a process for one (SIGSYS) instead of failing it.
 //
 // # Errors
 //

@@ -13,7 +13,12 @@ import (
 
 // KernelFeatures probes the kernel, once per process, and reports what it
 // found.
-func KernelFeatures() Features { return probeFeatures() }
+func KernelFeatures() Features {
+	if onAndroid {
+		return Features{} // see unsupported
+	}
+	return probeFeatures()
+}
 
 var probeFeatures = sync.OnceValue(func() Features {
 	var f Features

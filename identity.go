@@ -150,6 +150,9 @@ func (p *PidFd) Identity() (Identity, error) {
 // pidfs, a process given the PID within the same tick as the original
 // started cannot be told from it.
 func OpenIdentity(id Identity) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	boot, err := bootID()
 	if err != nil {
 		return nil, err

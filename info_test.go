@@ -32,6 +32,7 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
 	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
 	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
+	"android":     {PidfdTrap: true},        // Android before 12: SIGSYS (see TestAndroid)
 	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
 	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
 	// Sandboxes that allow pidfds but deny signals through them, where
@@ -551,6 +552,100 @@ func TestForbiddenOpen(t *testing.T) {
 	}
 	other.Wait()
 	t.Logf("kernel features under %s: %+v", profile, KernelFeatures())
+}
+
+// TestAndroid runs the package where the pidfd system calls kill the
+// process with SIGSYS, as the app sandbox of Android before 12 does, with
+// the package believing that it runs on Android: it must make none of them.
+func TestAndroid(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "" {
+		t.Skip("already running under a seccomp profile")
+	}
+	// The filter kills as Android's does.
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestAndroidFilterKills$")
+	cmd.Env = append(os.Environ(), oldKernelEnv+"=android")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("SIGSYS")) {
+		t.Fatalf("a pidfd_open under the android profile: %v, output:\n%s\nwant death by SIGSYS", err, out)
+	}
+	runUnder(t, "android", "^TestOnAndroid$", "TestOnAndroid")
+}
+
+// TestAndroidFilterKills makes a pidfd call under the android profile,
+// which must kill it.
+func TestAndroidFilterKills(t *testing.T) {
+	if os.Getenv(oldKernelEnv) != "android" {
+		t.Skip("runs only inside TestAndroid")
+	}
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	t.Errorf("pidfd_open under the android profile returned %d, %v", fd, err)
+}
+
+// TestOnAndroid checks, under the android profile, that every constructor
+// answers errors.ErrUnsupported and makes no pidfd call, which would kill
+// this process.
+func TestOnAndroid(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "android" {
+		t.Skip("runs only inside TestAndroid")
+	}
+	a, b := unixPair(t, unix.SOCK_STREAM)
+	// A pidfd made without pidfd_open (Linux 6.5+), naming this process.
+	peerFd, peerErr := -1, error(nil)
+	raw, err := a.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) {
+		peerFd, peerErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	})
+	type call struct {
+		name string
+		call func() error
+	}
+	cases := []call{
+		{"Open", func() error { return openErr(Open(os.Getppid())) }},
+		{"Self", func() error { return openErr(Self()) }},
+		{"OpenThread", func() error { return openErr(OpenThread(unix.Gettid())) }},
+		{"SelfThread", func() error { return openErr(SelfThread()) }},
+		{"FromProcess", func() error { return openErr(FromProcess(&os.Process{Pid: os.Getppid()})) }},
+		// os/exec would probe pidfds itself, and be killed: Start must
+		// refuse before it starts anything.
+		{"Start", func() error { return openErr(Start(testchild.Command(testchild.Sleep))) }},
+		{"StartProcess", func() error { return openErr(StartProcess(os.Args[0], []string{os.Args[0]}, nil)) }},
+		{"FromUnixConn", func() error { return openErr(FromUnixConn(b)) }},
+		{"FromUnixConnByPID", func() error { return openErr(FromUnixConnByPID(b)) }},
+		{"OpenIdentity", func() error {
+			boot, err := bootID()
+			if err != nil {
+				return err
+			}
+			return openErr(OpenIdentity(Identity{PID: os.Getppid(), Boot: boot, StartTime: 1}))
+		}},
+		{"PassSender", func() error { return PassSender(b) }},
+	}
+	if peerErr == nil {
+		defer unix.Close(peerFd) // NewFile leaves a descriptor it refuses alone
+		cases = append(cases,
+			call{"NewFile", func() error { return openErr(NewFile(uintptr(peerFd))) }},
+			call{"ReadMessage", func() error {
+				if _, _, err := a.WriteMsgUnix([]byte("x"), unix.UnixRights(peerFd), nil); err != nil {
+					return err
+				}
+				_, m, err := ReadMessage(b, make([]byte, 1))
+				m.Close()
+				return err
+			}})
+	}
+	for _, tc := range cases {
+		if err := tc.call(); !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("%s on Android = %v; want errors.ErrUnsupported", tc.name, err)
+		}
+	}
+	if f := KernelFeatures(); f != (Features{}) {
+		t.Errorf("KernelFeatures on Android = %+v; want none", f)
+	}
 }
 
 // TestOldKernelFilter checks, under the filter, that it took effect.

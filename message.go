@@ -82,6 +82,9 @@ func pinAll(pidfds []*PidFd, fds []int, f func(fds []int) error) error {
 // server has accepted, so call PassSender on the listener before accepting.
 // Accepted connections inherit it.
 func PassSender(conn syscall.Conn) error {
+	if err := unsupported(); err != nil {
+		return err // the senders could not be adopted
+	}
 	_, err := peerOption(conn, func(fd int) (int, error) {
 		return 0, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1)
 	})

@@ -112,12 +112,35 @@ func wrapErr(call string, err error) error {
 	return os.NewSyscallError(call, err)
 }
 
+// onAndroid bars every pidfd system call (see unsupported). A variable,
+// so that tests can bar them on Linux too.
+var onAndroid = runtime.GOOS == "android"
+
+var errOnAndroid = fmt.Errorf("pidfd: not used on Android, whose app sandbox kills a process for pidfd calls before Android 12: %w", errors.ErrUnsupported)
+
+// unsupported keeps the package from making any pidfd system call on
+// Android. Before Android 12 the app sandbox's seccomp filter kills a
+// process with SIGSYS for pidfd_open and pidfd_send_signal, instead of
+// failing them, and no probe can learn beforehand whether it would: Go's os
+// package survives its own probe because the runtime's signal handler
+// ignores SIGSYS meanwhile (Go issue 69065), which no library can ask for.
+// Every constructor calls it first.
+func unsupported() error {
+	if onAndroid {
+		return errOnAndroid
+	}
+	return nil
+}
+
 // noNonblockFlag records that pidfd_open rejected PIDFD_NONBLOCK (before 5.10).
 var noNonblockFlag atomic.Bool
 
 // openNonblocking opens a new pidfd, with an open file description of its
 // own, for pid.
 func openNonblocking(pid int) (int, error) {
+	if err := unsupported(); err != nil {
+		return -1, err
+	}
 	if pid <= 0 || pid > math.MaxInt32 {
 		return -1, os.NewSyscallError("pidfd_open", unix.EINVAL)
 	}
@@ -193,6 +216,9 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 	if p == nil {
 		return nil, fmt.Errorf("pidfd: nil *os.Process: %w", os.ErrInvalid)
 	}
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	fd, openErr := -1, error(nil)
 	err := p.WithHandle(func(handle uintptr) {
 		fd, openErr = openPinned(p.Pid, int(handle))
@@ -232,6 +258,9 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 func Start(cmd *exec.Cmd) (*PidFd, error) {
 	if cmd == nil {
 		return nil, fmt.Errorf("pidfd: nil *exec.Cmd: %w", os.ErrInvalid)
+	}
+	if err := unsupported(); err != nil {
+		return nil, err // before starting anything
 	}
 	callerAttr := cmd.SysProcAttr
 	var attr syscall.SysProcAttr
@@ -297,6 +326,9 @@ func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
 // description, so every other descriptor sharing it (a dup, or the sender's
 // copy of a descriptor passed over a socket) becomes non-blocking too.
 func NewFile(fd uintptr) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	if fd > math.MaxInt32 {
 		return nil, fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", unix.EBADF))
 	}
@@ -602,6 +634,9 @@ func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
 // settings are kept (its PidFD field is ignored); a nil Env means the
 // caller's environment.
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	if attr == nil {
 		attr = new(os.ProcAttr)
 	}

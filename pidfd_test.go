@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 			fmt.Println("seccomp:", err)
 			os.Exit(2)
 		}
+		// Where pidfd calls kill as on Android, the package must act as
+		// it does there.
+		onAndroid = onAndroid || profile == "android"
 	}
 	testchild.RunIfChild(map[string]func([]string) int{
 		waitManyRole:  waitMany,

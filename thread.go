@@ -39,6 +39,9 @@ func OpenThread(tid int) (*PidFd, error) {
 	if tid <= 0 || tid > math.MaxInt32 {
 		return nil, os.NewSyscallError("pidfd_open", unix.EINVAL)
 	}
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD|unix.PIDFD_NONBLOCK)
 	switch {
 	case err == unix.EINVAL && !KernelFeatures().ThreadPidfds:

@@ -21,6 +21,9 @@ import (
 // peer has been reaped, and with [errors.ErrUnsupported] on older kernels,
 // where only [FromUnixConnByPID] is left.
 func FromUnixConn(conn *net.UnixConn) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
 	fd, err := peerOption(conn, func(s int) (int, error) {
 		return unix.GetsockoptInt(s, unix.SOL_SOCKET, unix.SO_PEERPIDFD)
 	})

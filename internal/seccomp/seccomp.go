@@ -29,6 +29,10 @@ type OldKernel struct {
 	// NoProcessMrelease makes process_mrelease fail with ENOSYS, as
 	// before Linux 5.15.
 	NoProcessMrelease bool
+	// PidfdTrap makes pidfd_open, pidfd_send_signal, pidfd_getfd and
+	// process_mrelease raise SIGSYS instead of failing, which kills a Go
+	// program, as the app sandbox of Android before 12 does.
+	PidfdTrap bool
 	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
 	PidfdOpen unix.Errno
@@ -78,10 +82,12 @@ func Install(k OldKernel) error {
 		unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
 		ret(allow),
 	)
-	// fail makes system call nr fail with e.
-	fail := func(nr uint32, e unix.Errno) []unix.SockFilter {
-		return []unix.SockFilter{load(offNr), jumpIf(nr), ret(errno(e))}
+	// rule makes system call nr end in action.
+	rule := func(nr, action uint32) []unix.SockFilter {
+		return []unix.SockFilter{load(offNr), jumpIf(nr), ret(action)}
 	}
+	// fail makes system call nr fail with e.
+	fail := func(nr uint32, e unix.Errno) []unix.SockFilter { return rule(nr, errno(e)) }
 	// failWithBits makes nr fail with e when its second argument has all
 	// the bits of mask set.
 	failWithBits := func(nr, mask uint32, e unix.Errno) []unix.SockFilter {
@@ -108,6 +114,11 @@ func Install(k OldKernel) error {
 	}
 	if k.NoProcessMrelease {
 		prog = append(prog, fail(unix.SYS_PROCESS_MRELEASE, unix.ENOSYS)...)
+	}
+	if k.PidfdTrap {
+		for _, nr := range []uint32{unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_SEND_SIGNAL, unix.SYS_PIDFD_GETFD, unix.SYS_PROCESS_MRELEASE} {
+			prog = append(prog, rule(nr, unix.SECCOMP_RET_TRAP)...)
+		}
 	}
 	if k.NoNonblockFlag {
 		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
