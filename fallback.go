@@ -97,38 +97,54 @@ func (b *procBuffer) readVerified(fd, pid int, name string) ([]byte, error) {
 // reaped, so that a PID read or used before the call was still its own.
 //
 // The proof must not fail open: a sandbox may deny pidfd_send_signal
-// (EPERM, ENOSYS), and "not ESRCH" then says nothing. A pidfd polls readable
-// once its process has exited (a thread pidfd once its thread has), and
-// only an exited process can be reaped, so an unreadable pidfd is the proof.
-// An exited process may still be an unreaped zombie; that is proved by
-// signal 0 or, from Linux 5.10, by fdinfo's Pid field (-1 once reaped).
-// Where neither can answer, the process has exited and the package cannot
-// tell more: it says so rather than answer for a possible stranger.
+// (EPERM, ENOSYS) or even fake its success, and "not ESRCH" then says
+// nothing. A pidfd polls readable once its process has exited (a thread
+// pidfd once its thread has), and only an exited process can be reaped, so
+// an unreadable pidfd is the proof. For an exited process, or where poll
+// cannot answer, fdinfo's Pid field (-1 once reaped) or signal 0 tell a
+// zombie from a reaped process; where neither can, the answer is
+// os.ErrProcessDone, never a guess.
 func provenAlive(fd int) error {
-	revents, err := pollNow(fd)
-	if err != nil || revents&unix.POLLIN == 0 {
-		return err
+	revents, pollErr := pollNow(fd)
+	if pollErr == nil && revents&unix.POLLIN == 0 {
+		return nil
 	}
-	sigErr := unix.PidfdSendSignal(fd, 0, nil, 0)
-	switch sigErr {
-	case nil:
-		return nil // a zombie: exited, not reaped
-	case unix.ESRCH:
-		return wrapErr("pidfd_send_signal", sigErr)
-	}
-	// Before 5.10, fdinfo kept showing the number after the reap; the same
-	// release brought PIDFD_NONBLOCK, which the feature probe tests.
-	if KernelFeatures().NonblockOpen {
+	var fdinfoErr error
+	if fdinfoShowsReap() {
 		var b procBuffer
 		pid, err := b.fdinfoPIDField(fd)
-		if err == nil && pid < 0 {
-			err = os.ErrProcessDone
+		switch {
+		case err == nil && pid < 0:
+			return os.ErrProcessDone
+		case err == nil:
+			return nil
 		}
-		return err
+		fdinfoErr = err
 	}
-	return fmt.Errorf("pidfd: the process has exited, and with pidfd_send_signal denied (%v) "+
-		"this kernel cannot tell whether it was also reaped: %w", sigErr, os.ErrProcessDone)
+	sigErr := unix.PidfdSendSignal(fd, 0, nil, 0)
+	switch {
+	case sigErr == unix.ESRCH:
+		return wrapErr("pidfd_send_signal", sigErr)
+	case sigErr == nil && signalsAreReal():
+		return nil // a zombie: exited, not reaped
+	case fdinfoErr != nil:
+		return fdinfoErr // perhaps transient (EMFILE): worth another try
+	case pollErr != nil:
+		return pollErr
+	}
+	return fmt.Errorf("pidfd: the process has exited, and this system cannot tell whether it was also reaped "+
+		"(pidfd_send_signal: %v): %w", sigErr, os.ErrProcessDone)
 }
+
+// fdinfoShowsReap reports whether fdinfo's Pid field turns -1 once the
+// process is reaped. That came in 5.5 (and 5.4.294); before, the stale
+// number stays. No call can probe it without a reaped process, so the
+// package trusts it where PIDFD_NONBLOCK works (5.10+).
+func fdinfoShowsReap() bool { return KernelFeatures().NonblockOpen }
+
+// signalsAreReal reports whether pidfd_send_signal runs at all: a sandbox
+// that fakes its success answers nil where the kernel answers EBADF.
+func signalsAreReal() bool { return unix.PidfdSendSignal(-1, 0, nil, 0) == unix.EBADF }
 
 // read reads the file at path into b.data with raw system calls, one read:
 // unix.Open would copy the path to the heap.
@@ -199,6 +215,12 @@ func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error {
 	dir, openErr := os.OpenRoot("/proc/" + strconv.Itoa(p.pid))
 	var fnErr error
 	if openErr == nil {
+		// The open directory stays bound to the process it was opened for:
+		// prove that was ours before fn can act through it.
+		if err := p.controlFunc(provenAlive); err != nil {
+			dir.Close()
+			return err
+		}
 		fnErr = fn(dir)
 		dir.Close()
 	}

@@ -36,12 +36,17 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
 	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
 	// Sandboxes that allow pidfds but deny signals through them, where
-	// signal 0 cannot prove a process alive.
-	"signal-eperm":  {PidfdSendSignal: unix.EPERM},
-	"signal-enosys": {PidfdSendSignal: unix.ENOSYS},
+	// signal 0 cannot prove a process alive, or that fake the calls the
+	// proof makes.
+	"signal-eperm":  {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM}},
+	"signal-enosys": {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.ENOSYS}},
+	"signal-faked":  {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: 0}},
+	"poll-eperm":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: unix.EPERM}},
+	"poll-faked":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: 0}},
 	// The same before 5.10, where fdinfo cannot tell a zombie from a
 	// reaped process either.
-	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true, PidfdSendSignal: unix.EPERM},
+	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true,
+		Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM}},
 }
 
 // runUnder re-executes the test binary under a seccomp profile, running the
@@ -859,7 +864,7 @@ func giveAway(pid int) (stranger *PidFd, cleanup func(), err error) {
 // no signal reaches the stranger. It returns the number of failures.
 func checkNoAnswer(what string, old *PidFd) int {
 	failures := 0
-	signalDenied := seccompProfiles[os.Getenv(oldKernelEnv)].PidfdSendSignal != 0
+	signalErrno, signalDenied := seccompProfiles[os.Getenv(oldKernelEnv)].Deny[unix.SYS_PIDFD_SEND_SIGNAL]
 	check := func(path, query string, err error) {
 		if !errors.Is(err, os.ErrProcessDone) {
 			fmt.Printf("%s, %s path: %s on the old pidfd = %v; want os.ErrProcessDone\n", what, path, query, err)
@@ -897,7 +902,12 @@ func checkNoAnswer(what string, old *PidFd) int {
 			}
 			check(path, "Namespace("+ns.String()+")", err)
 		}
-		check(path, "WithProcDir", old.WithProcDir(func(*os.Root) error { return nil }))
+		called := false
+		check(path, "WithProcDir", old.WithProcDir(func(*os.Root) error { called = true; return nil }))
+		if called {
+			fmt.Printf("%s, %s path: WithProcDir let fn act on the stranger's directory\n", what, path)
+			failures++
+		}
 		_, err = old.Identity()
 		check(path, "Identity", err)
 		_, err = pidByFdinfo(old)
@@ -906,7 +916,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 		switch {
 		case !signalDenied:
 			check(path, "Signal", err)
-		case err == nil:
+		case err == nil && signalErrno != 0:
 			fmt.Printf("%s, %s path: Signal on the old pidfd went through a filter that denies it\n", what, path)
 			failures++
 		}
@@ -918,7 +928,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 // is denied, so that signal 0 cannot prove a process alive.
 func TestPIDReuseSignalDenied(t *testing.T) {
 	leakcheck.Check(t)
-	for _, profile := range []string{"signal-eperm", "signal-enosys", "5.4-signal-eperm"} {
+	for _, profile := range []string{"signal-eperm", "signal-enosys", "signal-faked", "poll-eperm", "poll-faked", "5.4-signal-eperm"} {
 		t.Run(profile, func(t *testing.T) {
 			runUnder(t, profile, "^(TestPIDReuse|TestZombieProof)$", "TestPIDReuse")
 		})
@@ -933,11 +943,24 @@ func TestZombieProof(t *testing.T) {
 	// Before 5.10 (the 5.4 profile) and with signals denied, nothing can
 	// tell a zombie from a reaped process.
 	rules := seccompProfiles[os.Getenv(oldKernelEnv)]
-	provable := !(rules.NoNonblockFlag && rules.PidfdSendSignal != 0)
+	_, signalDenied := rules.Deny[unix.SYS_PIDFD_SEND_SIGNAL]
+	provable := !(rules.NoNonblockFlag && signalDenied)
 	bothPaths(t, func(t *testing.T) {
 		cmd := testchild.Command(testchild.Exit, "0")
 		p := startCmd(t, cmd)
-		waitReadable(t, p)
+		// Not by poll, which some profiles deny: wait for the zombie
+		// without reaping it.
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
 		ppid, err := p.PPID()
 		switch {
 		case provable && (err != nil || ppid != os.Getpid()):

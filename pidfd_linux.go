@@ -7,14 +7,14 @@
 //	5.3   pidfd_open; a pidfd polls readable once its process has exited
 //	5.4   waitid(P_PIDFD)
 //	5.6   pidfd_getfd
-//	5.10  PIDFD_NONBLOCK for pidfd_open (before it: fcntl O_NONBLOCK);
-//	      /proc/self/fdinfo shows "Pid: -1" once the process is reaped
-//	      (before it the stale number stays); the package takes a working
-//	      PIDFD_NONBLOCK as the sign of it
+//	5.5   /proc/self/fdinfo shows "Pid: -1" once the process is reaped
+//	      (also 5.4.294; before, the stale number stays)
+//	5.10  PIDFD_NONBLOCK for pidfd_open (before it: fcntl O_NONBLOCK); the
+//	      package trusts fdinfo's -1 only where this flag works
 //
 // The proof that a process still holds the PID that /proc was read by is
 // first that its pidfd does not poll readable (it has not exited, so it
-// cannot have been reaped); for a zombie, signal 0 or fdinfo. Signal 0 alone
+// cannot have been reaped); for a zombie, fdinfo or signal 0. Signal 0 alone
 // fails open where a sandbox denies pidfd_send_signal.
 //	6.9   pidfs: pidfds get their own filesystem and a unique 64-bit inode
 //	6.11  PIDFD_GET_*_NAMESPACE ioctls

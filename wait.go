@@ -482,12 +482,16 @@ func exitRecorded(fd int) (bool, error) {
 
 // pollNow returns the pidfd's poll events without blocking.
 func pollNow(fd int) (int16, error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
-		_, err := unix.Poll(fds, 0)
+		// The kernel always writes revents: -1 left in place means that
+		// the call did not run (a sandbox faking its success).
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN, Revents: -1}}
+		n, err := unix.Poll(fds, 0)
 		switch {
-		case err == nil:
+		case err == nil && fds[0].Revents != -1 && (n > 0) == (fds[0].Revents != 0):
 			return fds[0].Revents, nil
+		case err == nil:
+			return 0, os.NewSyscallError("poll", unix.ENOSYS)
 		case err != unix.EINTR:
 			return 0, os.NewSyscallError("poll", err)
 		}

@@ -36,9 +36,10 @@ type OldKernel struct {
 	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
 	PidfdOpen unix.Errno
-	// PidfdSendSignal, if not zero, makes every pidfd_send_signal fail
-	// with it, as sandboxes that allow pidfds but not signals do.
-	PidfdSendSignal unix.Errno
+	// Deny makes each system call it names fail with its errno, as
+	// sandboxes that allow pidfds but not signals do; errno 0 makes the
+	// call return 0 without running, as a sandbox that fakes success does.
+	Deny map[uint32]unix.Errno
 }
 
 // auditArch is the AUDIT_ARCH value of the system calls this program makes,
@@ -109,8 +110,8 @@ func Install(k OldKernel) error {
 	if k.PidfdOpen != 0 {
 		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidfdOpen)...)
 	}
-	if k.PidfdSendSignal != 0 {
-		prog = append(prog, fail(unix.SYS_PIDFD_SEND_SIGNAL, k.PidfdSendSignal)...)
+	for nr, e := range k.Deny {
+		prog = append(prog, fail(nr, e)...)
 	}
 	if k.NoProcessMrelease {
 		prog = append(prog, fail(unix.SYS_PROCESS_MRELEASE, unix.ENOSYS)...)
