@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -59,9 +60,7 @@ func TestBadInput(t *testing.T) {
 		{"FromProcess(zero)", func() error { return openErr(FromProcess(&os.Process{})) }, nil},
 		{"Start(nil)", func() error { return openErr(Start(nil)) }, os.ErrInvalid},
 		{"Start(zero Cmd)", func() error { return openErr(Start(&exec.Cmd{})) }, nil},
-		{"Signal(nil)", func() error { return live.Signal(nil) }, syscall.EINVAL},
-		{"Signal(-1)", func() error { return live.Signal(syscall.Signal(-1)) }, syscall.EINVAL},
-		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL},
+		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL}, // the kernel's refusal
 		{"Namespace(0)", func() error { return fileErr(live.Namespace(0)) }, os.ErrInvalid},
 		{"Namespace(11)", func() error { return fileErr(live.Namespace(NamespaceUTS + 1)) }, os.ErrInvalid},
 		{"Namespace(MinInt)", func() error { return fileErr(live.Namespace(Namespace(math.MinInt))) }, os.ErrInvalid},
@@ -94,10 +93,43 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s = %v; want %v", tc.name, err, tc.want)
 		}
 	}
+	// What is no signal at all is refused before any system call, and the
+	// error must not blame one; the kernel's own refusal (signal 65 above)
+	// is EINVAL too, so one check serves callers.
+	badSignals := []os.Signal{nil, notASignal{}, syscall.Signal(-1), syscall.Signal(math.MinInt32)}
+	if strconv.IntSize == 64 {
+		one := 1
+		badSignals = append(badSignals, syscall.Signal(one<<32|int(syscall.SIGKILL))) // SIGKILL in the low 32 bits
+	}
+	for _, sig := range badSignals {
+		for name, send := range map[string]func() error{
+			"Signal":          func() error { return live.Signal(sig) },
+			"SignalScoped":    func() error { return live.SignalScoped(sig, ScopeThreadGroup) },
+			"SignalWithValue": func() error { return live.SignalWithValue(sig, 1, ScopeDefault) },
+		} {
+			err := send()
+			var sysErr *os.SyscallError
+			if !errors.Is(err, syscall.EINVAL) || errors.As(err, &sysErr) {
+				t.Errorf("%s(%#v) = %v; want EINVAL without a system call", name, sig, err)
+			}
+		}
+	}
+	if err := live.SignalScoped(syscall.SIGTERM, SignalScope(1<<20)); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
+		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL without a system call", err)
+	}
+	if err := live.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the child after the bad signals: %v", err) // none reached it
+	}
 	if closed.Equal(live) || live.Equal(closed) {
 		t.Error("Equal with a closed PidFd reported true")
 	}
 }
+
+// notASignal is an os.Signal that is no syscall.Signal.
+type notASignal struct{}
+
+func (notASignal) String() string { return "not a signal" }
+func (notASignal) Signal()        {}
 
 func openErr(p *PidFd, err error) error {
 	if p != nil {

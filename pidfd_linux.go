@@ -445,15 +445,16 @@ func (p *PidFd) PID() (int, error) {
 
 // Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
 // nothing and checks that the process still exists: it returns
-// [os.ErrProcessDone] once the process has been reaped.
+// [os.ErrProcessDone] once the process has been reaped. A sig that is not
+// a [syscall.Signal] the kernel knows is [syscall.EINVAL].
 func (p *PidFd) Signal(sig os.Signal) error {
-	s, ok := sig.(syscall.Signal)
-	if !ok || s < 0 || s > math.MaxInt32 { // the kernel would keep only the low 32 bits
-		return fmt.Errorf("pidfd: invalid signal %v: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	s, err := checkSignal(sig, ScopeDefault)
+	if err != nil {
+		return err
 	}
 	c := p.getCall()
 	defer p.putCall(c)
-	c.sig = unix.Signal(s)
+	c.sig = s
 	return p.control(c, (*fdCall).sendSignal)
 }
 
@@ -780,10 +781,18 @@ func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) err
 	return p.sendScoped(s, (*unix.Siginfo)(unsafe.Pointer(&info)), scope)
 }
 
+// checkSignal refuses what no system call could send, before making one:
+// its error is plain EINVAL, as the kernel answers for a signal number it
+// does not know, so that one check serves callers whichever refused.
 func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
 	s, ok := sig.(syscall.Signal)
-	if !ok || s < 0 || s > math.MaxInt32 || scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0 {
-		return 0, fmt.Errorf("pidfd: invalid signal %v or scope %d: %w", sig, scope, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("pidfd: %v (%T) is not a syscall.Signal: %w", sig, sig, unix.EINVAL)
+	case s < 0 || s > math.MaxInt32: // the kernel would keep only the low 32 bits
+		return 0, fmt.Errorf("pidfd: no signal has the number %d: %w", int(s), unix.EINVAL)
+	case scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0:
+		return 0, fmt.Errorf("pidfd: unknown signal scope %d: %w", scope, unix.EINVAL)
 	}
 	return unix.Signal(s), nil
 }
