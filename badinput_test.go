@@ -35,13 +35,22 @@ func TestBadInput(t *testing.T) {
 
 	threadID := make(chan int)
 	release := make(chan struct{})
-	go func() {
-		// A thread that is not the process's leader: pidfd_open refuses
-		// its ID without PIDFD_THREAD.
-		runtime.LockOSThread() // the thread ends with the goroutine
-		threadID <- unix.Gettid()
+	// A thread that is not the process's leader: pidfd_open refuses its ID
+	// without PIDFD_THREAD.
+	var lockThread func()
+	lockThread = func() {
+		runtime.LockOSThread() // a thread other than the first ends with the goroutine
+		if unix.Gettid() == os.Getpid() {
+			// The first thread, which cannot end: hold it (unlocked at
+			// the end) so that another goroutine gets another thread.
+			defer runtime.UnlockOSThread()
+			go lockThread()
+		} else {
+			threadID <- unix.Gettid()
+		}
 		<-release
-	}()
+	}
+	go lockThread()
 	tid := <-threadID
 	defer close(release)
 
@@ -54,7 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"Open(-1)", func() error { return openErr(Open(-1)) }, syscall.EINVAL},
 		{"Open(MinInt)", func() error { return openErr(Open(math.MinInt)) }, syscall.EINVAL},
 		{"Open(MaxInt)", func() error { return openErr(Open(huge)) }, nil},
-		{"Open(non-leader thread)", func() error { return openErr(Open(tid)) }, nil},
+		{"Open(non-leader thread)", func() error { return openErr(Open(tid)) }, syscall.ENOENT},
 		{"NewFile(MaxUint)", func() error { return openErr(NewFile(^uintptr(0))) }, ErrNotPidFd},
 		{"FromProcess(nil)", func() error { return openErr(FromProcess(nil)) }, os.ErrInvalid},
 		{"FromProcess(zero)", func() error { return openErr(FromProcess(&os.Process{})) }, nil},
