@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -34,13 +35,22 @@ func TestBadInput(t *testing.T) {
 
 	threadID := make(chan int)
 	release := make(chan struct{})
-	go func() {
-		// A thread that is not the process's leader: pidfd_open refuses
-		// its ID without PIDFD_THREAD.
-		runtime.LockOSThread() // the thread ends with the goroutine
-		threadID <- unix.Gettid()
+	// A thread that is not the process's leader: pidfd_open refuses its ID
+	// without PIDFD_THREAD.
+	var lockThread func()
+	lockThread = func() {
+		runtime.LockOSThread() // a thread other than the first ends with the goroutine
+		if unix.Gettid() == os.Getpid() {
+			// The first thread, which cannot end: hold it (unlocked at
+			// the end) so that another goroutine gets another thread.
+			defer runtime.UnlockOSThread()
+			go lockThread()
+		} else {
+			threadID <- unix.Gettid()
+		}
 		<-release
-	}()
+	}
+	go lockThread()
 	tid := <-threadID
 	defer close(release)
 
@@ -53,15 +63,13 @@ func TestBadInput(t *testing.T) {
 		{"Open(-1)", func() error { return openErr(Open(-1)) }, syscall.EINVAL},
 		{"Open(MinInt)", func() error { return openErr(Open(math.MinInt)) }, syscall.EINVAL},
 		{"Open(MaxInt)", func() error { return openErr(Open(huge)) }, nil},
-		{"Open(non-leader thread)", func() error { return openErr(Open(tid)) }, nil},
+		{"Open(non-leader thread)", func() error { return openErr(Open(tid)) }, syscall.ENOENT},
 		{"NewFile(MaxUint)", func() error { return openErr(NewFile(^uintptr(0))) }, ErrNotPidFd},
 		{"FromProcess(nil)", func() error { return openErr(FromProcess(nil)) }, os.ErrInvalid},
 		{"FromProcess(zero)", func() error { return openErr(FromProcess(&os.Process{})) }, nil},
 		{"Start(nil)", func() error { return openErr(Start(nil)) }, os.ErrInvalid},
 		{"Start(zero Cmd)", func() error { return openErr(Start(&exec.Cmd{})) }, nil},
-		{"Signal(nil)", func() error { return live.Signal(nil) }, syscall.EINVAL},
-		{"Signal(-1)", func() error { return live.Signal(syscall.Signal(-1)) }, syscall.EINVAL},
-		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL},
+		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL}, // the kernel's refusal
 		{"Namespace(0)", func() error { return fileErr(live.Namespace(0)) }, os.ErrInvalid},
 		{"Namespace(11)", func() error { return fileErr(live.Namespace(NamespaceUTS + 1)) }, os.ErrInvalid},
 		{"Namespace(MinInt)", func() error { return fileErr(live.Namespace(Namespace(math.MinInt))) }, os.ErrInvalid},
@@ -94,10 +102,43 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s = %v; want %v", tc.name, err, tc.want)
 		}
 	}
+	// What is no signal at all is refused before any system call, and the
+	// error must not blame one; the kernel's own refusal (signal 65 above)
+	// is EINVAL too, so one check serves callers.
+	badSignals := []os.Signal{nil, notASignal{}, syscall.Signal(-1), syscall.Signal(math.MinInt32)}
+	if strconv.IntSize == 64 {
+		one := 1
+		badSignals = append(badSignals, syscall.Signal(one<<32|int(syscall.SIGKILL))) // SIGKILL in the low 32 bits
+	}
+	for _, sig := range badSignals {
+		for name, send := range map[string]func() error{
+			"Signal":          func() error { return live.Signal(sig) },
+			"SignalScoped":    func() error { return live.SignalScoped(sig, ScopeThreadGroup) },
+			"SignalWithValue": func() error { return live.SignalWithValue(sig, 1, ScopeDefault) },
+		} {
+			err := send()
+			var sysErr *os.SyscallError
+			if !errors.Is(err, syscall.EINVAL) || errors.As(err, &sysErr) {
+				t.Errorf("%s(%#v) = %v; want EINVAL without a system call", name, sig, err)
+			}
+		}
+	}
+	if err := live.SignalScoped(syscall.SIGTERM, SignalScope(1<<20)); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
+		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL without a system call", err)
+	}
+	if err := live.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the child after the bad signals: %v", err) // none reached it
+	}
 	if closed.Equal(live) || live.Equal(closed) {
 		t.Error("Equal with a closed PidFd reported true")
 	}
 }
+
+// notASignal is an os.Signal that is no syscall.Signal.
+type notASignal struct{}
+
+func (notASignal) String() string { return "not a signal" }
+func (notASignal) Signal()        {}
 
 func openErr(p *PidFd, err error) error {
 	if p != nil {

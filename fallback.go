@@ -193,6 +193,20 @@ func procSelfFd(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
 }
 
+// namesThread reports whether /proc shows pid as the ID of a thread that
+// is not its process's first. The answer only names an error: the thread
+// may end, and its ID go to another, as soon as it has been read.
+func namesThread(pid int) bool {
+	if procIsOurs() != nil {
+		return false
+	}
+	var b procBuffer
+	path := append(strconv.AppendInt(append(b.path[:0], "/proc/"...), int64(pid), 10), "/status"...)
+	n, err := b.read(path)
+	tgid, ok := procfs.Tgid(b.data[:n])
+	return err == nil && ok && tgid != pid
+}
+
 // WithProcDir calls fn with the process's /proc/PID directory, open as an
 // [os.Root], and afterwards proves that the process still lives. A PID is
 // only reused after its process is reaped, so if it still lives, everything

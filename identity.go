@@ -143,7 +143,8 @@ func (p *PidFd) Identity() (Identity, error) {
 }
 
 // OpenIdentity opens the process that id names, or fails with
-// [os.ErrProcessDone] if it is gone: reaped, or from another boot. It never
+// [os.ErrProcessDone] if it is gone: reaped, from another boot, or its PID
+// now the ID of another process's thread. It never
 // opens a different process that has been given the same PID since: it
 // opens the PID and then checks the pidfs ID (or, before pidfs, the start
 // time) against id. Start times count clock ticks (usually 10 ms): before
@@ -161,6 +162,9 @@ func OpenIdentity(id Identity) (*PidFd, error) {
 		return nil, fmt.Errorf("pidfd: identity from another boot or of no process: %w", os.ErrProcessDone)
 	}
 	p, err := Open(id.PID)
+	if errors.Is(err, unix.ENOENT) { // the PID names a thread now
+		return nil, fmt.Errorf("pidfd: PID %d now names a thread of another process: %w", id.PID, os.ErrProcessDone)
+	}
 	if err != nil {
 		return nil, err
 	}

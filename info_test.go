@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -1150,6 +1151,84 @@ func TestIdentity(t *testing.T) {
 	}
 }
 
+// TestIdentityEncodings checks that each encoding carries every identity it
+// accepts back exactly, refuses the others when marshalling, and that
+// UnmarshalText takes only the one text MarshalText writes.
+func TestIdentityEncodings(t *testing.T) {
+	leakcheck.Check(t)
+	boot := [16]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	for _, id := range []Identity{
+		{},
+		{Boot: boot, PID: 1, StartTime: 1234, ID: 5678},
+		{Boot: boot, PID: math.MaxInt32, StartTime: math.MaxUint64, ID: math.MaxUint64},
+	} {
+		bin, err := id.MarshalBinary()
+		var fromBin Identity
+		if err != nil || fromBin.UnmarshalBinary(bin) != nil || fromBin != id {
+			t.Errorf("binary round trip of %+v: %+v, %v", id, fromBin, err)
+		}
+		text, err := id.MarshalText()
+		var fromText Identity
+		if err != nil || fromText.UnmarshalText(text) != nil || fromText != id {
+			t.Errorf("text round trip of %+v via %q: %+v, %v", id, text, fromText, err)
+		}
+	}
+
+	// A PID is a pid_t: negative ones name no process, and neither encoding
+	// can carry more than 31 bits.
+	one := 1 // shifted at run time: 1<<32 is no int constant on 32-bit platforms
+	badPIDs := []int{-1, math.MinInt32, math.MinInt}
+	if strconv.IntSize == 64 {
+		badPIDs = append(badPIDs, math.MaxInt32+one, one<<32, one<<32+1002, math.MaxInt)
+	}
+	for _, pid := range badPIDs {
+		id := Identity{Boot: boot, PID: pid, StartTime: 1234, ID: 5678}
+		if b, err := id.MarshalBinary(); !errors.Is(err, os.ErrInvalid) || b != nil {
+			t.Errorf("MarshalBinary of PID %d = %x, %v; want os.ErrInvalid", pid, b, err)
+		}
+		if b, err := id.MarshalText(); !errors.Is(err, os.ErrInvalid) || b != nil {
+			t.Errorf("MarshalText of PID %d = %q, %v; want os.ErrInvalid", pid, b, err)
+		}
+	}
+	bin, err := Identity{Boot: boot, PID: 1002}.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin[17] |= 0x80 // the PID's sign bit: MarshalBinary never sets it
+	var x Identity
+	if err := x.UnmarshalBinary(bin); !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("UnmarshalBinary of a negative PID = %+v, %v; want os.ErrInvalid", x, err)
+	}
+
+	const canonical = "pidfd1-000102030405060708090a0b0c0d0e0f-1002-1234-5678"
+	if err := x.UnmarshalText([]byte(canonical)); err != nil || x != (Identity{Boot: boot, PID: 1002, StartTime: 1234, ID: 5678}) {
+		t.Fatalf("UnmarshalText(%q) = %+v, %v", canonical, x, err)
+	}
+	for _, text := range []string{
+		"pidfd1-000102030405060708090a0b0c0d0e0f-+1002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-01002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1002-01234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1002-1234-05678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1002-+1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-00-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1_002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-2147483648-1234-5678",
+		"pidfd1-000102030405060708090A0B0C0D0E0F-1002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0F-1002-1234-5678",
+		"PIDFD1-000102030405060708090a0b0c0d0e0f-1002-1234-5678",
+		"pidfd01-000102030405060708090a0b0c0d0e0f-1002-1234-5678",
+		" pidfd1-000102030405060708090a0b0c0d0e0f-1002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1002-1234-5678\n",
+		"pidfd1-000102030405060708090a0b0c0d0e0f- 1002-1234-5678",
+		"pidfd1-000102030405060708090a0b0c0d0e0f-1002-1234-5678\x00",
+	} {
+		var x Identity
+		if err := x.UnmarshalText([]byte(text)); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("UnmarshalText(%q) = %+v, %v; want os.ErrInvalid", text, x, err)
+		}
+	}
+}
+
 func mustPIDOf(t *testing.T, p *PidFd) int {
 	t.Helper()
 	pid, err := p.PID()
@@ -1159,18 +1238,57 @@ func mustPIDOf(t *testing.T, p *PidFd) int {
 	return pid
 }
 
+// FuzzIdentityText checks that the text form is canonical: any text that
+// UnmarshalText accepts is exactly what MarshalText writes for the result.
 func FuzzIdentityText(f *testing.F) {
 	f.Add("pidfd1-000102030405060708090a0b0c0d0e0f-42-1234-5678")
+	f.Add("pidfd1-000102030405060708090a0b0c0d0e0f-+42-1234-5678")
+	f.Add("pidfd1-000102030405060708090A0B0C0D0E0F-42-01234-5678")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, text string) {
 		var id Identity
 		if id.UnmarshalText([]byte(text)) != nil {
 			return
 		}
-		again, _ := id.MarshalText()
-		var round Identity
-		if err := round.UnmarshalText(again); err != nil || round != id {
-			t.Fatalf("%q decodes to %+v, which encodes to %q, which decodes to %+v, %v", text, id, again, round, err)
+		again, err := id.MarshalText()
+		if err != nil || string(again) != text {
+			t.Fatalf("%q decodes to %+v, which encodes to %q, %v", text, id, again, err)
+		}
+	})
+}
+
+// FuzzIdentityEncodings checks that both encodings carry back exactly every
+// identity they accept, that they accept the same identities, and that any
+// bytes UnmarshalBinary accepts are exactly what MarshalBinary writes.
+func FuzzIdentityEncodings(f *testing.F) {
+	f.Add([]byte("0123456789abcdef"), 42, uint64(1234), uint64(5678), []byte{})
+	f.Add([]byte{}, -1, uint64(0), uint64(0), append([]byte{identityVersion}, make([]byte, 36)...))
+	f.Add([]byte{}, math.MinInt32, uint64(0), uint64(0), append([]byte{identityVersion}, bytes.Repeat([]byte{0xff}, 36)...))
+	f.Fuzz(func(t *testing.T, boot []byte, pid int, start, pidfsID uint64, encoded []byte) {
+		id := Identity{PID: pid, StartTime: start, ID: pidfsID}
+		copy(id.Boot[:], boot)
+		bin, binErr := id.MarshalBinary()
+		text, textErr := id.MarshalText()
+		if (binErr == nil) != (textErr == nil) {
+			t.Fatalf("%+v: MarshalBinary %v, MarshalText %v; want both or neither", id, binErr, textErr)
+		}
+		if binErr == nil {
+			var fromBin, fromText Identity
+			if err := fromBin.UnmarshalBinary(bin); err != nil || fromBin != id {
+				t.Fatalf("%+v encodes to %x, which decodes to %+v, %v", id, bin, fromBin, err)
+			}
+			if err := fromText.UnmarshalText(text); err != nil || fromText != id {
+				t.Fatalf("%+v encodes to %q, which decodes to %+v, %v", id, text, fromText, err)
+			}
+		} else if !errors.Is(binErr, os.ErrInvalid) || !errors.Is(textErr, os.ErrInvalid) {
+			t.Fatalf("%+v: MarshalBinary %v, MarshalText %v; want os.ErrInvalid", id, binErr, textErr)
+		}
+		var decoded Identity
+		if decoded.UnmarshalBinary(encoded) != nil {
+			return
+		}
+		if again, err := decoded.MarshalBinary(); err != nil || !bytes.Equal(again, encoded) {
+			t.Fatalf("%x decodes to %+v, which encodes to %x, %v", encoded, decoded, again, err)
 		}
 	})
 }

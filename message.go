@@ -101,9 +101,12 @@ func PassSender(conn syscall.Conn) error {
 //
 // A message is rejected, with every descriptor that came with it closed
 // and n still counting the bytes read, if any attached descriptor is not a
-// pidfd ([ErrNotPidFd]), if the control data did not fit (some descriptors
-// were then lost), or if the sender, asked for by [PassSender], could not be
-// named: [os.ErrProcessDone] when it has already been reaped.
+// pidfd ([ErrNotPidFd]), if descriptors were lost on the way in, or if the
+// sender, asked for by [PassSender], could not be named:
+// [os.ErrProcessDone] when it has already been reaped. The kernel drops the
+// descriptors it cannot install here, most often because this process has
+// all the descriptors RLIMIT_NOFILE allows open: the error is then
+// [syscall.EMFILE].
 //
 // On a stream socket b should not be empty: Go then reads one byte of the
 // stream, which is right only for a message that [WriteMessage] sent with
@@ -121,7 +124,7 @@ func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
 	switch {
 	case err != nil:
 	case flags&unix.MSG_CTRUNC != 0:
-		err = fmt.Errorf("pidfd: control data of the message truncated, descriptors lost: %w", os.NewSyscallError("recvmsg", unix.EMSGSIZE))
+		err = truncatedErr(conn) // before closing what did arrive: it counts
 	case senderErr != nil:
 		err = senderErr
 	default:
@@ -134,6 +137,33 @@ func ReadMessage(conn *net.UnixConn, b []byte) (n int, m Message, err error) {
 	}
 	closeAll(fds, senderFd)
 	return n, Message{}, err
+}
+
+// truncatedErr explains control data that the kernel cut short. The
+// buffer fits all that a message can carry, so descriptors were lost on the
+// way in: the kernel installs a message's descriptors one by one, stops at
+// the first it cannot, and sets MSG_CTRUNC. Most often this process had
+// every descriptor RLIMIT_NOFILE allows open; asking the kernel for one
+// more tells, as long as those that did arrive are still open.
+func truncatedErr(conn *net.UnixConn) error {
+	if raw, err := conn.SyscallConn(); err == nil {
+		full := false
+		raw.Control(func(fd uintptr) {
+			dup, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+			if err == nil {
+				unix.Close(dup)
+			}
+			full = err == unix.EMFILE
+		})
+		if full {
+			var limit unix.Rlimit
+			unix.Getrlimit(unix.RLIMIT_NOFILE, &limit)
+			return fmt.Errorf("pidfd: descriptors of the message lost: this process has as many open as "+
+				"RLIMIT_NOFILE allows (%d): %w", limit.Cur, os.NewSyscallError("recvmsg", unix.EMFILE))
+		}
+	}
+	return fmt.Errorf("pidfd: control data of the message truncated, descriptors lost "+
+		"(the kernel could not install them here): %w", os.NewSyscallError("recvmsg", unix.EMSGSIZE))
 }
 
 // parseControl finds the descriptors in a message's control data: those

@@ -128,6 +128,104 @@ func TestReadMessageRejects(t *testing.T) {
 	m.Close()
 }
 
+// TestReadMessageOutOfDescriptors receives pidfds while this process has
+// no descriptor free, or fewer than the message carries: the kernel installs
+// what it can, drops the rest and truncates the control data. ReadMessage
+// must say the descriptor table was full (EMFILE), close what did arrive,
+// and read the next message once descriptors are free again.
+func TestReadMessageOutOfDescriptors(t *testing.T) {
+	leakcheck.Check(t)
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	sender, receiver := unixPair(t, unix.SOCK_SEQPACKET)
+	buf := make([]byte, 16)
+	for _, free := range []int{0, 2} {
+		for _, words := range []string{"lost", "kept"} {
+			if _, err := WriteMessage(sender, []byte(words), nil, self, self, self); err != nil {
+				t.Fatal(err)
+			}
+		}
+		withFdsFree(t, int(self.Fd()), free, func(countFree func() int) {
+			n, m, err := ReadMessage(receiver, buf)
+			if !errors.Is(err, syscall.EMFILE) || len(m.PidFds) != 0 || string(buf[:n]) != "lost" {
+				m.Close()
+				t.Errorf("ReadMessage with %d descriptors free = %q, %d pidfds, %v; want lost, none, EMFILE", free, buf[:n], len(m.PidFds), err)
+			}
+			if got := countFree(); got != free {
+				t.Errorf("after the refused message %d descriptors are free; want the %d it arrived with", got, free)
+			}
+		})
+		n, m, err := ReadMessage(receiver, buf)
+		if err != nil || string(buf[:n]) != "kept" || len(m.PidFds) != 3 || !m.PidFds[2].Equal(self) {
+			t.Errorf("the next message, descriptors free again = %q, %d pidfds, %v; want kept, 3 of this process", buf[:n], len(m.PidFds), err)
+		}
+		m.Close()
+	}
+}
+
+// withFdsFree runs f while this process can open exactly free more
+// descriptors: it lowers RLIMIT_NOFILE to a little above the descriptors
+// open now and fills the table with duplicates of fd up to the limit, less
+// free. countFree counts the descriptors free, opening and closing them.
+// Everything is undone before it returns.
+func withFdsFree(t *testing.T, fd, free int, f func(countFree func() int)) {
+	t.Helper()
+	open, err := leakcheck.OpenFds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	highest := 0
+	for n := range open {
+		highest = max(highest, n)
+	}
+	var saved syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	limit := saved
+	limit.Cur = uint64(highest + 1 + 16)
+	if limit.Cur > saved.Cur {
+		t.Skipf("RLIMIT_NOFILE %d leaves no room to lower it", saved.Cur)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+			t.Error(err)
+		}
+	}()
+	dupAll := func() []int {
+		var dups []int
+		for {
+			dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			if err == unix.EMFILE {
+				return dups
+			}
+			if err != nil {
+				closeAll(dups, -1)
+				t.Fatal(err)
+			}
+			dups = append(dups, dup)
+		}
+	}
+	dups := dupAll()
+	defer func() { closeAll(dups, -1) }()
+	if len(dups) < free {
+		t.Fatalf("only %d descriptors free under the lowered limit; want %d", len(dups), free)
+	}
+	closeAll(dups[len(dups)-free:], -1)
+	dups = dups[:len(dups)-free]
+	f(func() int {
+		more := dupAll()
+		closeAll(more, -1)
+		return len(more)
+	})
+}
+
 // TestReadMessageEmptyBuffer reads into an empty buffer on a stream
 // socket, where Go consumes one byte: n must still fit the buffer.
 func TestReadMessageEmptyBuffer(t *testing.T) {

@@ -147,12 +147,12 @@ func openNonblocking(pid int) (int, error) {
 	if !noNonblockFlag.Load() {
 		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 		if err != unix.EINVAL {
-			return fd, wrapErr("pidfd_open", err)
+			return fd, pidfdOpenErr(pid, err)
 		}
 	}
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return -1, wrapErr("pidfd_open", err)
+		return -1, pidfdOpenErr(pid, err)
 	}
 	// EINVAL has other causes (a thread ID, a process being reaped): only a
 	// plain open that succeeds where the flagged one failed shows the flag
@@ -163,6 +163,19 @@ func openNonblocking(pid int) (int, error) {
 		return -1, os.NewSyscallError("fcntl", err)
 	}
 	return fd, nil
+}
+
+// pidfdOpenErr wraps pidfd_open's refusal of pid. The ID of a thread that
+// is not its process's first is no process's PID: Linux 6.15+ says so with
+// ENOENT, older kernels with EINVAL, which has other causes and is taken
+// for a thread only where /proc shows one. Either way the answer is ENOENT
+// and says why.
+func pidfdOpenErr(pid int, err error) error {
+	if err == unix.ENOENT || err == unix.EINVAL && namesThread(pid) {
+		return fmt.Errorf("pidfd: PID %d is the ID of a thread, not of a process (see OpenThread): %w",
+			pid, os.NewSyscallError("pidfd_open", unix.ENOENT))
+	}
+	return wrapErr("pidfd_open", err)
 }
 
 // openPinned opens a non-blocking pidfd for pid while anchor, another pidfd
@@ -187,6 +200,10 @@ func openPinned(pid, anchor int) (int, error) {
 // an unreaped child of the caller (or the caller itself), the process the
 // caller meant may already have exited and the PID been reused; prefer
 // [Start], [FromProcess] or [NewFile], which have no such window.
+//
+// The ID of a thread other than its process's first is no PID: Open
+// refuses it with [syscall.ENOENT] and an error that says so (use
+// [OpenThread] for a thread).
 func Open(pid int) (*PidFd, error) {
 	fd, err := openNonblocking(pid)
 	if err != nil {
@@ -445,15 +462,16 @@ func (p *PidFd) PID() (int, error) {
 
 // Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
 // nothing and checks that the process still exists: it returns
-// [os.ErrProcessDone] once the process has been reaped.
+// [os.ErrProcessDone] once the process has been reaped. A sig that is not
+// a [syscall.Signal] the kernel knows is [syscall.EINVAL].
 func (p *PidFd) Signal(sig os.Signal) error {
-	s, ok := sig.(syscall.Signal)
-	if !ok || s < 0 || s > math.MaxInt32 { // the kernel would keep only the low 32 bits
-		return fmt.Errorf("pidfd: invalid signal %v: %w", sig, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	s, err := checkSignal(sig, ScopeDefault)
+	if err != nil {
+		return err
 	}
 	c := p.getCall()
 	defer p.putCall(c)
-	c.sig = unix.Signal(s)
+	c.sig = s
 	return p.control(c, (*fdCall).sendSignal)
 }
 
@@ -780,10 +798,18 @@ func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) err
 	return p.sendScoped(s, (*unix.Siginfo)(unsafe.Pointer(&info)), scope)
 }
 
+// checkSignal refuses what no system call could send, before making one:
+// its error is plain EINVAL, as the kernel answers for a signal number it
+// does not know, so that one check serves callers whichever refused.
 func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
 	s, ok := sig.(syscall.Signal)
-	if !ok || s < 0 || s > math.MaxInt32 || scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0 {
-		return 0, fmt.Errorf("pidfd: invalid signal %v or scope %d: %w", sig, scope, os.NewSyscallError("pidfd_send_signal", unix.EINVAL))
+	switch {
+	case !ok:
+		return 0, fmt.Errorf("pidfd: %v (%T) is not a syscall.Signal: %w", sig, sig, unix.EINVAL)
+	case s < 0 || s > math.MaxInt32: // the kernel would keep only the low 32 bits
+		return 0, fmt.Errorf("pidfd: no signal has the number %d: %w", int(s), unix.EINVAL)
+	case scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0:
+		return 0, fmt.Errorf("pidfd: unknown signal scope %d: %w", scope, unix.EINVAL)
 	}
 	return unix.Signal(s), nil
 }

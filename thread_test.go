@@ -243,6 +243,46 @@ func TestOpenThread(t *testing.T) {
 	}
 }
 
+// TestOpenThreadID opens the ID of a thread that does not lead its process
+// as if it were a PID, as a saved PID that was recycled to a thread is:
+// Open must say the PID is a thread's, and OpenIdentity that the process
+// it identified is gone.
+func TestOpenThreadID(t *testing.T) {
+	leakcheck.Check(t)
+	c := startBlocked(t, nil)
+	tid := c.newThread(t)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", c.pid, tid)); err != nil || tid == c.pid {
+		t.Fatalf("thread %d is not a second thread of the child %d: %v", tid, c.pid, err)
+	}
+	p, err := Open(tid)
+	var sysErr *os.SyscallError
+	switch {
+	case err == nil:
+		p.Close()
+		t.Errorf("Open(%d), the ID of a thread, opened a process", tid)
+	case !strings.Contains(err.Error(), "thread") || !errors.As(err, &sysErr) || !errors.Is(err, syscall.ENOENT):
+		t.Errorf("Open(a thread's ID) = %v; want an error naming a thread, wrapping pidfd_open's ENOENT", err)
+	case errors.Is(err, os.ErrProcessDone):
+		t.Errorf("Open(a thread's ID) = %v; want no os.ErrProcessDone: nothing has ended", err)
+	}
+
+	id, err := c.p.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id.PID = tid
+	if p, err := OpenIdentity(id); !errors.Is(err, os.ErrProcessDone) {
+		if p != nil {
+			p.Close()
+		}
+		t.Errorf("OpenIdentity with a PID that names a thread of another process = %v; want os.ErrProcessDone", err)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Errorf("child: %v, %v", status, err)
+	}
+}
+
 func TestSelfThread(t *testing.T) {
 	leakcheck.Check(t)
 	if !KernelFeatures().ThreadPidfds {

@@ -25,6 +25,13 @@ func ParseStatus(text []byte) (Status, bool) {
 	return s, true
 }
 
+// Tgid returns the value of the "Tgid:" line of a /proc/PID/status text:
+// the ID of the process the thread PID belongs to, equal to PID for the
+// process's first thread.
+func Tgid(status []byte) (int, bool) {
+	return field(status, "Tgid:")
+}
+
 // ids parses the four tab-separated IDs of a Uid: or Gid: line.
 func ids(text []byte, name string, into *[4]uint32) bool {
 	line, ok := lineAfter(text, name)

@@ -56,6 +56,18 @@ func TestParseStatus(t *testing.T) {
 	}
 }
 
+func TestTgid(t *testing.T) {
+	leakcheck.Check(t)
+	if tgid, ok := Tgid(seeds(t, "status-6.18.txt")[0]); tgid != 31378 || !ok {
+		t.Errorf("Tgid = %d, %v; want 31378", tgid, ok)
+	}
+	for _, text := range []string{"Name:\tx\nNStgid:\t5\n", "Tgid:\t\n", "Tgid:\tx5\n"} {
+		if tgid, ok := Tgid([]byte(text)); ok {
+			t.Errorf("Tgid(%q) = %d; want none", text, tgid)
+		}
+	}
+}
+
 func TestCgroup(t *testing.T) {
 	leakcheck.Check(t)
 	if path, ok := CgroupV2Path(seeds(t, "cgroup-unified.txt")[0]); !ok || path != "/user.slice/user-1000.slice/session-2.scope" {
