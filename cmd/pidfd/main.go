@@ -292,9 +292,9 @@ func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
 	} else {
 		say("started %s as PID %d, held by pidfd %d", args[0], cmd.Process.Pid, p.Fd())
 	}
-	done := make(chan struct{})
-	defer close(done)
+	done, forwarderDone := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(forwarderDone)
 		for {
 			select {
 			case sig := <-signals:
@@ -311,6 +311,9 @@ func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
 		}
 	}()
 	status, err := p.Wait()
+	// A signal forwarded just before the end is reported before it.
+	close(done)
+	<-forwarderDone
 	if err != nil {
 		return 1, err
 	}
