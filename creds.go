@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -143,7 +142,7 @@ func (c *fdCall) readCgroupID(fd int) {
 }
 
 // cgroup2Root is where this process sees the cgroup2 hierarchy mounted.
-var cgroup2Root = sync.OnceValues(func() (string, error) {
+var cgroup2Root = learnOnce(func() (string, error) {
 	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return "", err

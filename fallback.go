@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -176,17 +175,24 @@ func (b *procBuffer) read(path []byte) (int, error) {
 // parent's /proc (a container without its own /proc mount): the numbers
 // there name other processes here. Our own NSpid line lists our PID from
 // /proc's namespace down to our own, so a single entry means they are one.
-var procIsOurs = sync.OnceValue(func() error {
+func procIsOurs() error {
+	_, err := procChecked()
+	return err
+}
+
+var procChecked = learnOnce(func() (struct{}, error) {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return fmt.Errorf("pidfd: /proc is needed on this kernel: %w", err)
+		return struct{}{}, fmt.Errorf("pidfd: /proc is needed on this kernel: %w", err)
 	}
 	if levels, ok := procfs.NSpidLevels(status); ok && levels != 1 {
-		return fmt.Errorf("%w: /proc is mounted from an ancestor PID namespace, so its PIDs are not ours "+
-			"(mount a /proc of this namespace, or use Linux 6.13+)", errors.ErrUnsupported)
+		return struct{}{}, errProcNotOurs
 	}
-	return nil
+	return struct{}{}, nil
 })
+
+var errProcNotOurs = fmt.Errorf("%w: /proc is mounted from an ancestor PID namespace, so its PIDs are not ours "+
+	"(mount a /proc of this namespace, or use Linux 6.13+)", errors.ErrUnsupported)
 
 // procSelfFd is the /proc path that names descriptor fd of this process.
 func procSelfFd(fd int) string {

@@ -66,7 +66,8 @@ func fileID(dirfd int, path string, flags int) (uint64, error) {
 }
 
 // kernelIs64Bit reports whether the kernel (not this program, which may be
-// a 32-bit one on a 64-bit kernel) has 64-bit inode numbers.
+// a 32-bit one on a 64-bit kernel) has 64-bit inode numbers. Its first
+// answer is definite: uname fails only for a bad pointer.
 var kernelIs64Bit = sync.OnceValue(func() bool {
 	var uts unix.Utsname
 	if unix.Uname(&uts) != nil {
@@ -185,7 +186,7 @@ func OpenIdentity(id Identity) (*PidFd, error) {
 }
 
 // bootID is this boot's random ID.
-var bootID = sync.OnceValues(func() ([16]byte, error) {
+var bootID = learnOnce(func() ([16]byte, error) {
 	var id [16]byte
 	text, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
 	if err != nil {

@@ -30,6 +30,7 @@ import (
 const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
 
 var seccompProfiles = map[string]seccomp.OldKernel{
+	"none":        {},                                     // the kernel as it is, in a fresh process
 	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
 	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
 	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},

@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -103,10 +102,13 @@ var pidfdSetns kernelFeature
 // "no such feature" (before 5.8) or is a real answer. It enters its own UTS
 // namespace on a thread of its own, which changes nothing: 5.8+ answers
 // success or EPERM, older kernels EINVAL (a pidfd is not a namespace file).
-var setnsTakesPidfd = sync.OnceValue(func() bool {
+// Any other answer (out of memory, say) tells nothing, and the next call
+// asks again.
+var setnsTakesPidfd = learnOnce(func() (bool, error) {
 	self, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
-		return false
+		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
+			os.NewSyscallError("pidfd_open", err))
 	}
 	defer unix.Close(self)
 	answer := make(chan error)
@@ -114,7 +116,15 @@ var setnsTakesPidfd = sync.OnceValue(func() bool {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		answer <- unix.Setns(self, unix.CLONE_NEWUTS)
 	}()
-	return <-answer != unix.EINVAL
+	switch err := <-answer; err {
+	case nil, unix.EPERM:
+		return true, nil
+	case unix.EINVAL:
+		return false, nil
+	default:
+		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
+			os.NewSyscallError("setns", err))
+	}
 })
 
 // Setns moves the calling thread into the process's namespaces of the given
@@ -153,7 +163,14 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 	}
 	if known := pidfdSetns.state.Load(); known != featureMissing {
 		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
-		if err != unix.EINVAL || known == featurePresent || setnsTakesPidfd() {
+		takesPidfd := err != unix.EINVAL || known == featurePresent
+		if !takesPidfd {
+			var probeErr error
+			if takesPidfd, probeErr = setnsTakesPidfd(); probeErr != nil {
+				return probeErr
+			}
+		}
+		if takesPidfd {
 			if err == nil || err == unix.EINVAL || err == unix.EPERM {
 				pidfdSetns.state.Store(featurePresent)
 			}

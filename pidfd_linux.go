@@ -817,8 +817,13 @@ func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
 // scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
 // knows no scope flags and answers EINVAL for any.
 func scopedErr(err error, scope SignalScope) error {
-	if err == unix.EINVAL && scope != ScopeDefault && !KernelFeatures().ThreadPidfds {
-		return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
+	if err == unix.EINVAL && scope != ScopeDefault {
+		switch f, probeErr := kernelFeatures(); {
+		case probeErr != nil:
+			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
+		case !f.ThreadPidfds:
+			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
+		}
 	}
 	return wrapErr("pidfd_send_signal", err)
 }

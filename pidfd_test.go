@@ -50,6 +50,7 @@ func TestMain(m *testing.M) {
 		waitManyRole:  waitMany,
 		outsideNSRole: outsideNS,
 		pidReuseRole:  pidReuse,
+		cachedRole:    printCached,
 	})
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.

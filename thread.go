@@ -43,10 +43,15 @@ func OpenThread(tid int) (*PidFd, error) {
 		return nil, err
 	}
 	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD|unix.PIDFD_NONBLOCK)
-	switch {
-	case err == unix.EINVAL && !KernelFeatures().ThreadPidfds:
-		return nil, fmt.Errorf("pidfd: thread pidfds need Linux 6.9: %w", errors.ErrUnsupported)
-	case err != nil:
+	if err == unix.EINVAL {
+		switch f, probeErr := kernelFeatures(); {
+		case probeErr != nil:
+			return nil, fmt.Errorf("pidfd: pidfd_open answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
+		case !f.ThreadPidfds:
+			return nil, fmt.Errorf("pidfd: thread pidfds need Linux 6.9: %w", errors.ErrUnsupported)
+		}
+	}
+	if err != nil {
 		return nil, wrapErr("pidfd_open", err)
 	}
 	p, err := newPidFd(fd, tid)

@@ -477,7 +477,8 @@ func exitRecorded(fd int) (bool, error) {
 	case revents&unix.POLLHUP != 0:
 		return true, nil
 	}
-	return !KernelFeatures().ExitInfo, nil
+	f, err := kernelFeatures()
+	return !f.ExitInfo, err
 }
 
 // pollNow returns the pidfd's poll events without blocking.

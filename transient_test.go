@@ -1,0 +1,277 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+// fillFdTable lowers RLIMIT_NOFILE and fills every free descriptor number
+// below it but spare with duplicates, so that the process's next opens
+// fail with EMFILE. The returned function gives everything back (cleanup
+// calls it too, if the test did not).
+func fillFdTable(t *testing.T, spare int) (free func()) {
+	t.Helper()
+	var saved unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	null, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := saved
+	low.Cur = min(saved.Cur, 256) // a small table fills fast
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		unix.Close(null)
+		t.Fatal(err)
+	}
+	dups := []int{null}
+	freed := false
+	free = func() {
+		if freed {
+			return
+		}
+		freed = true
+		for _, fd := range dups {
+			unix.Close(fd)
+		}
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &saved); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(free)
+	for {
+		fd, err := unix.FcntlInt(uintptr(null), unix.F_DUPFD_CLOEXEC, 0)
+		if err == unix.EMFILE {
+			break
+		}
+		if err != nil {
+			free()
+			t.Fatal(err)
+		}
+		dups = append(dups, fd)
+	}
+	if len(dups) <= spare {
+		free()
+		t.Fatalf("only %d descriptors below the limit of %d were free", len(dups), low.Cur)
+	}
+	for range spare {
+		unix.Close(dups[len(dups)-1])
+		dups = dups[:len(dups)-1]
+	}
+	return free
+}
+
+// cachedRole prints what the package learns once per process, so that a
+// test can compare its own process's answers with a fresh one's.
+const cachedRole = "cached"
+
+func printCached([]string) int {
+	fmt.Print(describeCached())
+	return 0
+}
+
+// describeCached calls everything the package learns once per process.
+func describeCached() string {
+	var b strings.Builder
+	f, err := kernelFeatures()
+	fmt.Fprintf(&b, "features %+v %v\n", f, err)
+	if public := KernelFeatures(); public != f {
+		fmt.Fprintf(&b, "KernelFeatures %+v\n", public)
+	}
+	boot, err := bootID()
+	fmt.Fprintf(&b, "boot %x %v\n", boot, err)
+	fmt.Fprintf(&b, "proc ours %v\n", procIsOurs())
+	root, err := cgroup2Root()
+	fmt.Fprintf(&b, "cgroup2 %q %v\n", root, err)
+	takes, err := setnsTakesPidfd()
+	fmt.Fprintf(&b, "setns(pidfd) %v %v\n", takes, err)
+	return b.String()
+}
+
+// TestTransientFailuresNotCached runs TestOutOfDescriptorsFirst in fresh
+// processes, with the kernel as it is and as Linux 6.1 (the /proc
+// fallbacks), so that the first call of everything the package learns once
+// per process fails for want of descriptors.
+func TestTransientFailuresNotCached(t *testing.T) {
+	leakcheck.Check(t)
+	for _, profile := range []string{"none", "6.1"} {
+		t.Run(profile, func(t *testing.T) {
+			runUnder(t, profile, "^TestOutOfDescriptorsFirst$", "TestOutOfDescriptorsFirst")
+		})
+	}
+}
+
+// TestOutOfDescriptorsFirst makes the first queries of a fresh process
+// while its descriptor table is full: each must fail with EMFILE or answer
+// right, and once descriptors are free again each must answer right, as a
+// fresh process does.
+func TestOutOfDescriptorsFirst(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		t.Skip("runs only inside TestTransientFailuresNotCached, in a fresh process")
+	}
+	cmd, p := startChild(t, testchild.Sleep)
+	pid := cmd.Process.Pid
+	fresh, err := testchild.Command(cachedRole).Output()
+	if err != nil {
+		t.Fatalf("a fresh process: %v", err)
+	}
+
+	// Each query answers something comparable, or an error.
+	type query struct {
+		name string
+		ask  func() (any, error)
+	}
+	var id Identity
+	queries := []query{
+		{"Identity", func() (any, error) {
+			got, err := p.Identity()
+			if err == nil {
+				id = got
+			}
+			return got.PID, err
+		}},
+		{"OpenIdentity", func() (any, error) {
+			q, err := OpenIdentity(Identity{Boot: id.Boot, PID: pid, StartTime: id.StartTime, ID: id.ID})
+			if err != nil {
+				return nil, err
+			}
+			defer q.Close()
+			return q.Equal(p), nil
+		}},
+		{"WithProcDir", func() (any, error) {
+			var stat []byte
+			err := p.WithProcDir(func(dir *os.Root) (err error) {
+				stat, err = dir.ReadFile("stat")
+				return err
+			})
+			first, _, _ := bytes.Cut(stat, []byte(" "))
+			return string(first), err
+		}},
+		{"PID", func() (any, error) { return p.PID() }},
+		{"PPID", func() (any, error) { return p.PPID() }},
+		{"Creds", func() (any, error) { return p.Creds() }},
+		{"CgroupID", func() (any, error) {
+			got, err := p.CgroupID()
+			if err == nil && !kernelIs64Bit() || errors.Is(err, errors.ErrUnsupported) {
+				return nil, nil // no cgroup2, or the inode number below is not the ID
+			}
+			return got, err
+		}},
+		{"Namespace", func() (any, error) {
+			f, err := p.Namespace(NamespaceUTS)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+				return nil, err
+			}
+			return st.Ino, nil
+		}},
+		{"cgroup2Root", func() (any, error) { return cgroup2Root() }},
+	}
+	type answer struct {
+		value any
+		err   error
+	}
+	starved := make([]answer, len(queries))
+	free := fillFdTable(t, 0)
+	for i, q := range queries {
+		starved[i].value, starved[i].err = q.ask()
+	}
+	// What the package learns once per process, asked first out of
+	// descriptors: none can know.
+	_, featuresErr := kernelFeatures()
+	_, bootErr := bootID()
+	_, setnsErr := setnsTakesPidfd()
+	oursErr := procIsOurs()
+	starvedCached := describeCached()
+	free()
+	for name, err := range map[string]error{"kernelFeatures": featuresErr, "bootID": bootErr,
+		"procIsOurs": oursErr, "setnsTakesPidfd": setnsErr} {
+		if !errors.Is(err, syscall.EMFILE) {
+			t.Errorf("%s out of descriptors: %v; want EMFILE", name, err)
+		}
+	}
+
+	// What a process with descriptors sees, learned by other means.
+	wantPPID, wantCreds := procStatus(t, pid)
+	var nsStat unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/uts", &nsStat); err != nil {
+		t.Fatal(err)
+	}
+	wantRoot, wantRootErr := "", error(nil)
+	if i := bytes.Index(fresh, []byte("cgroup2 ")); i >= 0 {
+		line, _, _ := bytes.Cut(fresh[i:], []byte("\n"))
+		root, errText, _ := strings.Cut(string(line[len("cgroup2 "):]), " ")
+		wantRoot, _ = strconv.Unquote(root)
+		if errText != "<nil>" {
+			wantRootErr = errors.New(errText)
+		}
+	}
+	want := map[string]any{
+		"Identity":     pid,
+		"OpenIdentity": true,
+		"WithProcDir":  strconv.Itoa(pid),
+		"PID":          pid,
+		"PPID":         wantPPID,
+		"Creds":        wantCreds,
+		"CgroupID":     any(nil),
+		"Namespace":    nsStat.Ino,
+		"cgroup2Root":  wantRoot,
+	}
+	if kernelIs64Bit() && wantRootErr == nil {
+		// The inode of the cgroup directory under the root a fresh
+		// process found.
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(data)) {
+			if path, ok := strings.CutPrefix(strings.TrimSpace(line), "0::"); ok {
+				var st unix.Stat_t
+				if err := unix.Stat(wantRoot+path, &st); err != nil {
+					t.Fatal(err)
+				}
+				want["CgroupID"] = st.Ino
+			}
+		}
+	}
+	for i, q := range queries {
+		got := starved[i]
+		if got.err != nil && !errors.Is(got.err, syscall.EMFILE) {
+			t.Errorf("%s out of descriptors: %v; want EMFILE or the answer", q.name, got.err)
+		} else if got.err == nil && got.value != want[q.name] {
+			t.Errorf("%s out of descriptors = %v; want %v", q.name, got.value, want[q.name])
+		}
+		value, err := q.ask()
+		switch {
+		case q.name == "cgroup2Root" && wantRootErr != nil:
+			if err == nil || err.Error() != wantRootErr.Error() {
+				t.Errorf("cgroup2Root = %q, %v; a fresh process says %v", value, err, wantRootErr)
+			}
+		case err != nil || value != want[q.name]:
+			t.Errorf("%s with descriptors free = %v, %v; want %v", q.name, value, err, want[q.name])
+		}
+	}
+	if got := describeCached(); got != string(fresh) {
+		t.Errorf("after running out of descriptors the process has learned\n%s\na fresh process\n%s", got, fresh)
+	}
+	t.Logf("what the package could say out of descriptors:\n%s", starvedCached)
+}
