@@ -481,7 +481,8 @@ func TestSetns(t *testing.T) {
 func TestFallbacksOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
 	runUnder(t, "6.1", "^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestNamespace|TestIDAndEqual|"+
-		"TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile|TestPIDReuse|TestZombieNamespace|TestCgroupLongPath)$",
+		"TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile|TestPIDReuse|TestZombieNamespace|TestCgroupLongPath|"+
+		"TestNewFileOutOfDescriptors)$",
 		"TestOldKernelFilter")
 }
 

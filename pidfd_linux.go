@@ -52,10 +52,10 @@ import (
 // racing any other method can never make that method act on a reused
 // descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
 type PidFd struct {
-	// pid is the process's PID here, known when the PidFd was made: -1 if
-	// it was reaped by then, 0 if not visible here. A PID never changes
-	// while its process lives, and the /proc fallbacks prove that it still
-	// lives after each read.
+	// pid is the process's PID here, learned when the PidFd was made: -1
+	// if it was reaped by then, 0 if not visible here (see learnPID). A
+	// PID never changes while its process lives, and the /proc fallbacks
+	// prove that it still lives after each read.
 	pid     int
 	thread  bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
 	file    *os.File
@@ -336,7 +336,13 @@ func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
 
 // NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
 // elsewhere (for example received over a unix socket). It fails with
-// [ErrNotPidFd], leaving fd open and untouched, if fd is not a pidfd.
+// [ErrNotPidFd] if fd is not a pidfd. On any error fd stays the caller's,
+// open and unchanged.
+//
+// NewFile learns the process's PID at once, for the /proc fallbacks (before
+// Linux 6.13 from /proc/self/fdinfo). If it cannot for a passing reason
+// (the process is out of descriptors, say), NewFile returns that error
+// rather than a PidFd that would never know the PID; call it again later.
 //
 // A pidfd must be non-blocking for the runtime poller. If fd is blocking,
 // NewFile sets O_NONBLOCK on it; that flag belongs to the open file
@@ -357,23 +363,43 @@ func NewFile(fd uintptr) (*PidFd, error) {
 	if err != nil {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
+	pid, err := learnPID(ifd)
+	if err != nil {
+		return nil, err
+	}
 	if flags&unix.O_NONBLOCK == 0 {
 		if _, err := unix.FcntlInt(uintptr(ifd), unix.F_SETFL, flags|unix.O_NONBLOCK); err != nil {
 			return nil, os.NewSyscallError("fcntl", err)
 		}
 	}
-	p, err := newPidFd(ifd, 0)
+	p, err := newPidFd(ifd, pid)
 	if err != nil {
 		return nil, err
 	}
 	p.thread = flags&unix.PIDFD_THREAD != 0 // the kernel keeps it among the status flags
-	switch pid, err := p.PID(); {
-	case err == nil:
-		p.pid = pid
-	case errors.Is(err, os.ErrProcessDone):
-		p.pid = -1
-	} // otherwise not visible, or not knowable: the /proc fallbacks refuse
 	return p, nil
+}
+
+// learnPID returns the PID for a PidFd to keep: the process's PID, -1 if it
+// has been reaped, 0 if it is not visible here or this process's /proc
+// cannot show PIDs at all (the fallbacks then refuse with the same answer
+// every time). Any other error is returned: a PID that was not learned is
+// never kept.
+func learnPID(fd int) (int, error) {
+	var adopting *PidFd // no PidFd yet: the call comes from the pool
+	c := adopting.getCall()
+	defer adopting.putCall(c)
+	c.readPID(fd)
+	switch err := c.err; {
+	case err == nil:
+		return c.pid, nil
+	case errors.Is(err, os.ErrProcessDone):
+		return -1, nil
+	case errors.Is(err, ErrNotInPIDNamespace), errors.Is(err, errProcNotOurs):
+		return 0, nil
+	default:
+		return 0, err
+	}
 }
 
 // checkPidfd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its

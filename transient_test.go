@@ -275,3 +275,85 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 	}
 	t.Logf("what the package could say out of descriptors:\n%s", starvedCached)
 }
+
+// TestNewFileOutOfDescriptors adopts pidfds while the descriptor table is
+// full, so that where the PID comes from /proc/self/fdinfo (before 6.13, or
+// under the 6.1 filter) it cannot be read: NewFile and FromUnixConn must
+// fail with EMFILE, or answer for the right process once descriptors are
+// free again, never keep a PID they did not learn.
+func TestNewFileOutOfDescriptors(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, child := startChild(t, testchild.Sleep)
+	pid := cmd.Process.Pid
+	// A /proc read before the table fills, so that what runs short below
+	// is the PID lookup itself.
+	if _, err := child.PPID(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, p *PidFd, pid int) {
+		t.Helper()
+		wantPPID, wantCreds := procStatus(t, pid)
+		if got, err := p.PID(); err != nil || got != pid {
+			t.Errorf("PID = %d, %v; want %d", got, err, pid)
+		}
+		if got, err := p.PPID(); err != nil || got != wantPPID {
+			t.Errorf("PPID = %d, %v; want %d", got, err, wantPPID)
+		}
+		if got, err := p.Creds(); err != nil || got != wantCreds {
+			t.Errorf("Creds = %+v, %v; want %+v", got, err, wantCreds)
+		}
+		if id, err := p.Identity(); err != nil || id.PID != pid {
+			t.Errorf("Identity = %+v, %v; want PID %d", id, err, pid)
+		}
+	}
+
+	t.Run("NewFile", func(t *testing.T) {
+		fd, err := unix.PidfdOpen(pid, 0) // our unreaped child: no race
+		if err != nil {
+			t.Fatal(err)
+		}
+		free := fillFdTable(t, 0)
+		p, err := NewFile(uintptr(fd))
+		free()
+		t.Logf("NewFile out of descriptors: %v", err)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				unix.Close(fd)
+				t.Fatalf("NewFile out of descriptors: %v; want EMFILE or a PidFd", err)
+			}
+			// The descriptor is still the caller's, as it was.
+			flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+			if err != nil || flags&unix.O_NONBLOCK != 0 {
+				t.Errorf("after a failed NewFile the descriptor's flags are %#x, %v; want it open and blocking", flags, err)
+			}
+			if p, err = NewFile(uintptr(fd)); err != nil {
+				unix.Close(fd)
+				t.Fatalf("NewFile with descriptors free: %v", err)
+			}
+		}
+		defer p.Close()
+		check(t, p, pid)
+	})
+
+	t.Run("FromUnixConn", func(t *testing.T) {
+		if !KernelFeatures().PeerPidfd {
+			t.Skip("needs SO_PEERPIDFD (Linux 6.5)")
+		}
+		a, _ := unixPair(t, unix.SOCK_STREAM)
+		// One free number: for the peer's pidfd, none for reading /proc.
+		free := fillFdTable(t, 1)
+		p, err := FromUnixConn(a)
+		free()
+		t.Logf("FromUnixConn out of descriptors: %v", err)
+		if err != nil {
+			if !errors.Is(err, syscall.EMFILE) {
+				t.Fatalf("FromUnixConn out of descriptors: %v; want EMFILE or a PidFd", err)
+			}
+			if p, err = FromUnixConn(a); err != nil {
+				t.Fatalf("FromUnixConn with descriptors free: %v", err)
+			}
+		}
+		defer p.Close()
+		check(t, p, os.Getpid())
+	})
+}
