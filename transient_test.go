@@ -270,6 +270,15 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 			t.Errorf("%s with descriptors free = %v, %v; want %v", q.name, value, err, want[q.name])
 		}
 	}
+	_, featuresErr = kernelFeatures()
+	_, bootErr = bootID()
+	_, setnsErr = setnsTakesPidfd()
+	for name, err := range map[string]error{"kernelFeatures": featuresErr, "bootID": bootErr,
+		"procIsOurs": procIsOurs(), "setnsTakesPidfd": setnsErr} {
+		if err != nil {
+			t.Errorf("%s with descriptors free: %v", name, err)
+		}
+	}
 	if got := describeCached(); got != string(fresh) {
 		t.Errorf("after running out of descriptors the process has learned\n%s\na fresh process\n%s", got, fresh)
 	}
