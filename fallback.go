@@ -108,8 +108,8 @@ func provenAlive(fd int) error {
 	if pollErr == nil && revents&unix.POLLIN == 0 {
 		return nil
 	}
-	var fdinfoErr error
-	if fdinfoShowsReap() {
+	trusted, fdinfoErr := fdinfoShowsReap()
+	if trusted {
 		var b procBuffer
 		pid, err := b.fdinfoPIDField(fd)
 		switch {
@@ -138,8 +138,12 @@ func provenAlive(fd int) error {
 // fdinfoShowsReap reports whether fdinfo's Pid field turns -1 once the
 // process is reaped. That came in 5.5 (and 5.4.294); before, the stale
 // number stays. No call can probe it without a reaped process, so the
-// package trusts it where PIDFD_NONBLOCK works (5.10+).
-func fdinfoShowsReap() bool { return KernelFeatures().NonblockOpen }
+// package trusts it where PIDFD_NONBLOCK works (5.10+). An unfinished probe
+// (EMFILE) is an error, so that it is not taken for an old kernel.
+func fdinfoShowsReap() (bool, error) {
+	f, err := kernelFeatures()
+	return f.NonblockOpen, err
+}
 
 // signalsAreReal reports whether pidfd_send_signal runs at all: a sandbox
 // that fakes its success answers nil where the kernel answers EBADF.
