@@ -70,6 +70,14 @@ func runUnder(t *testing.T, profile, pattern, check string) {
 	}
 }
 
+// runUnderEach runs runUnder for each profile, as a subtest.
+func runUnderEach(t *testing.T, profiles []string, pattern, check string) {
+	t.Helper()
+	for _, profile := range profiles {
+		t.Run(profile, func(t *testing.T) { runUnder(t, profile, pattern, check) })
+	}
+}
+
 // bothPaths runs test once with the kernel as it is and once with the
 // package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
 // pidfds are missing, so that the /proc fallbacks answer.
@@ -519,11 +527,7 @@ func TestNonblockWithoutFlag(t *testing.T) {
 // forbids pidfd_open, as some container runtimes do.
 func TestPidfdOpenForbidden(t *testing.T) {
 	leakcheck.Check(t)
-	for _, profile := range []string{"open-eperm", "open-enosys"} {
-		t.Run(profile, func(t *testing.T) {
-			runUnder(t, profile, "^TestForbiddenOpen$", "TestForbiddenOpen")
-		})
-	}
+	runUnderEach(t, []string{"open-eperm", "open-enosys"}, "^TestForbiddenOpen$", "TestForbiddenOpen")
 }
 
 // TestForbiddenOpen checks, under an open-* profile, that every constructor
@@ -931,11 +935,8 @@ func checkNoAnswer(what string, old *PidFd) int {
 // is denied, so that signal 0 cannot prove a process alive.
 func TestPIDReuseSignalDenied(t *testing.T) {
 	leakcheck.Check(t)
-	for _, profile := range []string{"signal-eperm", "signal-enosys", "signal-faked", "poll-eperm", "poll-faked", "5.4-signal-eperm"} {
-		t.Run(profile, func(t *testing.T) {
-			runUnder(t, profile, "^(TestPIDReuse|TestZombieProof)$", "TestPIDReuse")
-		})
-	}
+	profiles := []string{"signal-eperm", "signal-enosys", "signal-faked", "poll-eperm", "poll-faked", "5.4-signal-eperm"}
+	runUnderEach(t, profiles, "^(TestPIDReuse|TestZombieProof)$", "TestPIDReuse")
 }
 
 // TestZombieProof checks that queries still answer for a zombie, whose PID

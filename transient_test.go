@@ -108,11 +108,7 @@ func describeCached() string {
 // per process fails for want of descriptors.
 func TestTransientFailuresNotCached(t *testing.T) {
 	leakcheck.Check(t)
-	for _, profile := range []string{"none", "6.1"} {
-		t.Run(profile, func(t *testing.T) {
-			runUnder(t, profile, "^TestOutOfDescriptorsFirst$", "TestOutOfDescriptorsFirst")
-		})
-	}
+	runUnderEach(t, []string{"none", "6.1"}, "^TestOutOfDescriptorsFirst$", "TestOutOfDescriptorsFirst")
 }
 
 // TestOutOfDescriptorsFirst makes the first queries of a fresh process
