@@ -450,15 +450,6 @@ func (p *PidFd) Fd() uintptr {
 	return fd
 }
 
-// File returns the [os.File] that holds the descriptor, for APIs that need
-// one. It stays owned by the PidFd: close the PidFd, not the File.
-func (p *PidFd) File() *os.File {
-	if p == nil {
-		return nil
-	}
-	return p.file
-}
-
 // SyscallConn returns a raw connection to the descriptor, so that a PidFd is
 // a [syscall.Conn]. Calls made through its Control method cannot race with
 // Close.

@@ -48,7 +48,6 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 
 func (p *PidFd) Close() error                                        { return errUnsupported }
 func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
-func (p *PidFd) File() *os.File                                      { return nil }
 func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
 func (p *PidFd) PID() (int, error)                                   { return 0, errUnsupported }
 func (p *PidFd) Signal(sig os.Signal) error                          { return errUnsupported }

@@ -842,8 +842,8 @@ func TestNilAndZeroPidFd(t *testing.T) {
 		if _, err := p.SyscallConn(); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf("SyscallConn on %#v = %v; want os.ErrInvalid", p, err)
 		}
-		if p.Fd() != ^uintptr(0) || p.File() != nil {
-			t.Errorf("Fd, File on %#v = %d, %v", p, p.Fd(), p.File())
+		if p.Fd() != ^uintptr(0) {
+			t.Errorf("Fd on %#v = %d", p, p.Fd())
 		}
 		if _, err := p.Creds(); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf("Creds on %#v = %v; want os.ErrInvalid", p, err)
@@ -1336,9 +1336,15 @@ func TestPIDOutsideNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer self.Close()
+	dup, err := unix.FcntlInt(self.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfFile := os.NewFile(uintptr(dup), "pidfd")
+	defer selfFile.Close()
 	for _, proc := range []string{"parent-proc", "own-proc"} {
 		cmd := testchild.Command(outsideNSRole, proc)
-		cmd.ExtraFiles = []*os.File{self.File()}
+		cmd.ExtraFiles = []*os.File{selfFile}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWNET}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
