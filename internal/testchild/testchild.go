@@ -94,7 +94,9 @@ func play(role string, args []string) int {
 	case Die:
 		// The Go runtime dies by SIGHUP, SIGINT and SIGTERM itself, with
 		// the default action, so use those (or SIGKILL).
-		syscall.Kill(os.Getpid(), syscall.Signal(arg()))
+		sig := syscall.Signal(arg())
+		restoreDefaultAction(sig)
+		syscall.Kill(os.Getpid(), sig)
 		time.Sleep(time.Hour)
 		return 101
 	case Connect:
@@ -214,4 +216,15 @@ func blocked(args []string) int {
 		}
 	}
 	return 0
+}
+
+// restoreDefaultAction sets sig's action to the default. A Go program
+// started with SIGHUP or SIGINT ignored (under nohup, or as a background job
+// of a shell without job control) leaves it ignored, and a child asked to die
+// by it would sleep instead. An all-zero kernel sigaction is SIG_DFL with no
+// flags and an empty mask whatever the architecture's field order.
+func restoreDefaultAction(sig syscall.Signal) {
+	var act [8]uint64
+	const sigsetSize = 8 // the kernel's sigset_t (16 on MIPS, where the suite does not run)
+	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, sigsetSize, 0, 0)
 }
