@@ -18,6 +18,10 @@ import (
 // ExitMarker starts the line that carries the test binary's exit status.
 const ExitMarker = "VMTEST-EXIT:"
 
+// StartMarker is printed once the kernel has booted and run init: a machine
+// that stops before it failed to boot, not to test.
+const StartMarker = "VMTEST-START"
+
 func main() {
 	code := run()
 	// The console may hold a partial line (firmware escape codes): start afresh.
@@ -28,6 +32,7 @@ func main() {
 }
 
 func run() int {
+	fmt.Printf("\n%s\n", StartMarker)
 	mounts := []struct{ source, target, fstype string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
