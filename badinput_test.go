@@ -80,7 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"GetFd(MaxInt)", func() error { return fileErr(live.GetFd(huge)) }, syscall.EBADF},
 		{"WithProcDir(nil)", func() error { return live.WithProcDir(nil) }, os.ErrInvalid},
 		{"WaitContext(cancelled)", func() error { _, err := live.WaitContext(cancelled); return err }, context.Canceled},
-		{"WaitExit(cancelled)", func() error { _, err := live.WaitExit(cancelled); return err }, context.Canceled},
+		{"WaitContext(nil)", func() error { var ctx context.Context; _, err := closed.WaitContext(ctx); return err }, os.ErrClosed},
 		{"closed PID", func() error { _, err := closed.PID(); return err }, os.ErrClosed},
 		{"closed PPID", func() error { _, err := closed.PPID(); return err }, os.ErrClosed},
 		{"closed Creds", func() error { _, err := closed.Creds(); return err }, os.ErrClosed},
@@ -90,7 +90,7 @@ func TestBadInput(t *testing.T) {
 		{"closed Setns", func() error { return closed.Setns(NamespaceUTS) }, os.ErrClosed},
 		{"closed GetFd", func() error { return fileErr(closed.GetFd(0)) }, os.ErrClosed},
 		{"closed WithProcDir", func() error { return closed.WithProcDir(func(*os.Root) error { return nil }) }, os.ErrClosed},
-		{"closed WaitExit", func() error { _, err := closed.WaitExit(context.Background()); return err }, os.ErrClosed},
+		{"closed WaitContext", func() error { _, err := closed.WaitContext(context.Background()); return err }, os.ErrClosed},
 		{"closed Kill", func() error { return closed.Kill() }, os.ErrClosed},
 	}
 	for _, tc := range cases {

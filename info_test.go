@@ -1032,7 +1032,12 @@ func grandchild(t *testing.T, script string) *PidFd {
 	return p
 }
 
-func TestWaitExit(t *testing.T) {
+// TestWaitNotChild waits for processes that are not the caller's children:
+// a grandchild (its parent, sh, reaps it), and a child that os/exec reaps
+// while a PidFd from Open waits too. The waits report the kernel's record
+// of the exit (Linux 6.15+), or ErrNoExitStatus as soon as the process has
+// exited; never ECHILD.
+func TestWaitNotChild(t *testing.T) {
 	leakcheck.Check(t)
 	cases := []struct {
 		script string
@@ -1045,28 +1050,31 @@ func TestWaitExit(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
 			p := grandchild(t, tc.script)
-			if _, err := p.Wait(); !errors.Is(err, syscall.ECHILD) {
-				t.Errorf("Wait on a grandchild = %v; want ECHILD", err)
+			if status, err := p.TryWait(); status != nil || err != nil {
+				t.Errorf("TryWait on a running grandchild = %v, %v; want nil, nil", status, err)
 			}
 			if tc.kill {
 				if err := p.Kill(); err != nil {
 					t.Fatal(err)
 				}
 			}
-			status, err := p.WaitExit(context.Background())
+			status, err := p.Wait()
 			if !KernelFeatures().ExitInfo {
 				if status != nil || !errors.Is(err, ErrNoExitStatus) {
-					t.Errorf("WaitExit without exit info = %v, %v; want ErrNoExitStatus", status, err)
+					t.Errorf("Wait without exit info = %v, %v; want ErrNoExitStatus", status, err)
 				}
 				// It must have returned at the exit: the pidfd polls readable.
 				fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
 				if n, err := unix.Poll(fds, 0); n != 1 || err != nil {
-					t.Errorf("WaitExit returned while the process still runs (poll: %d, %v)", n, err)
+					t.Errorf("Wait returned while the process still runs (poll: %d, %v)", n, err)
 				}
 				return
 			}
 			if err != nil || status.String() != tc.want {
-				t.Errorf("WaitExit = %v, %v; want %s", status, err, tc.want)
+				t.Errorf("Wait = %v, %v; want %s", status, err, tc.want)
+			}
+			if again, err := p.TryWait(); err != nil || again.String() != tc.want {
+				t.Errorf("TryWait after Wait = %v, %v; want %s", again, err, tc.want)
 			}
 		})
 	}
@@ -1077,26 +1085,51 @@ func TestWaitExit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			status, err := p.WaitExit(context.Background())
+			status, err := p.WaitContext(context.Background())
 			if err != nil || status.ExitCode() != 5 {
-				t.Errorf("%s: WaitExit on a child = %v, %v; want exit status 5", name, status, err)
+				t.Errorf("%s: WaitContext on a child = %v, %v; want exit status 5", name, status, err)
 			}
 			if again, err := p.Wait(); err != nil || again.ExitCode() != 5 {
-				t.Errorf("%s: Wait after WaitExit = %v, %v", name, again, err)
+				t.Errorf("%s: Wait after WaitContext = %v, %v", name, again, err)
 			}
 			p.Close()
+		}
+	})
+	t.Run("own child reaped by os/exec", func(t *testing.T) {
+		cmd := testchild.Command(testchild.Exit, "6")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := Open(cmd.Process.Pid) // our unreaped child: no race
+		if err != nil {
+			cmd.Wait()
+			t.Fatal(err)
+		}
+		defer p.Close()
+		var exitErr *exec.ExitError
+		if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 6 {
+			t.Fatalf("cmd.Wait = %v; want exit status 6", err)
+		}
+		status, err := p.Wait()
+		switch {
+		case !KernelFeatures().ExitInfo:
+			if status != nil || !errors.Is(err, ErrNoExitStatus) {
+				t.Errorf("Wait without exit info = %v, %v; want ErrNoExitStatus", status, err)
+			}
+		case err != nil || status.ExitCode() != 6 || status.Pid() != cmd.Process.Pid:
+			t.Errorf("Wait = %v (pid %d), %v; want exit status 6 of %d", status, status.Pid(), err, cmd.Process.Pid)
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
 		p := grandchild(t, "sleep 3600")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		if _, err := p.WaitExit(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("WaitExit with a deadline = %v; want DeadlineExceeded", err)
+		if _, err := p.WaitContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("WaitContext with a deadline = %v; want DeadlineExceeded", err)
 		}
 		p.Kill()
-		if _, err := p.WaitExit(context.Background()); err != nil && !errors.Is(err, ErrNoExitStatus) {
-			t.Errorf("WaitExit after a timed-out one: %v", err)
+		if _, err := p.WaitContext(context.Background()); err != nil && !errors.Is(err, ErrNoExitStatus) {
+			t.Errorf("WaitContext after a timed-out one: %v", err)
 		}
 	})
 }

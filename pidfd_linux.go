@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -65,7 +64,9 @@ type PidFd struct {
 
 	// reap, when set, finishes a wait through os/exec or os instead of
 	// reaping directly, so that their bookkeeping stays true (see Start).
-	reap func() (*ExitStatus, error)
+	// reapMayBlock: it may wait for a pipe after the exit (see TryWait).
+	reap         func() (*ExitStatus, error)
+	reapMayBlock bool
 
 	waiter    chan struct{} // a token: the one goroutine that parks on the poller
 	mu        sync.Mutex    // guards exitSeen and serialises the reaping waitid
@@ -215,123 +216,6 @@ func Open(pid int) (*PidFd, error) {
 // Self returns a PidFd for the calling process.
 func Self() (*PidFd, error) {
 	return Open(os.Getpid())
-}
-
-// FromProcess returns a new PidFd for the process p refers to. It opens its
-// own non-blocking descriptor while p's handle keeps the process from being
-// recycled, and proves against that handle that both name the same process;
-// p keeps its own handle and stays fully usable.
-//
-// It fails with [os.ErrProcessDone] if p has already been waited for, and
-// with [os.ErrNoHandle] if p holds no pidfd (released, or a kernel where Go
-// does not use pidfds).
-//
-// Only one party can reap a child. If p is a child, its exit must be
-// collected either by [PidFd.Wait] (which calls p.Wait for you, so p's state
-// stays true) or by p.Wait, but not both; for an [exec.Cmd] use [Start].
-func FromProcess(p *os.Process) (*PidFd, error) {
-	if p == nil {
-		return nil, fmt.Errorf("pidfd: nil *os.Process: %w", os.ErrInvalid)
-	}
-	if err := unsupported(); err != nil {
-		return nil, err
-	}
-	fd, openErr := -1, error(nil)
-	err := p.WithHandle(func(handle uintptr) {
-		fd, openErr = openPinned(p.Pid, int(handle))
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pidfd: process %d: %w", p.Pid, err)
-	}
-	if openErr != nil {
-		return nil, openErr
-	}
-	pfd, err := newPidFd(fd, p.Pid)
-	if err != nil {
-		return nil, err
-	}
-	pfd.reap = func() (*ExitStatus, error) {
-		state, err := p.Wait()
-		if err != nil {
-			return nil, err
-		}
-		return exitStatusOf(state), nil
-	}
-	return pfd, nil
-}
-
-// Start starts cmd, as cmd.Start does, and returns a PidFd for the child.
-//
-// The child's pidfd comes from the clone call itself (SysProcAttr.PidFD), so
-// there is no moment at which the PID could name another process. The
-// caller's SysProcAttr settings are kept; cmd.SysProcAttr is left as it was.
-//
-// Collect the child's exit with [PidFd.Wait] or with cmd.Wait, not both.
-// PidFd.Wait calls cmd.Wait for you once the child has exited, so when it
-// returns cmd.ProcessState is set and everything the child wrote to
-// cmd.Stdout and cmd.Stderr has been copied.
-//
-// If Start returns an error, no child is left running.
-func Start(cmd *exec.Cmd) (*PidFd, error) {
-	if cmd == nil {
-		return nil, fmt.Errorf("pidfd: nil *exec.Cmd: %w", os.ErrInvalid)
-	}
-	if err := unsupported(); err != nil {
-		return nil, err // before starting anything
-	}
-	callerAttr := cmd.SysProcAttr
-	var attr syscall.SysProcAttr
-	if callerAttr != nil {
-		attr = *callerAttr
-	}
-	cloned := -1
-	ownCloned := attr.PidFD == nil // the caller's own PidFD stays theirs
-	if ownCloned {
-		attr.PidFD = &cloned
-	}
-	cmd.SysProcAttr = &attr
-	err := cmd.Start()
-	cmd.SysProcAttr = callerAttr
-	if err != nil {
-		return nil, err
-	}
-	anchor := *attr.PidFD
-	if ownCloned && anchor >= 0 {
-		defer unix.Close(anchor)
-	}
-	pfd, err := startedPidFd(cmd, anchor)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
-	return pfd, nil
-}
-
-func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
-	if anchor < 0 {
-		return nil, fmt.Errorf("pidfd: clone returned no pidfd: %w", errors.ErrUnsupported)
-	}
-	fd, err := openPinned(cmd.Process.Pid, anchor)
-	if err != nil {
-		return nil, err
-	}
-	pfd, err := newPidFd(fd, cmd.Process.Pid)
-	if err != nil {
-		return nil, err
-	}
-	pfd.reap = func() (*ExitStatus, error) {
-		err := cmd.Wait()
-		if cmd.ProcessState == nil {
-			return nil, err
-		}
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			err = nil // a non-zero status is the answer, not a failure
-		}
-		return exitStatusOf(cmd.ProcessState), err
-	}
-	return pfd, nil
 }
 
 // NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
@@ -659,63 +543,6 @@ func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd_getfd:%d", targetFd)), nil
 }
 
-// StartProcess starts the program name with the arguments argv, as
-// [os.StartProcess] does, and returns a PidFd that alone owns the child: no
-// os.Process is made, so the child costs one descriptor instead of two, and
-// [PidFd.Wait] reaps it directly. Use it for many children that need none of
-// os/exec's plumbing; name is not looked up in PATH.
-//
-// The pidfd comes from the clone itself, so there is no race. attr's Sys
-// settings are kept (its PidFD field is ignored); a nil Env means the
-// caller's environment.
-func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
-	if err := unsupported(); err != nil {
-		return nil, err
-	}
-	if attr == nil {
-		attr = new(os.ProcAttr)
-	}
-	var sys syscall.SysProcAttr
-	if attr.Sys != nil {
-		sys = *attr.Sys
-	}
-	pidfd := -1
-	sys.PidFD = &pidfd
-	env := attr.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	files := make([]uintptr, len(attr.Files))
-	for i, f := range attr.Files {
-		files[i] = ^uintptr(0) // closed in the child
-		if f != nil {
-			files[i] = f.Fd()
-		}
-	}
-	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env, Files: files, Sys: &sys})
-	runtime.KeepAlive(attr.Files)
-	if err != nil {
-		return nil, &os.PathError{Op: "fork/exec", Path: name, Err: err}
-	}
-	if pidfd < 0 {
-		// No CLONE_PIDFD: kill and reap the child by PID, which is safe
-		// while it is our unreaped child.
-		syscall.Kill(pid, syscall.SIGKILL)
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, 0, nil)
-		return nil, fmt.Errorf("pidfd: clone returned no pidfd: %w", errors.ErrUnsupported)
-	}
-	// This description is ours alone: it may be made non-blocking.
-	if err := unix.SetNonblock(pidfd, true); err != nil {
-		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
-		var ws syscall.WaitStatus
-		syscall.Wait4(pid, &ws, 0, nil)
-		unix.Close(pidfd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	return newPidFd(pidfd, pid)
-}
-
 // SignalScoped sends sig to the process, its thread, or its whole process
 // group (pidfd_send_signal flags, Linux 6.9+; [errors.ErrUnsupported]
 // before).
@@ -844,22 +671,6 @@ func scopedErr(err error, scope SignalScope) error {
 	}
 	return wrapErr("pidfd_send_signal", err)
 }
-
-// siQueue is si_code SI_QUEUE, what sigqueue(3) sends. The kernel accepts
-// only negative codes from a process signalling another.
-const siQueue = -1
-
-// siginfoQueue is siginfo_t as sigqueue fills it (the union's _rt member).
-type siginfoQueue struct {
-	siginfoHead
-	value uintptr
-	_     [siginfoSize - 16 - 2*ptrSize]byte
-}
-
-var (
-	_ [unsafe.Sizeof(siginfoQueue{}) - siginfoSize]byte
-	_ [siginfoSize - unsafe.Sizeof(siginfoQueue{})]byte
-)
 
 // KillAndRelease sends SIGKILL and then has the kernel reclaim the
 // process's memory at once (process_mrelease, Linux 5.15+) instead of when

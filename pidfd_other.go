@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-	"time"
 )
 
 // Only Linux has pidfds. Elsewhere the package compiles so that portable
@@ -20,11 +19,9 @@ var errUnsupported = errors.ErrUnsupported
 // PidFd names a process by file descriptor. Only Linux has them.
 type PidFd struct{}
 
-func Open(pid int) (*PidFd, error)              { return nil, errUnsupported }
-func Self() (*PidFd, error)                     { return nil, errUnsupported }
-func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
-func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
-func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
+func Open(pid int) (*PidFd, error)       { return nil, errUnsupported }
+func Self() (*PidFd, error)              { return nil, errUnsupported }
+func NewFile(fd uintptr) (*PidFd, error) { return nil, errUnsupported }
 
 func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
 func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
@@ -42,10 +39,6 @@ func ReadMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
 	return 0, Message{}, errUnsupported
 }
 
-func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
-	return nil, errUnsupported
-}
-
 func (p *PidFd) Close() error                                        { return errUnsupported }
 func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
 func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
@@ -58,37 +51,25 @@ func (p *PidFd) IsThread() bool                                      { return fa
 func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
 	return errUnsupported
 }
-func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
-func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
-func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
-func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error)    { return nil, errUnsupported }
-func (p *PidFd) Creds() (Creds, error)                                { return Creds{}, errUnsupported }
-func (p *PidFd) PPID() (int, error)                                   { return 0, errUnsupported }
-func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }
-func (p *PidFd) ID() (uint64, error)                                  { return 0, errUnsupported }
-func (p *PidFd) Equal(other *PidFd) bool                              { return false }
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error)             { return nil, errUnsupported }
-func (p *PidFd) Setns(kinds ...Namespace) error                       { return errUnsupported }
-func (p *PidFd) GetFd(targetFd int) (*os.File, error)                 { return nil, errUnsupported }
-func (p *PidFd) Identity() (Identity, error)                          { return Identity{}, errUnsupported }
-func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
+func (p *PidFd) Creds() (Creds, error)                         { return Creds{}, errUnsupported }
+func (p *PidFd) PPID() (int, error)                            { return 0, errUnsupported }
+func (p *PidFd) CgroupID() (uint64, error)                     { return 0, errUnsupported }
+func (p *PidFd) ID() (uint64, error)                           { return 0, errUnsupported }
+func (p *PidFd) Equal(other *PidFd) bool                       { return false }
+func (p *PidFd) Namespace(ns Namespace) (*os.File, error)      { return nil, errUnsupported }
+func (p *PidFd) Setns(kinds ...Namespace) error                { return errUnsupported }
+func (p *PidFd) GetFd(targetFd int) (*os.File, error)          { return nil, errUnsupported }
+func (p *PidFd) Identity() (Identity, error)                   { return Identity{}, errUnsupported }
+func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error { return errUnsupported }
 
 // KernelFeatures reports no pidfd facilities: only Linux has them.
 func KernelFeatures() Features { return Features{} }
 
-// ExitStatus describes how a process ended. Only Linux produces them.
-type ExitStatus struct{}
-
-func (s *ExitStatus) Pid() int                { return -1 }
-func (s *ExitStatus) Exited() bool            { return false }
-func (s *ExitStatus) ExitCode() int           { return -1 }
-func (s *ExitStatus) Success() bool           { return false }
-func (s *ExitStatus) Signaled() bool          { return false }
-func (s *ExitStatus) CoreDumped() bool        { return false }
-func (s *ExitStatus) Sys() any                { return nil }
-func (s *ExitStatus) SysUsage() any           { return nil }
-func (s *ExitStatus) UserTime() time.Duration { return 0 }
-func (s *ExitStatus) SystemTime() time.Duration {
-	return 0
+func start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
+func fromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
+func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	return nil, errUnsupported
 }
-func (s *ExitStatus) String() string { return "<nil>" }
+
+func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
+func (p *PidFd) tryWait() (*ExitStatus, error)                 { return nil, errUnsupported }

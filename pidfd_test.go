@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -268,22 +269,40 @@ func TestSelf(t *testing.T) {
 	if err := p.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("Signal(0) to self: %v", err)
 	}
-	if _, err := p.TryWait(); !errors.Is(err, syscall.ECHILD) {
-		t.Errorf("TryWait on self = %v; want ECHILD", err)
+	if status, err := p.TryWait(); status != nil || err != nil {
+		t.Errorf("TryWait on self = %v, %v; want nil, nil (running)", status, err)
 	}
 }
 
-func TestWaitNotChild(t *testing.T) {
+// TestWaitParent waits for a running process that is not a child, by a
+// PidFd from Open and from FromProcess: the waits wait, and neither fails
+// for want of a child (as waitid would, with ECHILD).
+func TestWaitParent(t *testing.T) {
 	leakcheck.Check(t)
-	p, err := Open(os.Getppid())
+	parent, err := os.FindProcess(os.Getppid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	status, err := p.Wait()
-	var sysErr *os.SyscallError
-	if status != nil || !errors.Is(err, syscall.ECHILD) || !errors.As(err, &sysErr) {
-		t.Errorf("Wait on parent = %v, %v; want an ECHILD *os.SyscallError", status, err)
+	defer parent.Release()
+	for name, open := range map[string]func() (*PidFd, error){
+		"Open":        func() (*PidFd, error) { return Open(os.Getppid()) },
+		"FromProcess": func() (*PidFd, error) { return FromProcess(parent) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p, err := open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if status, err := p.TryWait(); status != nil || err != nil {
+				t.Errorf("TryWait on parent = %v, %v; want nil, nil (running)", status, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if status, err := p.WaitContext(ctx); status != nil || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("WaitContext on parent = %v, %v; want DeadlineExceeded", status, err)
+			}
+		})
 	}
 }
 
@@ -875,7 +894,7 @@ func TestNilAndZeroPidFd(t *testing.T) {
 	}
 	var s *ExitStatus
 	if s.String() != "<nil>" || s.ExitCode() != -1 || s.Pid() != -1 || s.Exited() || s.Success() ||
-		s.Signaled() || s.Signal() != -1 || s.CoreDumped() || s.Sys() != nil || s.SysUsage() != nil ||
+		s.Signaled() || s.Signal() != nil || s.CoreDumped() || s.Sys() != nil || s.SysUsage() != nil ||
 		s.UserTime() != 0 || s.SystemTime() != 0 {
 		t.Error("a nil *ExitStatus must report nothing")
 	}
@@ -929,15 +948,15 @@ func TestConcurrentWaitAndSignal(t *testing.T) {
 	}
 }
 
-// TestWaitersAgree has twelve goroutines wait on one child in all four
-// ways at once, half of them from the moment it exits, over many children
-// of every constructor: every waiter must get the one reaped status, the
-// one with the child's rusage. A WaitExit that comes after os/exec or os
-// has reaped the child, but before the status is handed over, must wait
-// for it too, not take the child for another's (whose status a kernel
-// before 6.15 cannot tell: ErrNoExitStatus). For the Start children a
-// writer that holds the output keeps cmd.Wait busy after the reaping until
-// the late waiters have started, so that they come in that window.
+// TestWaitersAgree has twelve goroutines wait on one child in four ways at
+// once, half of them from the moment it exits, over many children of every
+// constructor: every waiter must get the one reaped status, the one with
+// the child's rusage. A wait that comes after os/exec or os has reaped the
+// child, but before the status is handed over, must wait for it too, not
+// take the child for another's (whose status a kernel before 6.15 cannot
+// tell: ErrNoExitStatus). For the Start children a writer that holds the
+// output keeps cmd.Wait busy after the reaping until the late waiters have
+// started, so that they come in that window.
 func TestWaitersAgree(t *testing.T) {
 	leakcheck.Check(t)
 	const rounds, waiters = 200, 12
@@ -959,7 +978,7 @@ func TestWaitersAgree(t *testing.T) {
 				time.Sleep(100 * time.Microsecond)
 			}
 		}},
-		{"WaitExit", func(p *PidFd) (*ExitStatus, error) { return p.WaitExit(context.Background()) }},
+		{"WaitContext(Background)", func(p *PidFd) (*ExitStatus, error) { return p.WaitContext(context.Background()) }},
 	}
 	names := slices.Sorted(maps.Keys(constructors))
 	var bad []string
@@ -1056,19 +1075,20 @@ func (w *heldWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// TestWaitersAgreeOnOldKernel runs TestWaitersAgree without PIDFD_GET_INFO,
-// as on Linux 6.1, where WaitExit has no exit status of its own to give.
+// TestWaitersAgreeOnOldKernel runs TestWaitersAgree, and the waits for
+// processes that are not children, without PIDFD_GET_INFO, as on Linux 6.1,
+// where the kernel has no exit status of its own to give.
 func TestWaitersAgreeOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
 	if !KernelFeatures().GetInfo {
 		t.Skip("this kernel has no PIDFD_GET_INFO itself: TestWaitersAgree covers it")
 	}
-	runUnder(t, "6.1", "^TestWaitersAgree$", "TestWaitersAgree")
+	runUnder(t, "6.1", "^(TestWaitersAgree|TestWaitNotChild|TestWaitParent|TestExitStatusUnknowns)$", "TestWaitersAgree")
 }
 
 // TestExitStatusUnknowns checks that a status tells what it does not know.
 // A child reaped by Wait has its rusage, and a child that burned CPU shows
-// it. The same process seen by WaitExit through PidFds made by NewFile of
+// it. The same process seen by Wait through PidFds made by NewFile of
 // dups of the pidfd, once another has reaped it, has only the kernel's
 // record (Linux 6.15+): no usage, which SysUsage says by nil, and the PID
 // only where the PidFd learned it before the reaping (-1 otherwise).
@@ -1136,14 +1156,14 @@ func TestExitStatusUnknowns(t *testing.T) {
 				q    *PidFd
 				pid  int
 			}{{"made before the reaping", early, pid}, {"made after it", late, -1}} {
-				s, err := tc.q.WaitExit(context.Background())
+				s, err := tc.q.Wait()
 				switch {
 				case !KernelFeatures().ExitInfo:
 					if s != nil || !errors.Is(err, ErrNoExitStatus) {
-						t.Errorf("%s: WaitExit = %v, %v; want ErrNoExitStatus before Linux 6.15", tc.name, s, err)
+						t.Errorf("%s: Wait = %v, %v; want ErrNoExitStatus before Linux 6.15", tc.name, s, err)
 					}
 				case err != nil || s.ExitCode() != 3 || s.Pid() != tc.pid:
-					t.Errorf("%s: WaitExit = %v (pid %d), %v; want exit status 3, pid %d", tc.name, s, s.Pid(), err, tc.pid)
+					t.Errorf("%s: Wait = %v (pid %d), %v; want exit status 3, pid %d", tc.name, s, s.Pid(), err, tc.pid)
 				case s.SysUsage() != nil || s.UserTime() != 0 || s.SystemTime() != 0:
 					t.Errorf("%s: usage from the kernel's record: SysUsage %#v, times %v and %v; want nil (unknown) and 0",
 						tc.name, s.SysUsage(), s.UserTime(), s.SystemTime())
@@ -1229,18 +1249,120 @@ func TestCloseDuringOutputCopy(t *testing.T) {
 		_, err := p.Wait()
 		waited <- err
 	}()
-	tried := make(chan error, 1)
-	go func() {
-		_, err := p.TryWait()
-		tried <- err
-	}()
-	time.Sleep(20 * time.Millisecond) // let both reach the reaping; the test holds either way
+	time.Sleep(20 * time.Millisecond) // let it reach the reaping; the test holds either way
 	p.Close()
 	if err := <-waited; !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Wait interrupted by Close while output is copied = %v; want os.ErrClosed", err)
 	}
-	if err := <-tried; !errors.Is(err, os.ErrClosed) {
-		t.Errorf("TryWait interrupted by Close while output is copied = %v; want os.ErrClosed", err)
+	// TryWait never waits for the copy (see TestTryWaitDuringOutputCopy).
+	if status, err := p.TryWait(); status != nil || !errors.Is(err, os.ErrClosed) {
+		t.Errorf("TryWait after Close while output is copied = %v, %v; want os.ErrClosed", status, err)
+	}
+}
+
+// TestTryWaitDuringOutputCopy has a child exit while a grandchild holds its
+// output pipe, which os/exec copies into a buffer: TryWait must return at
+// once, (nil, nil), while the pipe is still held, and the status once the
+// grandchild lets go. The grandchild, cat, holds the pipe until the test
+// closes the pipe that cat reads, so the pipe provably is held when
+// TryWait returns if the test has not closed it by then.
+func TestTryWaitDuringOutputCopy(t *testing.T) {
+	leakcheck.Check(t)
+	catIn, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd := exec.Command("sh", "-c", "echo early; cat <&3 & exit 0")
+	cmd.Stdout = &stdout
+	cmd.ExtraFiles = []*os.File{catIn}
+	p, err := Start(cmd)
+	catIn.Close()
+	if err != nil {
+		hold.Close()
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var letGo sync.Once
+	release := func() { letGo.Do(func() { hold.Close() }) }
+	defer release()
+	waitReadable(t, p) // sh has exited; cat holds its stdout
+
+	// Only so that a TryWait that waits for the pipe ends, and fails.
+	var released atomic.Bool
+	watchdog := time.AfterFunc(10*time.Second, func() {
+		released.Store(true)
+		release()
+	})
+	status, err := p.TryWait()
+	stillHeld := !released.Load()
+	watchdog.Stop()
+	if !stillHeld {
+		t.Fatalf("TryWait = %v, %v only once the grandchild let go of the output pipe; want it at once", status, err)
+	}
+	if status != nil || err != nil {
+		t.Errorf("TryWait while the output is copied = %v, %v; want nil, nil", status, err)
+	}
+
+	if _, err := io.WriteString(hold, "late\n"); err != nil {
+		t.Fatal(err) // cat is gone: the pipe was not held after all
+	}
+	release()
+	for status == nil && err == nil {
+		time.Sleep(time.Millisecond)
+		status, err = p.TryWait()
+	}
+	if err != nil || !status.Success() || cmd.ProcessState == nil {
+		t.Fatalf("TryWait after the copy = %v, %v (cmd.ProcessState %v); want success", status, err, cmd.ProcessState)
+	}
+	if got := stdout.String(); got != "early\nlate\n" {
+		t.Errorf("output = %q; want everything, copied before the status came", got)
+	}
+	if again, err := p.Wait(); again != status || err != nil {
+		t.Errorf("Wait after TryWait = %v, %v; want the same status", again, err)
+	}
+}
+
+// TestWaitDelay lets cmd.WaitDelay expire while a grandchild holds the
+// output pipe: cmd.Wait reports the exit and exec.ErrWaitDelay together,
+// and every wait returns both, the error a *WaitError holding the status.
+func TestWaitDelay(t *testing.T) {
+	leakcheck.Check(t)
+	catIn, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close() // cat's end, after the test
+	var stdout bytes.Buffer
+	cmd := exec.Command("sh", "-c", "cat <&3 & exit 0")
+	cmd.Stdout = &stdout
+	cmd.ExtraFiles = []*os.File{catIn}
+	cmd.WaitDelay = 10 * time.Millisecond
+	p, err := Start(cmd)
+	catIn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	status, err := p.Wait()
+	var we *WaitError
+	if status == nil || !status.Success() || !errors.As(err, &we) || we.Status != status ||
+		!errors.Is(err, exec.ErrWaitDelay) {
+		t.Fatalf("Wait = %v, %v; want exit status 0 and a *WaitError for exec.ErrWaitDelay", status, err)
+	}
+	if want := "exit status 0: " + exec.ErrWaitDelay.Error(); err.Error() != want {
+		t.Errorf("error %q; want %q", err, want)
+	}
+	if cmd.ProcessState == nil || !cmd.ProcessState.Success() {
+		t.Errorf("cmd.ProcessState = %v; want the child's success", cmd.ProcessState)
+	}
+	for name, wait := range map[string]func() (*ExitStatus, error){
+		"Wait": p.Wait, "TryWait": p.TryWait,
+		"WaitContext": func() (*ExitStatus, error) { return p.WaitContext(context.Background()) },
+	} {
+		if again, againErr := wait(); again != status || againErr != err {
+			t.Errorf("%s after Wait = %v, %v; want the same status and error", name, again, againErr)
+		}
 	}
 }
 

@@ -24,7 +24,7 @@ import (
 //     thread is the exception: the kernel keeps it until its whole process
 //     ends (on 6.18 its pidfd stays unreadable until then).
 //   - A thread is never a child that can be reaped: Wait, WaitContext and
-//     WaitExit all work as [PidFd.WaitExit] does for any process. Where the
+//     TryWait work as [PidFd.Wait] does for another's process. Where the
 //     kernel records exit statuses (Linux 6.15+) they wait until the thread
 //     is released, which for any thread but the first follows its exit at
 //     once (the first goes when its process is reaped), and report its

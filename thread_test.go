@@ -200,10 +200,10 @@ func TestOpenThread(t *testing.T) {
 		t.Fatalf("TryWait on a running thread = %v, %v; want nil, nil", status, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	_, err = thread.WaitExit(ctx)
+	_, err = thread.WaitContext(ctx)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("WaitExit on a running thread = %v; want context.DeadlineExceeded", err)
+		t.Fatalf("WaitContext on a running thread = %v; want context.DeadlineExceeded", err)
 	}
 	waited := make(chan error, 2)
 	for _, wait := range []func() (*ExitStatus, error){thread.Wait, adopted.Wait} {

@@ -11,7 +11,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -190,7 +189,7 @@ func wait(args []string, stdout io.Writer) (int, error) {
 	}
 	code := 0
 	for i, p := range pidfds {
-		status, err := p.WaitExit(context.Background())
+		status, err := p.Wait()
 		switch {
 		case errors.Is(err, pidfd.ErrNoExitStatus):
 			fmt.Fprintf(stdout, "%d: exited (this kernel cannot tell how)\n", pids[i])
@@ -207,8 +206,8 @@ func wait(args []string, stdout io.Writer) (int, error) {
 
 // exitCode is a shell's idea of a status: the exit code, or 128 + signal.
 func exitCode(status *pidfd.ExitStatus) int {
-	if status.Signaled() {
-		return 128 + int(status.Signal())
+	if sig, ok := status.Signal().(syscall.Signal); ok {
+		return 128 + int(sig)
 	}
 	return status.ExitCode()
 }
@@ -314,7 +313,12 @@ func runCommand(args []string, stdout, stderr io.Writer) (int, error) {
 	// A signal forwarded just before the end is reported before it.
 	close(done)
 	<-forwarderDone
-	if err != nil {
+	var waitErr *pidfd.WaitError
+	switch {
+	case errors.As(err, &waitErr): // it ended, and copying its output failed
+		say("PID %d ended: %v", status.Pid(), status)
+		return exitCode(status), err
+	case err != nil:
 		return 1, err
 	}
 	say("PID %d ended: %v", status.Pid(), status)

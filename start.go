@@ -1,0 +1,60 @@
+package pidfd
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+)
+
+// Start starts cmd, as cmd.Start does, and returns a PidFd for the child.
+// os/exec reaps the child: [PidFd.Wait] collects its exit by calling
+// cmd.Wait, so that cmd.ProcessState is set and the child's output copied
+// when it returns. Call one of the two, not both. A child costs two
+// descriptors, os/exec's and the PidFd's; see [StartProcess] for one.
+//
+// The child's pidfd comes from the clone call itself (SysProcAttr.PidFD), so
+// there is no moment at which the PID could name another process. The
+// caller's SysProcAttr settings are kept, its PidFD too (the descriptor it
+// receives is the caller's); cmd.SysProcAttr is left as it was.
+//
+// If Start returns an error, no child is left running.
+func Start(cmd *exec.Cmd) (*PidFd, error) {
+	if cmd == nil {
+		return nil, fmt.Errorf("pidfd: nil *exec.Cmd: %w", os.ErrInvalid)
+	}
+	return start(cmd)
+}
+
+// StartProcess starts the program name with the arguments argv, as
+// [os.StartProcess] does, and returns a PidFd that alone owns the child: no
+// os.Process is made, and [PidFd.Wait] reaps the child directly. A child
+// costs one descriptor instead of the two of [Start] or of os.StartProcess
+// and [FromProcess], which matters for many children that need none of
+// os/exec's plumbing. name is not looked up in PATH.
+//
+// The pidfd comes from the clone itself, so there is no race. attr's Sys
+// settings are kept (its PidFD field is ignored); a nil Env means the
+// caller's environment. If StartProcess returns an error, no child is left
+// running.
+func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	return startProcess(name, argv, attr)
+}
+
+// FromProcess returns a new PidFd for the process p refers to. If p is a
+// child, os reaps it: [PidFd.Wait] collects its exit by calling p.Wait, so
+// that p's state stays true. Call one of the two, not both; for an
+// [exec.Cmd] use [Start].
+//
+// FromProcess opens its own non-blocking descriptor while p's handle keeps
+// the process from being recycled, and proves against that handle that both
+// name the same process; p keeps its own handle and stays fully usable.
+//
+// It fails with [os.ErrProcessDone] if p has already been waited for, and
+// with [os.ErrNoHandle] if p holds no pidfd (released, or a kernel where Go
+// does not use pidfds).
+func FromProcess(p *os.Process) (*PidFd, error) {
+	if p == nil {
+		return nil, fmt.Errorf("pidfd: nil *os.Process: %w", os.ErrInvalid)
+	}
+	return fromProcess(p)
+}

@@ -1,0 +1,180 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+var errNoClonePidFd = fmt.Errorf("pidfd: clone returned no pidfd: %w", errors.ErrUnsupported)
+
+func start(cmd *exec.Cmd) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err // before starting anything
+	}
+	callerAttr := cmd.SysProcAttr
+	var attr syscall.SysProcAttr
+	if callerAttr != nil {
+		attr = *callerAttr
+	}
+	cloned := -1
+	ownCloned := attr.PidFD == nil // the caller's own PidFD stays theirs
+	if ownCloned {
+		attr.PidFD = &cloned
+	}
+	cmd.SysProcAttr = &attr
+	err := cmd.Start()
+	cmd.SysProcAttr = callerAttr
+	if err != nil {
+		return nil, err
+	}
+	anchor := *attr.PidFD
+	if ownCloned && anchor >= 0 {
+		defer unix.Close(anchor)
+	}
+	pfd, err := startedPidFd(cmd, anchor)
+	if err != nil {
+		killAndReap(cmd, cmd.Process.Pid)
+		return nil, err
+	}
+	return pfd, nil
+}
+
+// startedPidFd opens the PidFd for cmd's child, pinned by anchor, the
+// clone's pidfd, and has it reap through cmd.Wait.
+func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
+	if anchor < 0 {
+		return nil, errNoClonePidFd
+	}
+	fd, err := openPinned(cmd.Process.Pid, anchor)
+	if err != nil {
+		return nil, err
+	}
+	pfd, err := newPidFd(fd, cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	pfd.reap = func() (*ExitStatus, error) {
+		err := cmd.Wait()
+		if cmd.ProcessState == nil {
+			return nil, err
+		}
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			err = nil // a non-zero status is the answer, not a failure
+		}
+		return exitStatusOf(cmd.ProcessState), err
+	}
+	pfd.reapMayBlock = copiesIO(cmd)
+	return pfd, nil
+}
+
+// copiesIO reports whether cmd.Wait waits, after the exit, for os/exec to
+// copy input or output: it does for each of Stdin, Stdout and Stderr that
+// is set and not an *os.File.
+func copiesIO(cmd *exec.Cmd) bool {
+	for _, stream := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		if _, isFile := stream.(*os.File); stream != nil && !isFile {
+			return true
+		}
+	}
+	return false
+}
+
+// killAndReap kills a child that a failed start leaves behind, and reaps
+// it: through os/exec if cmd is not nil, which also releases cmd's pipes
+// and handle, else by its PID, which names it safely until it is reaped.
+func killAndReap(cmd *exec.Cmd, pid int) {
+	if cmd != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	for {
+		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != syscall.EINTR {
+			return
+		}
+	}
+}
+
+func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
+	if attr == nil {
+		attr = new(os.ProcAttr)
+	}
+	var sys syscall.SysProcAttr
+	if attr.Sys != nil {
+		sys = *attr.Sys
+	}
+	pidfd := -1
+	sys.PidFD = &pidfd
+	env := attr.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	files := make([]uintptr, len(attr.Files))
+	for i, f := range attr.Files {
+		files[i] = ^uintptr(0) // closed in the child
+		if f != nil {
+			files[i] = f.Fd()
+		}
+	}
+	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env, Files: files, Sys: &sys})
+	runtime.KeepAlive(attr.Files)
+	if err != nil {
+		return nil, &os.PathError{Op: "fork/exec", Path: name, Err: err}
+	}
+	var p *PidFd
+	if pidfd < 0 {
+		err = errNoClonePidFd
+	} else if err = unix.SetNonblock(pidfd, true); err != nil { // the description is ours alone
+		unix.Close(pidfd)
+		err = os.NewSyscallError("fcntl", err)
+	} else {
+		p, err = newPidFd(pidfd, pid) // closes pidfd if it fails
+	}
+	if err != nil {
+		killAndReap(nil, pid)
+		return nil, err
+	}
+	return p, nil
+}
+
+func fromProcess(p *os.Process) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
+	fd, openErr := -1, error(nil)
+	err := p.WithHandle(func(handle uintptr) {
+		fd, openErr = openPinned(p.Pid, int(handle))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pidfd: process %d: %w", p.Pid, err)
+	}
+	if openErr != nil {
+		return nil, openErr
+	}
+	pfd, err := newPidFd(fd, p.Pid)
+	if err != nil {
+		return nil, err
+	}
+	pfd.reap = func() (*ExitStatus, error) {
+		state, err := p.Wait()
+		if err != nil {
+			return nil, err
+		}
+		return exitStatusOf(state), nil
+	}
+	return pfd, nil
+}

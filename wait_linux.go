@@ -1,0 +1,371 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Waiting works like this. A pidfd polls readable once its process has
+// exited. One waiting goroutine at a time (the holder of p.waiter) parks in
+// RawConn.Read, which calls waitid(WNOHANG) and, while the process runs,
+// parks the goroutine on the runtime poller: no OS thread is held. Other
+// waiters park on channels. Cancelling a wait sets a read deadline in the
+// past, which is how the poller can be interrupted; since only the holder
+// parks on the poller, one waiter's deadline never wakes another.
+//
+// A wait first asks whether the process is an unreaped child of ours
+// (isUnreapedChild). If so it is reaped, here or through os/exec or os
+// (p.reap), and every waiter gets the one status, from p.done. If not (a
+// thread, another's child, or our child that someone else reaped) the wait
+// parks until the kernel has recorded the exit, and reads the record.
+
+// wait is Wait and WaitContext.
+func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	for {
+		select {
+		case <-p.done:
+			return p.status, p.statusErr
+		default:
+		}
+		if p.closed.Load() {
+			return nil, os.ErrClosed
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		child, err := p.isUnreapedChild()
+		if err != nil {
+			return nil, err
+		}
+		if !child {
+			return p.waitRecorded(ctx)
+		}
+		p.mu.Lock()
+		token := p.waiter
+		if p.exitSeen {
+			token = nil // exited: only the reaping is left to wait for
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		case <-p.closing:
+		case token <- struct{}{}:
+			err := p.parkUntilExit(ctx)
+			<-p.waiter
+			// ECHILD: another party reaped the child meanwhile; the
+			// next round waits for the kernel's record instead.
+			if err != nil && !errors.Is(err, syscall.ECHILD) {
+				return nil, err
+			}
+		}
+	}
+}
+
+// tryWait is TryWait.
+func (p *PidFd) tryWait() (*ExitStatus, error) {
+	if p == nil || p.conn == nil {
+		return nil, os.ErrInvalid
+	}
+	select {
+	case <-p.done:
+		return p.status, p.statusErr
+	default:
+	}
+	if p.closed.Load() {
+		return nil, os.ErrClosed
+	}
+	child, err := p.isUnreapedChild()
+	if err != nil {
+		return nil, err
+	}
+	var exited, reapHere bool
+	if child {
+		err = p.controlFunc(func(fd int) (err error) {
+			exited, reapHere, err = p.pollExit(fd)
+			return err
+		})
+	}
+	if !child || errors.Is(err, syscall.ECHILD) {
+		return p.tryRecorded()
+	}
+	if err != nil || !exited {
+		return nil, err
+	}
+	if reapHere {
+		p.startReap()
+	}
+	if p.reapMayBlock {
+		select {
+		case <-p.done:
+			return p.status, p.statusErr
+		default:
+			return nil, nil // os/exec is still copying
+		}
+	}
+	// Collecting an exited child through os takes a moment, not a wait.
+	select {
+	case <-p.done:
+		return p.status, p.statusErr
+	case <-p.closing:
+		return nil, os.ErrClosed
+	}
+}
+
+var deadlinePassed = time.Unix(1, 0)
+
+// park blocks on the poller until ready reports true (or an error), ctx is
+// done or the PidFd is closed. ready runs on the pinned descriptor, first at
+// once and then each time the pidfd polls ready. The caller holds p.waiter.
+func (p *PidFd) park(ctx context.Context, ready func(fd int) (bool, error)) error {
+	var stop func() bool
+	var interrupted chan struct{}
+	if ctx.Done() != nil {
+		interrupted = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			p.file.SetReadDeadline(deadlinePassed)
+			close(interrupted)
+		})
+	}
+	var readyErr error
+	err := p.conn.Read(func(fd uintptr) bool {
+		var done bool
+		done, readyErr = ready(int(fd))
+		return done || readyErr != nil
+	})
+	if stop != nil && !stop() {
+		<-interrupted
+		p.file.SetReadDeadline(time.Time{}) // let the next waiter park
+	}
+	switch {
+	case err == nil:
+		return readyErr
+	case p.closed.Load():
+		return os.ErrClosed
+	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// parkUntilExit is park until the child has exited, reaping it.
+func (p *PidFd) parkUntilExit(ctx context.Context) error {
+	var reapHere bool
+	err := p.park(ctx, func(fd int) (exited bool, err error) {
+		exited, reapHere, err = p.pollExit(fd)
+		return exited, err
+	})
+	if reapHere {
+		p.startReap()
+	}
+	return err
+}
+
+// pollExit reports, without blocking, whether the child has exited. A
+// PidFd without a reap function reaps here and records the status. One with
+// it leaves the zombie (WNOWAIT) and, the first time, asks the caller to
+// start the reaping, outside the descriptor callback.
+func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitSeen {
+		return true, false, nil
+	}
+	var si siginfoChild
+	var rusage *syscall.Rusage
+	options := unix.WEXITED | unix.WNOHANG
+	if p.reap != nil {
+		options |= unix.WNOWAIT
+	} else {
+		rusage = new(syscall.Rusage)
+	}
+	if err := waitid(fd, &si, options, rusage); err != nil {
+		return false, false, err
+	}
+	// With WNOHANG waitid succeeds while the child runs, leaving si zeroed.
+	if si.signo != int32(unix.SIGCHLD) {
+		return false, false, nil
+	}
+	p.exitSeen = true
+	if p.reap != nil {
+		return true, true, nil
+	}
+	p.finish(newExitStatus(int(si.pid), si.waitStatus(), rusage), nil)
+	return true, false, nil
+}
+
+// startReap collects an exited child through os/exec or os in a goroutine
+// of its own: cmd.Wait also waits for the child's output to be copied, which
+// lasts as long as any grandchild holds the pipe, and neither a context nor
+// Close may have to wait for that.
+func (p *PidFd) startReap() {
+	go func() { p.finish(p.reap()) }()
+}
+
+// finish records the final result of waiting for a child. A status that
+// comes with an error makes a *WaitError, so that the status cannot be lost.
+func (p *PidFd) finish(status *ExitStatus, err error) {
+	if status != nil && err != nil {
+		err = &WaitError{Status: status, Err: err}
+	}
+	p.status, p.statusErr = status, err
+	close(p.done)
+}
+
+func waitid(fd int, si *siginfoChild, options int, rusage *syscall.Rusage) error {
+	for {
+		err := unix.Waitid(unix.P_PIDFD, fd, (*unix.Siginfo)(unsafe.Pointer(si)), options,
+			(*unix.Rusage)(unsafe.Pointer(rusage)))
+		if err != unix.EINTR {
+			return wrapErr("waitid", err)
+		}
+	}
+}
+
+// isUnreapedChild reports whether the process is a child of the caller that
+// nobody has reaped yet, or whose exit a waiter on this PidFd has seen: it
+// is being reaped, or has been, here. It asks under p.mu, which a waiter
+// holds from the waitid that sees the exit to its record in exitSeen, so
+// it cannot take our own child, reaped by os/exec a moment ago and not yet
+// handed to the waiters, for another's. A thread is nobody's child.
+func (p *PidFd) isUnreapedChild() (bool, error) {
+	if p.thread {
+		return false, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitSeen {
+		return true, nil
+	}
+	err := p.controlFunc(func(fd int) error {
+		var si siginfoChild
+		return waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	})
+	if errors.Is(err, syscall.ECHILD) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// waitRecorded waits until the kernel has recorded the exit of a process
+// that is not ours to reap, and returns the record.
+func (p *PidFd) waitRecorded(ctx context.Context) (*ExitStatus, error) {
+	select {
+	case <-p.done:
+		return p.status, p.statusErr // reaped here after all
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closing:
+		return nil, os.ErrClosed
+	case p.waiter <- struct{}{}:
+	}
+	err := p.park(ctx, exitRecorded)
+	<-p.waiter
+	if err != nil {
+		return nil, err
+	}
+	return p.exitInfo()
+}
+
+// tryRecorded is waitRecorded that does not wait.
+func (p *PidFd) tryRecorded() (*ExitStatus, error) {
+	var recorded bool
+	err := p.controlFunc(func(fd int) (err error) {
+		recorded, err = exitRecorded(fd)
+		return err
+	})
+	if err != nil || !recorded {
+		return nil, err
+	}
+	return p.exitInfo()
+}
+
+// exitRecorded reports whether the process has exited and, on kernels that
+// record exit statuses, been reaped: a pidfd polls POLLIN once its process
+// has exited, and POLLIN|POLLHUP once it has been reaped.
+func exitRecorded(fd int) (bool, error) {
+	revents, err := pollNow(fd)
+	switch {
+	case err != nil || revents&unix.POLLIN == 0:
+		return false, err
+	case revents&unix.POLLHUP != 0:
+		return true, nil
+	}
+	f, err := kernelFeatures()
+	return !f.ExitInfo, err
+}
+
+// pollNow returns the pidfd's poll events without blocking.
+func pollNow(fd int) (int16, error) {
+	for {
+		// The kernel always writes revents: -1 left in place means that
+		// the call did not run (a sandbox faking its success).
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN, Revents: -1}}
+		n, err := unix.Poll(fds, 0)
+		switch {
+		case err == nil && fds[0].Revents != -1 && (n > 0) == (fds[0].Revents != 0):
+			return fds[0].Revents, nil
+		case err == nil:
+			return 0, os.NewSyscallError("poll", unix.ENOSYS)
+		case err != unix.EINTR:
+			return 0, os.NewSyscallError("poll", err)
+		}
+	}
+}
+
+// exitInfo reads the exit status the kernel recorded (Linux 6.15+).
+func (p *PidFd) exitInfo() (*ExitStatus, error) {
+	c := p.getCall()
+	defer p.putCall(c)
+	var known bool
+	err := p.control(c, func(c *fdCall, fd int) {
+		known, c.err = c.getInfo(fd, unix.PIDFD_INFO_EXIT)
+	})
+	switch {
+	case !known && err == nil, errors.Is(err, unix.ENODATA), errors.Is(err, os.ErrProcessDone):
+		return nil, ErrNoExitStatus
+	case err != nil:
+		return nil, err
+	}
+	pid := p.pid // the kernel clears info.Pid once the process is reaped
+	if pid <= 0 && int32(c.info.Pid) > 0 {
+		pid = int(int32(c.info.Pid))
+	}
+	if pid <= 0 {
+		pid = -1 // never known here: 0 is no PID either
+	}
+	return newExitStatus(pid, syscall.WaitStatus(c.info.Exit_code), nil), nil
+}
+
+// newExitStatus makes the status of a process that ended with ws; ru is
+// its resource usage, nil where unknown.
+func newExitStatus(pid int, ws syscall.WaitStatus, ru *syscall.Rusage) *ExitStatus {
+	s := &ExitStatus{pid: pid, code: ws.ExitStatus(), core: ws.CoreDump(), sys: ws}
+	if ws.Signaled() {
+		s.signal = ws.Signal()
+	}
+	if ru != nil {
+		s.usage = ru // only when known: SysUsage() == nil says "unknown"
+		s.user = time.Duration(ru.Utime.Nano())
+		s.system = time.Duration(ru.Stime.Nano())
+	}
+	return s
+}
+
+// exitStatusOf converts the state os or os/exec collected.
+func exitStatusOf(state *os.ProcessState) *ExitStatus {
+	ws, _ := state.Sys().(syscall.WaitStatus)
+	ru, _ := state.SysUsage().(*syscall.Rusage)
+	return newExitStatus(state.Pid(), ws, ru)
+}
