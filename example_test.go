@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -80,6 +82,120 @@ func ExamplePidFd_WaitContext() {
 	// Output:
 	// context deadline exceeded
 	// signal: killed
+}
+
+// Look without waiting: TryWait returns (nil, nil) while the process runs.
+func ExamplePidFd_TryWait() {
+	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+
+	status, err := child.TryWait()
+	fmt.Println(status, err)
+
+	child.Kill()
+	status, err = child.Wait()
+	fmt.Println(status, err)
+	// Output:
+	// <nil> <nil>
+	// signal: killed <nil>
+}
+
+// Wait for a process that is not a child of this one: here a grandchild,
+// which its parent, a shell, reaps. Linux 6.15 and later keep its exit
+// status for every waiter; before, only its parent learns it, and Wait
+// reports that the process has exited with ErrNoExitStatus. So this example
+// has no checked output.
+func ExamplePidFd_Wait_notChild() {
+	shell := exec.Command("sh", "-c", "(sleep 0.1; exit 3) & echo $!; wait")
+	out, err := shell.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := shell.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer shell.Wait()
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		log.Fatal(err)
+	}
+	// The shell reaps the grandchild only once it has exited: until then the
+	// PID is its own.
+	grandchild, err := pidfd.Open(pid)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer grandchild.Close()
+
+	status, err := grandchild.Wait()
+	switch {
+	case errors.Is(err, pidfd.ErrNoExitStatus):
+		fmt.Println("exited; the kernel cannot tell how")
+	case err != nil:
+		log.Fatal(err)
+	default:
+		fmt.Println(status) // exit status 3
+	}
+}
+
+// Collect a child that os started: Wait calls the os.Process's Wait, so
+// that os knows the process is done with.
+func ExampleFromProcess() {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		log.Fatal(err)
+	}
+	proc, err := os.StartProcess(sh, []string{"sh", "-c", "exit 4"}, &os.ProcAttr{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	child, err := pidfd.FromProcess(proc)
+	if err != nil {
+		proc.Kill()
+		proc.Wait()
+		log.Fatal(err)
+	}
+	defer child.Close()
+
+	status, err := child.Wait()
+	fmt.Println(status, err)
+	_, err = proc.Wait()
+	fmt.Println("os.Process.Wait again:", err != nil)
+	// Output:
+	// exit status 4 <nil>
+	// os.Process.Wait again: true
+}
+
+// A wait that returns a status and an error: the child exits, but a
+// process it started keeps the output pipe open, and cmd.WaitDelay gives up
+// on copying the output. The status is in the error too.
+func ExampleWaitError() {
+	var out strings.Builder
+	cmd := exec.Command("sh", "-c", "echo started; sleep 5 &") // sleep holds stdout
+	cmd.Stdout = &out
+	cmd.WaitDelay = 50 * time.Millisecond
+	child, err := pidfd.Start(cmd)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+
+	_, err = child.Wait()
+	var waitErr *pidfd.WaitError
+	if errors.As(err, &waitErr) {
+		fmt.Println("status:", waitErr.Status)
+		fmt.Println("error:", waitErr.Err)
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(out.String())
+	// Output:
+	// status: exit status 0
+	// error: exec: WaitDelay expired before I/O complete
+	// started
 }
 
 // Adopt a pidfd that arrived from elsewhere (here, one opened by hand).
