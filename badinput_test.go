@@ -112,9 +112,9 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, sig := range badSignals {
 		for name, send := range map[string]func() error{
-			"Signal":          func() error { return live.Signal(sig) },
-			"SignalScoped":    func() error { return live.SignalScoped(sig, ScopeThreadGroup) },
-			"SignalWithValue": func() error { return live.SignalWithValue(sig, 1, ScopeDefault) },
+			"Signal":                func() error { return live.Signal(sig) },
+			"Signal(ToThreadGroup)": func() error { return live.Signal(sig, ToThreadGroup()) },
+			"Signal(WithValue)":     func() error { return live.Signal(sig, WithValue(1)) },
 		} {
 			err := send()
 			var sysErr *os.SyscallError
@@ -123,8 +123,17 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 	}
-	if err := live.SignalScoped(syscall.SIGTERM, SignalScope(1<<20)); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
-		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL without a system call", err)
+	// Nor is a contradiction among the options.
+	for name, opts := range map[string][]SignalOption{
+		"an unknown scope":   {{scope: 1 << 20}},
+		"two scopes":         {ToThread(), ToProcessGroup()},
+		"one scope twice":    {ToThreadGroup(), ToThreadGroup()},
+		"two values":         {WithValue(1), WithValue(2)},
+		"two values, scoped": {WithValue(1), ToThreadGroup(), WithValue(1)},
+	} {
+		if err := live.Signal(syscall.SIGTERM, opts...); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
+			t.Errorf("Signal with %s = %v; want EINVAL without a system call", name, err)
+		}
 	}
 	if err := live.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("the child after the bad signals: %v", err) // none reached it

@@ -39,10 +39,10 @@
 //
 // # Signalling
 //
-// [PidFd.Signal] reaches the process or fails; [PidFd.SignalScoped] reaches
-// its thread or the process group it leads; [PidFd.SignalWithValue] carries a
-// value as sigqueue does; [PidFd.KillAndRelease] kills and reclaims the
-// memory at once.
+// [PidFd.Signal] reaches the process or fails; with [ToThread] or
+// [ToProcessGroup] it reaches its thread or the process group it leads; with
+// [WithValue] it carries a value as sigqueue does; [PidFd.KillAndRelease]
+// kills and reclaims the memory at once.
 //
 // # Asking about a process
 //

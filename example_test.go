@@ -206,7 +206,7 @@ func ExampleWriteMessage() {
 // Send a signal that carries a number, as sigqueue(3) does. A receiver that
 // reads siginfo (sigwaitinfo, signalfd, an SA_SIGINFO handler) finds it in
 // si_value; this shell only sees the signal.
-func ExamplePidFd_SignalWithValue() {
+func ExampleWithValue() {
 	cmd := exec.Command("sh", "-c", `trap 'echo got SIGUSR1; exit 0' USR1; echo ready; while :; do sleep 0.01; done`)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -223,7 +223,7 @@ func ExamplePidFd_SignalWithValue() {
 	lines.Scan() // "ready": the trap is set
 
 	const generation = 42
-	if err := child.SignalWithValue(syscall.SIGUSR1, generation, pidfd.ScopeDefault); err != nil {
+	if err := child.Signal(syscall.SIGUSR1, pidfd.WithValue(generation)); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -314,7 +314,7 @@ func ExampleOpenIdentity() {
 // 6.9 there are no scopes; kill(-PGID) is safe only while, as here, the
 // group's leader is an unreaped child of the caller, which keeps the group
 // ID from being reused.
-func ExamplePidFd_SignalScoped() {
+func ExamplePidFd_Signal_processGroup() {
 	cmd := exec.Command("sh", "-c", "sleep 60 & wait")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // sh leads a group of its own
 	leader, err := pidfd.Start(cmd)
@@ -324,7 +324,7 @@ func ExamplePidFd_SignalScoped() {
 	}
 	defer leader.Close()
 
-	err = leader.SignalScoped(syscall.SIGTERM, pidfd.ScopeProcessGroup)
+	err = leader.Signal(syscall.SIGTERM, pidfd.ToProcessGroup())
 	if errors.Is(err, errors.ErrUnsupported) {
 		pgid, _ := leader.PID()
 		err = syscall.Kill(-pgid, syscall.SIGTERM)

@@ -21,7 +21,7 @@ var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID
 // because the process does not lead its group: the kernel names a group by
 // its leader, and a member's or a former leader's pidfd would reach no
 // group, or the group it left. Signal through a PidFd of the group's leader
-// instead; see [PidFd.SignalScoped].
+// instead; see [ToProcessGroup].
 var ErrNotGroupLeader = errors.New("pidfd: process does not lead its process group")
 
 // ErrNoExitStatus reports that a process has exited but that the kernel
@@ -97,18 +97,6 @@ type Features struct {
 	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
 	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
 }
-
-// SignalScope says which processes a signal sent with
-// [PidFd.SignalScoped] reaches (Linux 6.9+).
-type SignalScope int
-
-// The scopes; their values are the kernel's PIDFD_SIGNAL_* flags.
-const (
-	ScopeDefault      SignalScope = 0 // as the pidfd was opened: its process (or thread)
-	ScopeThread       SignalScope = 1 // only the thread the pidfd names
-	ScopeThreadGroup  SignalScope = 2 // the whole process
-	ScopeProcessGroup SignalScope = 4 // every process in the group the process leads (see PidFd.SignalScoped)
-)
 
 // Message is what arrived with the bytes of one message.
 type Message struct {

@@ -46,18 +46,11 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	return nil, errUnsupported
 }
 
-func (p *PidFd) Close() error                                        { return errUnsupported }
-func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
-func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
-func (p *PidFd) PID() (int, error)                                   { return 0, errUnsupported }
-func (p *PidFd) Signal(sig os.Signal) error                          { return errUnsupported }
-func (p *PidFd) Kill() error                                         { return errUnsupported }
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error { return errUnsupported }
-func (p *PidFd) KillAndRelease() error                               { return errUnsupported }
-func (p *PidFd) IsThread() bool                                      { return false }
-func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
-	return errUnsupported
-}
+func (p *PidFd) Close() error                                         { return errUnsupported }
+func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
+func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return nil, errUnsupported }
+func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
+func (p *PidFd) IsThread() bool                                       { return false }
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
@@ -92,3 +85,8 @@ func (s *ExitStatus) SystemTime() time.Duration {
 	return 0
 }
 func (s *ExitStatus) String() string { return "<nil>" }
+
+// The per-system halves of the portable declarations.
+
+func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
+func (p *PidFd) killAndRelease() error                           { return errUnsupported }

@@ -595,30 +595,6 @@ func TestPIDZombieAndReaped(t *testing.T) {
 	}
 }
 
-func TestSignal(t *testing.T) {
-	leakcheck.Check(t)
-	_, p := startChild(t, testchild.Sleep)
-	if err := p.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("Signal(0) to a live child: %v", err)
-	}
-	for _, bad := range []os.Signal{nil, syscall.Signal(-1), syscall.Signal(1000)} {
-		err := p.Signal(bad)
-		if !errors.Is(err, syscall.EINVAL) {
-			t.Errorf("Signal(%v) = %v; want EINVAL", bad, err)
-		}
-	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	status, err := p.Wait()
-	if err != nil || !status.Signaled() || status.Signal() != syscall.SIGTERM {
-		t.Errorf("Wait after SIGTERM = %v, %v; want signal: terminated", status, err)
-	}
-	if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("Kill after Wait = %v; want os.ErrProcessDone", err)
-	}
-}
-
 // TestWaitStatus compares every ExitStatus with the os.ProcessState that
 // exec.Cmd.Wait gives for the same kind of child.
 func TestWaitStatus(t *testing.T) {
@@ -1241,22 +1217,6 @@ func TestCloseDuringOutputCopy(t *testing.T) {
 	}
 	if err := <-tried; !errors.Is(err, os.ErrClosed) {
 		t.Errorf("TryWait interrupted by Close while output is copied = %v; want os.ErrClosed", err)
-	}
-}
-
-func TestSignalOutOfRange(t *testing.T) {
-	leakcheck.Check(t)
-	_, p := startChild(t, testchild.Sleep)
-	// The kernel takes an int: a larger number must not be cut to its low bits.
-	wide := int64(1)<<32 | int64(syscall.SIGKILL)
-	if int64(int(wide)) != wide {
-		t.Skip("syscall.Signal is 32 bits here: no signal number can be out of the kernel's range")
-	}
-	if err := p.Signal(syscall.Signal(wide)); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("Signal(1<<32 | SIGKILL) = %v; want EINVAL", err)
-	}
-	if err := p.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("the child died of a signal number out of range: %v", err)
 	}
 }
 
