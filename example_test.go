@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pidfd-go/pidfd"
 )
 
@@ -147,7 +149,10 @@ func ExampleFromUnixConn() {
 
 	peer, err := pidfd.FromUnixConn(conn)
 	if errors.Is(err, errors.ErrUnsupported) {
-		peer, err = pidfd.FromUnixConnByPID(conn) // before Linux 6.5: racy, see its doc
+		// Before Linux 6.5: open the PID the client had when it
+		// connected. Racy (see FromUnixConn), but this client cannot
+		// exit meanwhile.
+		peer, err = openPeerByPID(conn) // defined at the end of this file
 	}
 	if err != nil {
 		fmt.Println(err)
@@ -387,8 +392,8 @@ func ExamplePassSender() {
 	sender := msg.Sender
 	if passed != nil {
 		// Before Linux 6.5: only the socket's peer, by its PID (racy:
-		// see FromUnixConnByPID).
-		if sender, err = pidfd.FromUnixConnByPID(conns[1]); err != nil {
+		// see FromUnixConn).
+		if sender, err = openPeerByPID(conns[1]); err != nil {
 			fmt.Println(err)
 			return
 		}
@@ -427,4 +432,25 @@ func socketPair(typ int) ([2]*net.UnixConn, error) {
 		conns[i] = c.(*net.UnixConn)
 	}
 	return conns, nil
+}
+
+// openPeerByPID opens the PID that the peer of conn had when the connection
+// was made (SO_PEERCRED). The peer may have exited and its PID gone to
+// another process since: only for a peer that cannot exit meanwhile.
+func openPeerByPID(conn *net.UnixConn) (*pidfd.PidFd, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, os.NewSyscallError("getsockopt SO_PEERCRED", credErr)
+	}
+	return pidfd.Open(int(cred.Pid))
 }

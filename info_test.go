@@ -627,7 +627,6 @@ func TestOnAndroid(t *testing.T) {
 		{"Start", func() error { return openErr(Start(testchild.Command(testchild.Sleep))) }},
 		{"StartProcess", func() error { return openErr(StartProcess(os.Args[0], []string{os.Args[0]}, nil)) }},
 		{"FromUnixConn", func() error { return openErr(FromUnixConn(b)) }},
-		{"FromUnixConnByPID", func() error { return openErr(FromUnixConnByPID(b)) }},
 		{"OpenIdentity", func() error {
 			boot, err := bootID()
 			if err != nil {

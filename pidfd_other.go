@@ -26,9 +26,6 @@ func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
 
-func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
-func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
-
 func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
 func PassSender(conn syscall.Conn) error       { return errUnsupported }
 func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
@@ -90,3 +87,4 @@ func (s *ExitStatus) String() string { return "<nil>" }
 
 func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
 func (p *PidFd) killAndRelease() error                           { return errUnsupported }
+func fromUnixConn(conn *net.UnixConn) (*PidFd, error)            { return nil, errUnsupported }

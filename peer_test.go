@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
@@ -75,10 +77,24 @@ func TestFromUnixConn(t *testing.T) {
 	}
 }
 
-func TestFromUnixConnByPID(t *testing.T) {
+// TestPeerCredFallback follows FromUnixConn's advice for kernels before
+// 6.5, on every kernel: the peer's PID by SO_PEERCRED, then Open, names the
+// child that connected while it cannot exit. And a nil connection is
+// refused.
+func TestPeerCredFallback(t *testing.T) {
 	leakcheck.Check(t)
 	conn, child := acceptChild(t, nil)
-	peer, err := FromUnixConnByPID(conn)
+	pid, err := peerOption(conn, func(s int) (int, error) {
+		cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			return 0, err
+		}
+		return int(cred.Pid), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := Open(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
