@@ -3,7 +3,6 @@ package pidfd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"syscall"
 )
 
@@ -96,33 +95,4 @@ type Features struct {
 	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
 	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
 	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
-}
-
-// Message is what arrived with the bytes of one message.
-type Message struct {
-	// PidFds are the pidfds the sender attached (SCM_RIGHTS), in order.
-	PidFds []*PidFd
-	// Sender names the process that sent the message, if [PassSender]
-	// was called on the receiving socket (SCM_PIDFD); nil otherwise.
-	Sender *PidFd
-	// Addr is the sender's address on a datagram socket, as
-	// [net.UnixConn.ReadMsgUnix] returns it.
-	Addr *net.UnixAddr
-}
-
-// Close closes every PidFd of the message.
-func (m *Message) Close() error {
-	if m == nil {
-		return nil
-	}
-	var errs []error
-	for _, p := range m.PidFds {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	if m.Sender != nil {
-		errs = append(errs, m.Sender.Close())
-	}
-	return errors.Join(errs...)
 }

@@ -27,17 +27,8 @@ func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
 
 func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
-func PassSender(conn syscall.Conn) error       { return errUnsupported }
 func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
 func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
-
-func WriteMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds ...*PidFd) (int, error) {
-	return 0, errUnsupported
-}
-
-func ReadMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
-	return 0, Message{}, errUnsupported
-}
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
@@ -88,3 +79,12 @@ func (s *ExitStatus) String() string { return "<nil>" }
 func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
 func (p *PidFd) killAndRelease() error                           { return errUnsupported }
 func fromUnixConn(conn *net.UnixConn) (*PidFd, error)            { return nil, errUnsupported }
+func passSender(conn syscall.Conn) error                         { return errUnsupported }
+
+func writeMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds []*PidFd) (int, error) {
+	return 0, errUnsupported
+}
+
+func readMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
+	return 0, Message{}, errUnsupported
+}
