@@ -3,6 +3,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
+	"os"
 	"syscall"
 )
 
@@ -95,4 +96,22 @@ type Features struct {
 	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
 	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
 	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
+}
+
+// Close closes the pidfd, as [os.File.Close] does: the first call closes
+// it, and wakes every goroutine waiting on it, which returns
+// [os.ErrClosed]; a later call returns os.ErrClosed, and a call on a nil
+// PidFd [os.ErrInvalid]. Closing does not affect the process.
+func (p *PidFd) Close() error {
+	if p == nil {
+		return os.ErrInvalid
+	}
+	return p.close()
+}
+
+// GetFd returns a duplicate of the process's file descriptor fd
+// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
+// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
+func (p *PidFd) GetFd(fd int) (*os.File, error) {
+	return p.getFd(fd)
 }

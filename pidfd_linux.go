@@ -425,15 +425,12 @@ func checkPidfd(fd int) error {
 	return ErrNotPidFd
 }
 
-// Close closes the pidfd. It wakes every goroutine waiting on it, which
-// returns [os.ErrClosed]. Closing does not affect the process. Close is
-// idempotent: calls after the first return nil.
-func (p *PidFd) Close() error {
-	if p == nil || p.file == nil {
+func (p *PidFd) close() error {
+	if p.file == nil {
 		return os.ErrInvalid
 	}
 	if !p.closed.CompareAndSwap(false, true) {
-		return nil
+		return os.ErrClosed
 	}
 	close(p.closing)
 	return p.file.Close()
@@ -617,22 +614,19 @@ func visiblePID(pid int, err error) (int, error) {
 	return pid, nil
 }
 
-// GetFd returns a duplicate of the process's file descriptor targetFd
-// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
-// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
-func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
-	if targetFd < 0 || targetFd > math.MaxInt32 {
+func (p *PidFd) getFd(fd int) (*os.File, error) {
+	if fd < 0 || fd > math.MaxInt32 {
 		return nil, os.NewSyscallError("pidfd_getfd", unix.EBADF)
 	}
-	var fd int
+	var dup int
 	err := p.controlFunc(func(pidfd int) (err error) {
-		fd, err = unix.PidfdGetfd(pidfd, targetFd, 0)
+		dup, err = unix.PidfdGetfd(pidfd, fd, 0)
 		return err
 	})
 	if err != nil {
 		return nil, wrapErr("pidfd_getfd", err)
 	}
-	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd_getfd:%d", targetFd)), nil
+	return os.NewFile(uintptr(dup), fmt.Sprintf("pidfd_getfd:%d", fd)), nil
 }
 
 // StartProcess starts the program name with the arguments argv, as
