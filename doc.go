@@ -47,7 +47,7 @@
 // # Asking about a process
 //
 // [PidFd.PID], [PidFd.PPID], [PidFd.Creds], [PidFd.CgroupID], [PidFd.ID]
-// and [PidFd.Namespace] answer from the pidfd itself on new kernels. On older
+// and [PidFd.OpenNamespace] answer from the pidfd itself on new kernels. On older
 // ones they read /proc/PID, and only answer after proving that the pidfd's
 // process still lives: a PID is reused only after its process is reaped, so
 // a live process still owns what was read. Otherwise they report

@@ -84,6 +84,36 @@ func (ns Namespace) String() string {
 	return namespaceNames[ns]
 }
 
+// OpenNamespace opens the process's namespace of the given kind, as opening
+// /proc/PID/ns/NAME would (the file is named after the kind): by ioctl on
+// Linux 6.11+, else through that very file, verified to be the process's
+// own. The caller owns the returned file.
+//
+// A kind the kernel was built without gives [errors.ErrUnsupported]; a
+// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
+func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
+	return p.openNamespace(ns)
+}
+
+// Setns moves the calling thread into the process's namespaces of the given
+// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
+// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
+// enters them one after the other: an error there can leave the thread in
+// some of them.
+//
+// Namespaces belong to threads, and Go moves goroutines between threads: call
+// [runtime.LockOSThread] first, and do not unlock the thread afterwards
+// unless you have moved it back, so that it exits with the goroutine instead
+// of running others in the wrong namespaces. A Go program always has several
+// threads, and the kernel lets no such process enter a user or mount
+// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
+// before entering anything. The ForChildren kinds cannot be entered on their
+// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
+// Setns with no kinds fails with EINVAL, as setns(2) does.
+func (p *PidFd) Setns(kinds ...Namespace) error {
+	return p.setns(kinds)
+}
+
 // Features says which pidfd facilities the running kernel offers this
 // process (a seccomp filter can take some away). Everything in the package
 // works without them, through /proc, except where a method says otherwise.

@@ -47,8 +47,6 @@ func (p *PidFd) PPID() (int, error)                                   { return 0
 func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }
 func (p *PidFd) ID() (uint64, error)                                  { return 0, errUnsupported }
 func (p *PidFd) Equal(other *PidFd) bool                              { return false }
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error)             { return nil, errUnsupported }
-func (p *PidFd) Setns(kinds ...Namespace) error                       { return errUnsupported }
 func (p *PidFd) Identity() (Identity, error)                          { return Identity{}, errUnsupported }
 func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
 
@@ -76,6 +74,8 @@ func (s *ExitStatus) String() string { return "<nil>" }
 
 func (p *PidFd) close() error                                    { return os.ErrInvalid }
 func (p *PidFd) getFd(fd int) (*os.File, error)                  { return nil, errUnsupported }
+func (p *PidFd) openNamespace(ns Namespace) (*os.File, error)    { return nil, errUnsupported }
+func (p *PidFd) setns(kinds []Namespace) error                   { return errUnsupported }
 func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
 func (p *PidFd) killAndRelease() error                           { return errUnsupported }
 func fromUnixConn(conn *net.UnixConn) (*PidFd, error)            { return nil, errUnsupported }

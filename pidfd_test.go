@@ -833,8 +833,8 @@ func TestNilAndZeroPidFd(t *testing.T) {
 		if _, err := p.ID(); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf("ID on %#v = %v; want os.ErrInvalid", p, err)
 		}
-		if _, err := p.Namespace(NamespaceNet); !errors.Is(err, os.ErrInvalid) {
-			t.Errorf("Namespace on %#v = %v; want os.ErrInvalid", p, err)
+		if _, err := p.OpenNamespace(NamespaceNet); !errors.Is(err, os.ErrInvalid) {
+			t.Errorf("OpenNamespace on %#v = %v; want os.ErrInvalid", p, err)
 		}
 		if err := p.Setns(NamespaceUTS); !errors.Is(err, os.ErrInvalid) {
 			t.Errorf("Setns on %#v = %v; want os.ErrInvalid", p, err)
