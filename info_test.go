@@ -228,6 +228,22 @@ func TestCredsPPIDCgroup(t *testing.T) {
 	})
 }
 
+// TestPPIDNotNameable asks for the parent of PID 1, which has no PID here:
+// the kernel's, or one in an ancestor PID namespace.
+func TestPPIDNotNameable(t *testing.T) {
+	leakcheck.Check(t)
+	bothPaths(t, func(t *testing.T) {
+		p, err := Open(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if ppid, err := p.PPID(); ppid != 0 || !errors.Is(err, ErrNotInPIDNamespace) {
+			t.Errorf("PPID of PID 1 = %d, %v; want 0, ErrNotInPIDNamespace", ppid, err)
+		}
+	})
+}
+
 func TestInfoAfterReap(t *testing.T) {
 	leakcheck.Check(t)
 	bothPaths(t, func(t *testing.T) {

@@ -15,6 +15,7 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 // caller cannot see, so it has no PID from the caller's point of view. The
 // process may well be alive, and the pidfd still polls readable when it
 // exits, but the kernel refuses to signal it from here (EINVAL).
+// [PidFd.PPID] reports it for a parent that has no PID here.
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
 // ErrNotGroupLeader reports that a signal to a process group was refused

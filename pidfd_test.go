@@ -1261,6 +1261,20 @@ func outsideNS(args []string) int {
 		fmt.Printf("Signal(0) = %v: a live process reported as done\n", err)
 		code = 1
 	}
+	if ownProc {
+		// This process is its namespace's init: its parent, the test,
+		// has no PID here.
+		self, err := Self()
+		if err != nil {
+			fmt.Println("Self:", err)
+			return 1
+		}
+		defer self.Close()
+		if ppid, err := self.PPID(); ppid != 0 || !errors.Is(err, ErrNotInPIDNamespace) {
+			fmt.Printf("PPID of the namespace's init = %d, %v; want 0, ErrNotInPIDNamespace\n", ppid, err)
+			code = 1
+		}
+	}
 	// Entering the parent's PID namespace from a child one is refused
 	// (EINVAL from setns itself): nothing may change, not even the net
 	// namespace named first.
