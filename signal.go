@@ -6,8 +6,9 @@ import "os"
 // thread PidFd names. Once the process has been reaped it fails with
 // [os.ErrProcessDone] instead of reaching whoever holds the PID by then.
 // Signal 0 sends nothing and checks that the process still exists. A sig
-// that is not a [syscall.Signal] the kernel knows is [syscall.EINVAL], as
-// are contradictory options; neither makes a system call.
+// that is not a [syscall.Signal] the kernel knows is [syscall.EINVAL], and
+// so are contradictory options (two scopes, or two values): what no system
+// call could send is refused before one is made.
 //
 // Options change where the signal goes and what it carries:
 //
