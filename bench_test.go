@@ -267,7 +267,7 @@ func BenchmarkNamespace(b *testing.B) {
 	run := func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			f, err := p.Namespace(NamespaceNet)
+			f, err := p.OpenNamespace(NamespaceNet)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -30,15 +30,21 @@ func (p *PidFd) Creds() (Creds, error) {
 	return creds, nil
 }
 
-// PPID returns the PID of the process's parent, as the caller sees it: 0
-// when the parent is not visible here (the process is the init of a PID
-// namespace, or its parent lives outside ours). Like PID, it is only a name
-// for the moment.
+// PPID returns the PID of the process's parent, as the caller sees it. Like
+// PID, it is only a name for the moment. A parent that has no PID in the
+// caller's PID namespace gives [ErrNotInPIDNamespace], as PID does for such
+// a process: the parent lives in an ancestor namespace (as the parent of a
+// namespace's init does, or of a process started by one that entered the
+// namespace with setns), or it is the kernel itself (for PID 1 and 2 of the
+// initial namespace).
 func (p *PidFd) PPID() (int, error) {
 	c := p.getCall()
 	defer p.putCall(c)
 	if err := p.controlPID(c, (*fdCall).readPPID); err != nil {
 		return 0, err
+	}
+	if c.pid == 0 {
+		return 0, ErrNotInPIDNamespace // the kernel's 0: no PID here
 	}
 	return c.pid, nil
 }

@@ -33,13 +33,7 @@ var namespaceKinds = [...]struct {
 // pidfdNamespaceIoctls are the PIDFD_GET_*_NAMESPACE ioctls, Linux 6.11.
 var pidfdNamespaceIoctls kernelFeature
 
-// Namespace opens the process's namespace of the given kind (the file is
-// named after the kind, as in /proc/PID/ns), as /proc/PID/ns/NAME would: by ioctl on Linux 6.11+, else through that very
-// file, verified to be the process's own. The caller owns the returned file.
-//
-// A kind the kernel was built without gives [errors.ErrUnsupported]; a
-// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error) {
+func (p *PidFd) openNamespace(ns Namespace) (*os.File, error) {
 	if !ns.valid() {
 		return nil, fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.ErrInvalid)
 	}
@@ -127,22 +121,7 @@ var setnsTakesPidfd = learnOnce(func() (bool, error) {
 	}
 })
 
-// Setns moves the calling thread into the process's namespaces of the given
-// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
-// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
-// enters them one after the other: an error there can leave the thread in
-// some of them.
-//
-// Namespaces belong to threads, and Go moves goroutines between threads: call
-// [runtime.LockOSThread] first, and do not unlock the thread afterwards
-// unless you have moved it back, so that it exits with the goroutine instead
-// of running others in the wrong namespaces. A Go program always has several
-// threads, and the kernel lets no such process enter a user or mount
-// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
-// before entering anything. The ForChildren kinds cannot be entered on their
-// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
-// Setns with no kinds fails with EINVAL, as setns(2) does.
-func (p *PidFd) Setns(kinds ...Namespace) error {
+func (p *PidFd) setns(kinds []Namespace) error {
 	flags := 0
 	for _, ns := range kinds {
 		switch {
@@ -187,7 +166,7 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 		}
 	}()
 	for _, ns := range kinds {
-		file, err := p.Namespace(ns)
+		file, err := p.openNamespace(ns)
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
-	"net"
+	"os"
 	"syscall"
 )
 
@@ -15,13 +15,14 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 // caller cannot see, so it has no PID from the caller's point of view. The
 // process may well be alive, and the pidfd still polls readable when it
 // exits, but the kernel refuses to signal it from here (EINVAL).
+// [PidFd.PPID] reports it for a parent that has no PID here.
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
 // ErrNotGroupLeader reports that a signal to a process group was refused
 // because the process does not lead its group: the kernel names a group by
 // its leader, and a member's or a former leader's pidfd would reach no
 // group, or the group it left. Signal through a PidFd of the group's leader
-// instead; see [PidFd.SignalScoped].
+// instead; see [ToProcessGroup].
 var ErrNotGroupLeader = errors.New("pidfd: process does not lead its process group")
 
 // ErrNoExitStatus reports that a process has exited but that the kernel
@@ -84,6 +85,36 @@ func (ns Namespace) String() string {
 	return namespaceNames[ns]
 }
 
+// OpenNamespace opens the process's namespace of the given kind, as opening
+// /proc/PID/ns/NAME would (the file is named after the kind): by ioctl on
+// Linux 6.11+, else through that very file, verified to be the process's
+// own. The caller owns the returned file.
+//
+// A kind the kernel was built without gives [errors.ErrUnsupported]; a
+// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
+func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
+	return p.openNamespace(ns)
+}
+
+// Setns moves the calling thread into the process's namespaces of the given
+// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
+// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
+// enters them one after the other: an error there can leave the thread in
+// some of them.
+//
+// Namespaces belong to threads, and Go moves goroutines between threads: call
+// [runtime.LockOSThread] first, and do not unlock the thread afterwards
+// unless you have moved it back, so that it exits with the goroutine instead
+// of running others in the wrong namespaces. A Go program always has several
+// threads, and the kernel lets no such process enter a user or mount
+// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
+// before entering anything. The ForChildren kinds cannot be entered on their
+// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
+// Setns with no kinds fails with EINVAL, as setns(2) does.
+func (p *PidFd) Setns(kinds ...Namespace) error {
+	return p.setns(kinds)
+}
+
 // Features says which pidfd facilities the running kernel offers this
 // process (a seccomp filter can take some away). Everything in the package
 // works without them, through /proc, except where a method says otherwise.
@@ -98,43 +129,20 @@ type Features struct {
 	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
 }
 
-// SignalScope says which processes a signal sent with
-// [PidFd.SignalScoped] reaches (Linux 6.9+).
-type SignalScope int
-
-// The scopes; their values are the kernel's PIDFD_SIGNAL_* flags.
-const (
-	ScopeDefault      SignalScope = 0 // as the pidfd was opened: its process (or thread)
-	ScopeThread       SignalScope = 1 // only the thread the pidfd names
-	ScopeThreadGroup  SignalScope = 2 // the whole process
-	ScopeProcessGroup SignalScope = 4 // every process in the group the process leads (see PidFd.SignalScoped)
-)
-
-// Message is what arrived with the bytes of one message.
-type Message struct {
-	// PidFds are the pidfds the sender attached (SCM_RIGHTS), in order.
-	PidFds []*PidFd
-	// Sender names the process that sent the message, if [PassSender]
-	// was called on the receiving socket (SCM_PIDFD); nil otherwise.
-	Sender *PidFd
-	// Addr is the sender's address on a datagram socket, as
-	// [net.UnixConn.ReadMsgUnix] returns it.
-	Addr *net.UnixAddr
+// Close closes the pidfd, as [os.File.Close] does: the first call closes
+// it, and wakes every goroutine waiting on it, which returns
+// [os.ErrClosed]; a later call returns os.ErrClosed, and a call on a nil
+// PidFd [os.ErrInvalid]. Closing does not affect the process.
+func (p *PidFd) Close() error {
+	if p == nil {
+		return os.ErrInvalid
+	}
+	return p.close()
 }
 
-// Close closes every PidFd of the message.
-func (m *Message) Close() error {
-	if m == nil {
-		return nil
-	}
-	var errs []error
-	for _, p := range m.PidFds {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	if m.Sender != nil {
-		errs = append(errs, m.Sender.Close())
-	}
-	return errors.Join(errs...)
+// GetFd returns a duplicate of the process's file descriptor fd
+// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
+// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
+func (p *PidFd) GetFd(fd int) (*os.File, error) {
+	return p.getFd(fd)
 }

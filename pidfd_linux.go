@@ -425,15 +425,12 @@ func checkPidfd(fd int) error {
 	return ErrNotPidFd
 }
 
-// Close closes the pidfd. It wakes every goroutine waiting on it, which
-// returns [os.ErrClosed]. Closing does not affect the process. Close is
-// idempotent: calls after the first return nil.
-func (p *PidFd) Close() error {
-	if p == nil || p.file == nil {
+func (p *PidFd) close() error {
+	if p.file == nil {
 		return os.ErrInvalid
 	}
 	if !p.closed.CompareAndSwap(false, true) {
-		return nil
+		return os.ErrClosed
 	}
 	close(p.closing)
 	return p.file.Close()
@@ -475,26 +472,6 @@ func (p *PidFd) PID() (int, error) {
 		return 0, err
 	}
 	return pid, nil
-}
-
-// Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
-// nothing and checks that the process still exists: it returns
-// [os.ErrProcessDone] once the process has been reaped. A sig that is not
-// a [syscall.Signal] the kernel knows is [syscall.EINVAL].
-func (p *PidFd) Signal(sig os.Signal) error {
-	s, err := checkSignal(sig, ScopeDefault)
-	if err != nil {
-		return err
-	}
-	c := p.getCall()
-	defer p.putCall(c)
-	c.sig = s
-	return p.control(c, (*fdCall).sendSignal)
-}
-
-// Kill sends SIGKILL to the process.
-func (p *PidFd) Kill() error {
-	return p.Signal(syscall.SIGKILL)
 }
 
 // fdCall carries the arguments and results of one system call made on the
@@ -561,10 +538,6 @@ func (p *PidFd) controlFunc(f func(fd int) error) error {
 		return os.ErrClosed
 	}
 	return err
-}
-
-func (c *fdCall) sendSignal(fd int) {
-	c.err = wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, c.sig, nil, 0))
 }
 
 // kernelFeature remembers whether the kernel knows a call. The first
@@ -641,22 +614,19 @@ func visiblePID(pid int, err error) (int, error) {
 	return pid, nil
 }
 
-// GetFd returns a duplicate of the process's file descriptor targetFd
-// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
-// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
-func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
-	if targetFd < 0 || targetFd > math.MaxInt32 {
+func (p *PidFd) getFd(fd int) (*os.File, error) {
+	if fd < 0 || fd > math.MaxInt32 {
 		return nil, os.NewSyscallError("pidfd_getfd", unix.EBADF)
 	}
-	var fd int
+	var dup int
 	err := p.controlFunc(func(pidfd int) (err error) {
-		fd, err = unix.PidfdGetfd(pidfd, targetFd, 0)
+		dup, err = unix.PidfdGetfd(pidfd, fd, 0)
 		return err
 	})
 	if err != nil {
 		return nil, wrapErr("pidfd_getfd", err)
 	}
-	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd_getfd:%d", targetFd)), nil
+	return os.NewFile(uintptr(dup), fmt.Sprintf("pidfd_getfd:%d", fd)), nil
 }
 
 // StartProcess starts the program name with the arguments argv, as
@@ -716,139 +686,6 @@ func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	return newPidFd(pidfd, pid)
 }
 
-// SignalScoped sends sig to the process, its thread, or its whole process
-// group (pidfd_send_signal flags, Linux 6.9+; [errors.ErrUnsupported]
-// before).
-//
-// [ScopeProcessGroup] reaches the process group that the process leads. The
-// kernel names the group by the process itself, not by a number, so the
-// signal cannot reach a group that a recycled PID happens to lead; but it
-// signals the group whose ID is the process's PID, whether or not the
-// process is in it. So SignalScoped first checks that the process leads its
-// group now (its group ID is its PID), and otherwise refuses with
-// [ErrNotGroupLeader], sending nothing: a member that does not lead its
-// group would reach no group, and a former leader that moved to another
-// group would reach the group it left. To signal a member's group, signal
-// through a PidFd of the group's leader (a child started with
-// SysProcAttr.Setpgid leads a group of its own). A thread PidFd leads a
-// group only if it names the first thread of a leading process. The check
-// and the signal are two steps: a leader that leaves its group between them
-// is racing the caller, and the signal then reaches the group it led when
-// the call began, never any other.
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
-	if scope == ScopeDefault {
-		return p.Signal(sig)
-	}
-	s, err := checkSignal(sig, scope)
-	if err != nil {
-		return err
-	}
-	return p.sendScoped(s, nil, scope)
-}
-
-// sendScoped sends s, with info if not nil, by pidfd_send_signal with
-// scope's flag; a signal to the process group only while the process leads
-// it (see SignalScoped).
-func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope SignalScope) error {
-	pid, pgid := 0, 0
-	if scope == ScopeProcessGroup {
-		var err error
-		if pid, err = p.PID(); err != nil {
-			return err
-		}
-		// By number: the answer is the process's own only if it still
-		// holds the PID afterwards, which the proof below checks. ESRCH:
-		// nobody holds it, so the process has been reaped.
-		if pgid, err = unix.Getpgid(pid); err != nil {
-			return wrapErr("getpgid", err)
-		}
-	}
-	var refused error
-	err := p.controlFunc(func(fd int) error {
-		if pgid != pid {
-			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
-			}
-			return nil
-		}
-		err := unix.PidfdSendSignal(fd, s, info, int(scope))
-		if err == unix.ESRCH && scope == ScopeProcessGroup {
-			// Its group is empty: the process has been reaped, or has
-			// left the group since the check.
-			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d left its group during the call)", ErrNotGroupLeader, pid)
-			}
-		}
-		return err
-	})
-	if refused != nil {
-		return refused
-	}
-	return scopedErr(err, scope)
-}
-
-// SignalWithValue sends sig carrying value, as sigqueue(3) does: the
-// receiver finds si_code SI_QUEUE, value in si_value, and the caller's PID
-// and real user ID in si_pid and si_uid (the kernel translates them for a
-// receiver in other namespaces, and sets si_pid to 0 where the receiver's
-// PID namespace cannot see the caller). value fills the pointer-sized
-// si_value.sival_ptr; on little-endian machines sival_int holds its low 32
-// bits. scope is as for [PidFd.SignalScoped]; [ScopeDefault] works on every
-// kernel with pidfds.
-//
-// Signal 0 with a value checks, like [PidFd.Signal], that the process
-// exists.
-func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
-	s, err := checkSignal(sig, scope)
-	if err != nil {
-		return err
-	}
-	info := siginfoQueue{
-		siginfoHead: siginfoHead{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid())},
-		value:       uintptr(value),
-	}
-	if codeSwapped {
-		info.errno = siQueue
-	} else {
-		info.code = siQueue
-	}
-	return p.sendScoped(s, (*unix.Siginfo)(unsafe.Pointer(&info)), scope)
-}
-
-// checkSignal refuses what no system call could send, before making one:
-// its error is plain EINVAL, as the kernel answers for a signal number it
-// does not know, so that one check serves callers whichever refused.
-func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
-	s, ok := sig.(syscall.Signal)
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("pidfd: %v (%T) is not a syscall.Signal: %w", sig, sig, unix.EINVAL)
-	case s < 0 || s > math.MaxInt32: // the kernel would keep only the low 32 bits
-		return 0, fmt.Errorf("pidfd: no signal has the number %d: %w", int(s), unix.EINVAL)
-	case scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0:
-		return 0, fmt.Errorf("pidfd: unknown signal scope %d: %w", scope, unix.EINVAL)
-	}
-	return unix.Signal(s), nil
-}
-
-// scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
-// knows no scope flags and answers EINVAL for any.
-func scopedErr(err error, scope SignalScope) error {
-	if err == unix.EINVAL && scope != ScopeDefault {
-		switch f, probeErr := kernelFeatures(); {
-		case probeErr != nil:
-			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
-		case !f.ThreadPidfds:
-			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
-		}
-	}
-	return wrapErr("pidfd_send_signal", err)
-}
-
-// siQueue is si_code SI_QUEUE, what sigqueue(3) sends. The kernel accepts
-// only negative codes from a process signalling another.
-const siQueue = -1
-
 // siginfoQueue is siginfo_t as sigqueue fills it (the union's _rt member).
 type siginfoQueue struct {
 	siginfoHead
@@ -860,34 +697,3 @@ var (
 	_ [unsafe.Sizeof(siginfoQueue{}) - siginfoSize]byte
 	_ [siginfoSize - unsafe.Sizeof(siginfoQueue{})]byte
 )
-
-// KillAndRelease sends SIGKILL and then has the kernel reclaim the
-// process's memory at once (process_mrelease, Linux 5.15+) instead of when
-// the process gets around to exiting, as out-of-memory killers do. The
-// release is best effort: where the kernel cannot do it yet, or has no
-// process_mrelease (before 5.15), the kill alone is sent, the memory goes
-// as the process exits, and KillAndRelease returns nil. It fails if the
-// kill fails, or if the kernel refuses the release for another reason
-// (EPERM from a sandbox's seccomp filter, say); the kill stands then.
-func (p *PidFd) KillAndRelease() error {
-	if err := p.Kill(); err != nil {
-		return err
-	}
-	err := p.controlFunc(func(fd int) error {
-		if _, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0); errno != 0 {
-			return errno
-		}
-		return nil
-	})
-	switch err {
-	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
-		return nil
-	case unix.EINVAL, unix.ENOSYS:
-		// EINVAL: the kernel does not (yet) count the process as dying,
-		// for instance while its memory is still shared with one that is
-		// not (seen on 6.1 right after SIGKILL). ENOSYS: before 5.15. The
-		// kill stands; the memory goes as the process exits.
-		return nil
-	}
-	return wrapErr("process_mrelease", err)
-}

@@ -26,38 +26,18 @@ func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
 
-func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
-func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
-
 func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
-func PassSender(conn syscall.Conn) error       { return errUnsupported }
 func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
 func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
-
-func WriteMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds ...*PidFd) (int, error) {
-	return 0, errUnsupported
-}
-
-func ReadMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
-	return 0, Message{}, errUnsupported
-}
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
 
-func (p *PidFd) Close() error                                        { return errUnsupported }
-func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
-func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
-func (p *PidFd) PID() (int, error)                                   { return 0, errUnsupported }
-func (p *PidFd) Signal(sig os.Signal) error                          { return errUnsupported }
-func (p *PidFd) Kill() error                                         { return errUnsupported }
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error { return errUnsupported }
-func (p *PidFd) KillAndRelease() error                               { return errUnsupported }
-func (p *PidFd) IsThread() bool                                      { return false }
-func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
-	return errUnsupported
-}
+func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
+func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return nil, errUnsupported }
+func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
+func (p *PidFd) IsThread() bool                                       { return false }
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
@@ -67,9 +47,6 @@ func (p *PidFd) PPID() (int, error)                                   { return 0
 func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }
 func (p *PidFd) ID() (uint64, error)                                  { return 0, errUnsupported }
 func (p *PidFd) Equal(other *PidFd) bool                              { return false }
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error)             { return nil, errUnsupported }
-func (p *PidFd) Setns(kinds ...Namespace) error                       { return errUnsupported }
-func (p *PidFd) GetFd(targetFd int) (*os.File, error)                 { return nil, errUnsupported }
 func (p *PidFd) Identity() (Identity, error)                          { return Identity{}, errUnsupported }
 func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
 
@@ -92,3 +69,22 @@ func (s *ExitStatus) SystemTime() time.Duration {
 	return 0
 }
 func (s *ExitStatus) String() string { return "<nil>" }
+
+// The per-system halves of the portable declarations.
+
+func (p *PidFd) close() error                                    { return os.ErrInvalid }
+func (p *PidFd) getFd(fd int) (*os.File, error)                  { return nil, errUnsupported }
+func (p *PidFd) openNamespace(ns Namespace) (*os.File, error)    { return nil, errUnsupported }
+func (p *PidFd) setns(kinds []Namespace) error                   { return errUnsupported }
+func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
+func (p *PidFd) killAndRelease() error                           { return errUnsupported }
+func fromUnixConn(conn *net.UnixConn) (*PidFd, error)            { return nil, errUnsupported }
+func passSender(conn syscall.Conn) error                         { return errUnsupported }
+
+func writeMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds []*PidFd) (int, error) {
+	return 0, errUnsupported
+}
+
+func readMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
+	return 0, Message{}, errUnsupported
+}

@@ -18,7 +18,7 @@ import (
 //
 // A thread PidFd differs from a process one:
 //   - PID returns the thread ID, and Signal reaches that thread alone
-//     (SignalScoped with [ScopeThreadGroup] reaches its whole process).
+//     (with [ToThreadGroup], its whole process).
 //   - It polls readable once the thread has exited, while the rest of its
 //     process may run on; a process PidFd waits for every thread. The first
 //     thread is the exception: the kernel keeps it until its whole process

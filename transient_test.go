@@ -168,8 +168,8 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 			}
 			return got, err
 		}},
-		{"Namespace", func() (any, error) {
-			f, err := p.Namespace(NamespaceUTS)
+		{"OpenNamespace", func() (any, error) {
+			f, err := p.OpenNamespace(NamespaceUTS)
 			if err != nil {
 				return nil, err
 			}
@@ -222,15 +222,15 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 		}
 	}
 	want := map[string]any{
-		"Identity":     pid,
-		"OpenIdentity": true,
-		"WithProcDir":  strconv.Itoa(pid),
-		"PID":          pid,
-		"PPID":         wantPPID,
-		"Creds":        wantCreds,
-		"CgroupID":     any(nil),
-		"Namespace":    nsStat.Ino,
-		"cgroup2Root":  wantRoot,
+		"Identity":      pid,
+		"OpenIdentity":  true,
+		"WithProcDir":   strconv.Itoa(pid),
+		"PID":           pid,
+		"PPID":          wantPPID,
+		"Creds":         wantCreds,
+		"CgroupID":      any(nil),
+		"OpenNamespace": nsStat.Ino,
+		"cgroup2Root":   wantRoot,
 	}
 	if kernelIs64Bit() && wantRootErr == nil {
 		// The inode of the cgroup directory under the root a fresh

@@ -5,10 +5,8 @@ package pidfd
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -20,85 +18,49 @@ import (
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
-// acceptChild starts a child that connects to a fresh unix socket (and
-// writes what it is told to say) and returns the server's end of the
-// connection and the child's PidFd. prepare, if not nil, runs on the
-// listener first.
-func acceptChild(t *testing.T, prepare func(*net.UnixListener) error, say ...string) (*net.UnixConn, *PidFd) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sock")
-	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
+func TestSignal(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("Signal(0) to a live child: %v", err)
 	}
-	defer listener.Close()
-	if prepare != nil {
-		if err := prepare(listener); err != nil {
-			t.Fatal(err)
+	for _, bad := range []os.Signal{nil, syscall.Signal(-1), syscall.Signal(1000)} {
+		err := p.Signal(bad)
+		if !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Signal(%v) = %v; want EINVAL", bad, err)
 		}
 	}
-	_, child := startChild(t, testchild.Connect, append([]string{path}, say...)...)
-	conn, err := listener.AcceptUnix()
-	if err != nil {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	return conn, child
+	status, err := p.Wait()
+	if err != nil || !status.Signaled() || status.Signal() != syscall.SIGTERM {
+		t.Errorf("Wait after SIGTERM = %v, %v; want signal: terminated", status, err)
+	}
+	if err := p.Kill(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Kill after Wait = %v; want os.ErrProcessDone", err)
+	}
 }
 
-func TestFromUnixConn(t *testing.T) {
+func TestSignalOutOfRange(t *testing.T) {
 	leakcheck.Check(t)
-	conn, child := acceptChild(t, nil)
-	peer, err := FromUnixConn(conn)
-	if !KernelFeatures().PeerPidfd {
-		if !errors.Is(err, errors.ErrUnsupported) {
-			peer.Close()
-			t.Fatalf("FromUnixConn without SO_PEERPIDFD = %v; want errors.ErrUnsupported", err)
-		}
-		t.Skip("no SO_PEERPIDFD on this kernel (checked that it says so)")
+	_, p := startChild(t, testchild.Sleep)
+	// The kernel takes an int: a larger number must not be cut to its low bits.
+	wide := int64(1)<<32 | int64(syscall.SIGKILL)
+	if int64(int(wide)) != wide {
+		t.Skip("syscall.Signal is 32 bits here: no signal number can be out of the kernel's range")
 	}
-	if err != nil {
-		t.Fatal(err)
+	if err := p.Signal(syscall.Signal(wide)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Signal(1<<32 | SIGKILL) = %v; want EINVAL", err)
 	}
-	defer peer.Close()
-	if !peer.Equal(child) {
-		t.Error("the peer's PidFd names another process than the child that connected")
-	}
-	// The peer exits and is reaped: the socket still knows exactly who it
-	// was, and says it is gone instead of opening whoever has its PID now.
-	child.Kill()
-	if _, err := child.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.Signal(nil); err == nil {
-		t.Error("Signal(nil) succeeded")
-	}
-	if _, err := peer.PID(); !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("PID of the reaped peer = %v; want os.ErrProcessDone", err)
-	}
-	if again, err := FromUnixConn(conn); !errors.Is(err, os.ErrProcessDone) {
-		again.Close()
-		t.Errorf("FromUnixConn after the peer was reaped = %v; want os.ErrProcessDone", err)
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		t.Errorf("the child died of a signal number out of range: %v", err)
 	}
 }
 
-func TestFromUnixConnByPID(t *testing.T) {
-	leakcheck.Check(t)
-	conn, child := acceptChild(t, nil)
-	peer, err := FromUnixConnByPID(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	if !peer.Equal(child) {
-		t.Error("the peer's PidFd names another process than the child that connected")
-	}
-	if p, err := FromUnixConn(nil); p != nil || !errors.Is(err, os.ErrInvalid) {
-		t.Errorf("FromUnixConn(nil) = %v, %v; want os.ErrInvalid", p, err)
-	}
-}
-
-func TestSignalScoped(t *testing.T) {
+// TestSignalScopes signals a process group through its leader: the leader
+// and its member die.
+func TestSignalScopes(t *testing.T) {
 	leakcheck.Check(t)
 	// sh leads a process group of its own and has a child in it.
 	cmd := exec.Command("sh", "-c", "sleep 3600 & echo $!; wait")
@@ -118,10 +80,10 @@ func TestSignalScoped(t *testing.T) {
 	}
 	defer memberFd.Close()
 
-	err = leader.SignalScoped(syscall.SIGKILL, ScopeProcessGroup)
+	err = leader.Signal(syscall.SIGKILL, ToProcessGroup())
 	if !KernelFeatures().ThreadPidfds {
 		if !errors.Is(err, errors.ErrUnsupported) {
-			t.Fatalf("SignalScoped before 6.9 = %v; want errors.ErrUnsupported", err)
+			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
 		t.Skip("no signal scopes on this kernel (checked that it says so)")
 	}
@@ -134,8 +96,25 @@ func TestSignalScoped(t *testing.T) {
 	// The member is not our child: its pidfd polls readable once it has
 	// died (whoever reaps it, and whenever).
 	waitReadable(t, memberFd)
-	if err := leader.SignalScoped(syscall.SIGTERM, 8); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL", err)
+	if err := leader.Signal(syscall.SIGTERM, SignalOption{scope: 8}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Signal with an unknown scope = %v; want EINVAL", err)
+	}
+}
+
+// TestSignalAllocs checks that a plain signal allocates nothing, as a
+// hot path must not: the call is made through the PidFd's own slot.
+func TestSignalAllocs(t *testing.T) {
+	leakcheck.Check(t)
+	_, p := startChild(t, testchild.Sleep)
+	for _, sig := range []syscall.Signal{0, syscall.SIGCONT} {
+		allocs := testing.AllocsPerRun(100, func() {
+			if err := p.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("Signal(%v) allocates %v times per call; want 0", sig, allocs)
+		}
 	}
 }
 
@@ -177,7 +156,7 @@ func TestKillAndRelease(t *testing.T) {
 	}
 }
 
-// TestSignalProcessGroup checks that ScopeProcessGroup reaches the process
+// TestSignalProcessGroup checks that ToProcessGroup reaches the process
 // group that the process is in, and only while it leads it: the kernel
 // signals the group whose ID is the pidfd's PID, in it or not.
 func TestSignalProcessGroup(t *testing.T) {
@@ -213,28 +192,28 @@ func TestSignalProcessGroup(t *testing.T) {
 	// every kernel, with nothing sent to any group.
 	for _, name := range []string{"member", "mover"} {
 		p := children[name].p
-		err := p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+		err := p.Signal(syscall.SIGUSR1, ToProcessGroup())
 		if !errors.Is(err, ErrNotGroupLeader) || errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("SignalScoped(ScopeProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
+			t.Errorf("Signal(ToProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
 		}
-		err = p.SignalWithValue(syscall.SIGUSR1, 1, ScopeProcessGroup)
+		err = p.Signal(syscall.SIGUSR1, WithValue(1), ToProcessGroup())
 		if !errors.Is(err, ErrNotGroupLeader) || errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("SignalWithValue(ScopeProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
+			t.Errorf("Signal(WithValue, ToProcessGroup) on the %s = %v; want ErrNotGroupLeader", name, err)
 		}
 	}
 	if got := pending(); len(got) != 0 {
 		t.Fatalf("SIGUSR1 pending on %v after refused group signals; want none", got)
 	}
 
-	err := leader.p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+	err := leader.p.Signal(syscall.SIGUSR1, ToProcessGroup())
 	if !KernelFeatures().ThreadPidfds {
 		if !errors.Is(err, errors.ErrUnsupported) {
-			t.Fatalf("SignalScoped(ScopeProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
+			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
 		t.Skip("no signal scopes on this kernel (checked that it says so, and refuses non-leaders)")
 	}
 	if err != nil {
-		t.Fatalf("SignalScoped(ScopeProcessGroup) on the leader: %v", err)
+		t.Fatalf("Signal(ToProcessGroup) on the leader: %v", err)
 	}
 	if got, want := pending(), []string{"leader", "member", "mover"}; !slices.Equal(got, want) {
 		t.Errorf("SIGUSR1 pending on %v after the leader's group signal; want %v", got, want)
@@ -247,11 +226,68 @@ func TestSignalProcessGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	delete(children, "leader")
-	err = leader.p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
+	err = leader.p.Signal(syscall.SIGUSR1, ToProcessGroup())
 	if !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("SignalScoped(ScopeProcessGroup) on the reaped leader = %v; want os.ErrProcessDone", err)
+		t.Errorf("Signal(ToProcessGroup) on the reaped leader = %v; want os.ErrProcessDone", err)
 	}
 	if got, want := pending(), []string{"mover"}; !slices.Equal(got, want) {
 		t.Errorf("SIGUSR1 pending on %v after a group signal by the reaped leader; want %v", got, want)
+	}
+}
+
+func TestSignalWithValue(t *testing.T) {
+	leakcheck.Check(t)
+	c := startBlocked(t, nil)
+	const value = 0x1234_5678
+	if err := c.p.Signal(syscall.SIGUSR1, WithValue(value)); err != nil {
+		t.Fatal(err)
+	}
+	got := c.sigwait(t)
+	want := queuedSignal{uint32(syscall.SIGUSR1), siQueue, uint32(os.Getpid()), uint32(os.Getuid()), value, value}
+	if got != want {
+		t.Errorf("child got %+v; want %+v", got, want)
+	}
+
+	if err := c.p.Signal(syscall.Signal(0), WithValue(1)); err != nil {
+		t.Errorf("Signal 0 with a value to a live process = %v", err)
+	}
+	err := c.p.Signal(syscall.SIGUSR1, WithValue(1), ToThread())
+	if !KernelFeatures().ThreadPidfds {
+		if !errors.Is(err, errors.ErrUnsupported) {
+			t.Errorf("Signal with a value and a scope before 6.9 = %v; want errors.ErrUnsupported", err)
+		}
+	} else if onThread, onProcess := pendingUSR1(t, c.pid, c.pid); err != nil || !onThread || onProcess {
+		t.Errorf("Signal(WithValue, ToThread) = %v: pending on thread %v, process %v; want thread only", err, onThread, onProcess)
+	}
+	if err := c.p.Signal(syscall.SIGUSR1, WithValue(1), SignalOption{scope: 8}); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Signal with a value and an unknown scope = %v; want EINVAL", err)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Fatalf("child: %v, %v", status, err)
+	}
+	if err := c.p.Signal(syscall.SIGUSR1, WithValue(1)); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Signal with a value after reaping = %v; want os.ErrProcessDone", err)
+	}
+}
+
+// TestSignalWithValueAcrossPIDNamespace sends to a child in a PID namespace
+// of its own, which cannot see the sender: the kernel reports si_pid 0.
+func TestSignalWithValueAcrossPIDNamespace(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a PID namespace")
+	}
+	c := startBlocked(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
+	if err := c.p.Signal(syscall.SIGUSR1, WithValue(7)); err != nil {
+		t.Fatal(err)
+	}
+	got := c.sigwait(t)
+	if got.signo != uint32(syscall.SIGUSR1) || got.code != siQueue || got.pid != 0 || got.sivalInt != 7 {
+		t.Errorf("child got %+v; want signo %d, code %d, pid 0, value 7", got, syscall.SIGUSR1, siQueue)
+	}
+	c.in.Close()
+	if status, err := c.p.Wait(); err != nil || !status.Success() {
+		t.Fatalf("child: %v, %v", status, err)
 	}
 }
