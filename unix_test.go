@@ -50,7 +50,7 @@ func TestFromUnixConn(t *testing.T) {
 	leakcheck.Check(t)
 	conn, child := acceptChild(t, nil)
 	peer, err := FromUnixConn(conn)
-	if !KernelFeatures().PeerPidfd {
+	if !KernelFeatures().PeerPidFd {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			peer.Close()
 			t.Fatalf("FromUnixConn without SO_PEERPIDFD = %v; want errors.ErrUnsupported", err)
@@ -119,7 +119,7 @@ func TestSignalScoped(t *testing.T) {
 	defer memberFd.Close()
 
 	err = leader.SignalScoped(syscall.SIGKILL, ScopeProcessGroup)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("SignalScoped before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
@@ -227,7 +227,7 @@ func TestSignalProcessGroup(t *testing.T) {
 	}
 
 	err := leader.p.SignalScoped(syscall.SIGUSR1, ScopeProcessGroup)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("SignalScoped(ScopeProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
