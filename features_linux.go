@@ -70,16 +70,16 @@ var (
 	namespaceIoctls = capability{name: "PIDFD_GET_*_NAMESPACE", since: "6.11", probe: func() (bool, error) {
 		return withSelfPidFd(func(fd int) (bool, error) {
 			ns, err := unix.IoctlRetInt(fd, unix.PIDFD_GET_PID_NAMESPACE)
-			if err == unix.EOPNOTSUPP {
-				return true, nil // a known ioctl, for a kind the kernel was built without
+			if err == nil {
+				unix.Close(ns)
 			}
-			return closeIfOpen(ns, "ioctl PIDFD_GET_PID_NAMESPACE", err)
+			return knowsCall("ioctl PIDFD_GET_PID_NAMESPACE", err)
 		})
 	}}
 	getInfo = capability{name: "PIDFD_GET_INFO", since: "6.13", probe: func() (bool, error) {
 		return withSelfPidFd(func(fd int) (bool, error) {
 			info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-			return answered("ioctl PIDFD_GET_INFO", unix.IoctlPidfdInfo(fd, &info))
+			return knowsCall("ioctl PIDFD_GET_INFO", unix.IoctlPidfdInfo(fd, &info))
 		})
 	}}
 	exitInfo = capability{name: "PIDFD_INFO_EXIT", since: "6.15", probe: func() (bool, error) {
@@ -200,6 +200,22 @@ func answered(call string, err error) (bool, error) {
 		return false, nil
 	}
 	return false, os.NewSyscallError(call, err)
+}
+
+// knowsCall turns the error of a probing call that has a fallback into an
+// answer by fallBack's rule, so that a capability means the same whichever
+// learned it: only "no such call" errors show it missing. Any other answer
+// (EPERM from a policy, EOPNOTSUPP for a namespace kind the kernel was built
+// without) comes from a kernel that knows the call, and is the call's own
+// answer; only a passing failure is an error.
+func knowsCall(call string, err error) (bool, error) {
+	switch err {
+	case unix.ENOTTY, unix.EINVAL, unix.ENOSYS:
+		return false, nil
+	case unix.ENOMEM, unix.EINTR, unix.EAGAIN:
+		return false, os.NewSyscallError(call, err)
+	}
+	return true, nil
 }
 
 // closeIfOpen is answered for a probing call that returns a descriptor,
