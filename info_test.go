@@ -85,10 +85,10 @@ func bothPaths(t *testing.T, test func(t *testing.T)) {
 	t.Helper()
 	t.Run("kernel", test)
 	t.Run("proc", func(t *testing.T) {
-		features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls, &pidfdSetns}
+		features := []*capability{&getInfo, &namespaceIoctls, &setnsPidFd}
 		saved := make([]int32, len(features))
 		for i, f := range features {
-			saved[i] = f.state.Swap(featureMissing)
+			saved[i] = f.state.Swap(capMissing)
 		}
 		defer func() {
 			for i, f := range features {
@@ -347,7 +347,7 @@ func TestIDAndEqual(t *testing.T) {
 	}
 
 	id, err := self.ID()
-	if !KernelFeatures().Pidfs {
+	if !KernelFeatures().IDs {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("ID without pidfs = %d, %v; want errors.ErrUnsupported", id, err)
 		}
@@ -534,8 +534,9 @@ func TestNonblockWithoutFlag(t *testing.T) {
 	}
 	defer p.Close()
 	flags, err := unix.FcntlInt(p.Fd(), unix.F_GETFL, 0)
-	if err != nil || flags&unix.O_NONBLOCK == 0 || !noNonblockFlag.Load() {
-		t.Errorf("descriptor flags %#x (%v), fallback noticed: %v; want O_NONBLOCK by fcntl", flags, err, noNonblockFlag.Load())
+	noticed := nonblockOpen.state.Load() == capMissing
+	if err != nil || flags&unix.O_NONBLOCK == 0 || !noticed {
+		t.Errorf("descriptor flags %#x (%v), fallback noticed: %v; want O_NONBLOCK by fcntl", flags, err, noticed)
 	}
 }
 
@@ -681,9 +682,18 @@ func TestOldKernelFilter(t *testing.T) {
 	if os.Getenv(oldKernelEnv) != "6.1" {
 		t.Skip("runs only inside TestFallbacksOnOldKernel")
 	}
-	f := KernelFeatures()
-	if f.GetInfo || f.NamespaceIoctls || f.FileHandles {
-		t.Errorf("features under the filter: %+v; want no GET_INFO, namespace ioctls or file handles", f)
+	for _, c := range []*capability{&getInfo, &namespaceIoctls} {
+		if has, err := c.has(); has || err != nil {
+			t.Errorf("%s under the filter: %v, %v; want missing", c.name, has, err)
+		}
+	}
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := unix.NameToHandleAt(int(p.Fd()), "", unix.AT_EMPTY_PATH); err == nil {
+		t.Errorf("name_to_handle_at works on a pidfd under the filter")
 	}
 }
 
@@ -698,11 +708,18 @@ func TestKernelFeatures(t *testing.T) {
 	defer p.Close()
 	var info unix.PidfdInfo
 	info.Mask = unix.PIDFD_INFO_PID
-	if got := unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil; got != f.GetInfo {
-		t.Errorf("GetInfo = %v, but the ioctl works: %v", f.GetInfo, got)
+	if has, _ := getInfo.has(); has != (unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil) {
+		t.Errorf("PIDFD_GET_INFO known as %v, but the ioctl says %v", has, !has)
 	}
-	if _, err := p.ID(); (err == nil) != f.Pidfs {
-		t.Errorf("Pidfs = %v, but ID says %v", f.Pidfs, err)
+	if _, err := p.ID(); (err == nil) != f.IDs {
+		t.Errorf("IDs = %v, but ID says %v", f.IDs, err)
+	}
+	thread, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD)
+	if err == nil {
+		unix.Close(thread)
+	}
+	if (err == nil) != f.ThreadPidFds {
+		t.Errorf("ThreadPidFds = %v, but pidfd_open(PIDFD_THREAD) says %v", f.ThreadPidFds, err)
 	}
 }
 
@@ -775,7 +792,7 @@ func pidReuse([]string) int {
 	cleanup()
 	fmt.Printf("PID %d reused by a stranger\n", pid)
 
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		fmt.Println("thread pidfds: skipped, the kernel has no PIDFD_THREAD (Linux 6.9)")
 	} else {
 		failures += threadReuse()
@@ -893,7 +910,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 			failures++
 		}
 	}
-	features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls}
+	features := []*capability{&getInfo, &namespaceIoctls}
 	saved := make([]int32, len(features))
 	for i, f := range features {
 		saved[i] = f.state.Load()
@@ -906,7 +923,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 	for _, path := range []string{"kernel", "proc"} {
 		if path == "proc" {
 			for _, f := range features {
-				f.state.Store(featureMissing)
+				f.state.Store(capMissing)
 			}
 		}
 		_, err := old.PID()
@@ -1123,7 +1140,7 @@ func TestIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.PID != mustPIDOf(t, child) || id.StartTime == 0 || (KernelFeatures().Pidfs && id.ID == 0) {
+	if id.PID != mustPIDOf(t, child) || id.StartTime == 0 || (KernelFeatures().IDs && id.ID == 0) {
 		t.Errorf("Identity = %+v", id)
 	}
 	bin, _ := id.MarshalBinary()

@@ -334,7 +334,7 @@ func passSenderOrSkip(t *testing.T) {
 	t.Helper()
 	_, b := unixPair(t, unix.SOCK_STREAM)
 	err := PassSender(b)
-	if !KernelFeatures().PeerPidfd {
+	if !KernelFeatures().PeerPidFd {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("PassSender before 6.5 = %v; want errors.ErrUnsupported", err)
 		}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,9 +28,6 @@ var namespaceKinds = [...]struct {
 	NamespaceUTS:             {unix.PIDFD_GET_UTS_NAMESPACE, unix.CLONE_NEWUTS},
 }
 
-// pidfdNamespaceIoctls are the PIDFD_GET_*_NAMESPACE ioctls, Linux 6.11.
-var pidfdNamespaceIoctls kernelFeature
-
 func (p *PidFd) openNamespace(ns Namespace) (*os.File, error) {
 	if !ns.valid() {
 		return nil, fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.ErrInvalid)
@@ -51,75 +46,46 @@ func (p *PidFd) openNamespace(ns Namespace) (*os.File, error) {
 
 func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 	kind := namespaceKinds[ns]
-	if known := pidfdNamespaceIoctls.state.Load(); known != featureMissing {
+	if known := namespaceIoctls.state.Load(); known != capMissing {
 		// The ioctl's argument must be 0: anything else is EINVAL.
 		nsFd, err := unix.IoctlRetInt(fd, kind.ioctl)
 		switch {
 		case err == unix.EOPNOTSUPP:
 			return -1, fmt.Errorf("pidfd: kernel built without %s namespaces: %w", ns.String(), errors.ErrUnsupported)
-		case !pidfdNamespaceIoctls.fallBack(known, err):
+		case !namespaceIoctls.fallBack(known, err):
 			return nsFd, wrapErr("ioctl PIDFD_GET_"+ns.String()+"_NAMESPACE", err)
 		}
 	}
-	if err := procIsOurs(); err != nil {
-		return -1, err
-	}
-	if _, err := visiblePID(pid, nil); err != nil {
-		return -1, err
-	}
-	path := "/proc/" + strconv.Itoa(pid) + "/ns/" + ns.String()
-	nsFd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err := provenAlive(fd); err != nil {
+	var (
+		b       procBuffer
+		path    string
+		nsFd    = -1
+		openErr error
+	)
+	err := b.inProcDir(fd, pid, "ns/"+ns.String(), func(p []byte) error {
+		path = string(p)
+		nsFd, openErr = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return nil
+	}, func() {
 		if nsFd >= 0 {
 			unix.Close(nsFd) // the namespace of whoever held the PID
 		}
+	})
+	switch {
+	case err != nil:
 		return -1, err
-	}
-	if err == unix.ENOENT {
+	case openErr == unix.ENOENT:
 		if _, statErr := os.Stat("/proc/self/ns/" + ns.String()); statErr == nil {
 			// We have one, so the kernel has the kind: the process has
 			// exited and left its namespaces (a zombie).
 			return -1, wrapErr("open "+path, unix.ESRCH)
 		}
 		return -1, fmt.Errorf("pidfd: kernel has no %s namespaces: %w", ns.String(), errors.ErrUnsupported)
-	}
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	case openErr != nil:
+		return -1, &os.PathError{Op: "open", Path: path, Err: openErr}
 	}
 	return nsFd, nil
 }
-
-// pidfdSetns is setns(2) given a pidfd, Linux 5.8.
-var pidfdSetns kernelFeature
-
-// setnsTakesPidfd tells, once, whether EINVAL from setns on a pidfd means
-// "no such feature" (before 5.8) or is a real answer. It enters its own UTS
-// namespace on a thread of its own, which changes nothing: 5.8+ answers
-// success or EPERM, older kernels EINVAL (a pidfd is not a namespace file).
-// Any other answer (out of memory, say) tells nothing, and the next call
-// asks again.
-var setnsTakesPidfd = learnOnce(func() (bool, error) {
-	self, err := unix.PidfdOpen(os.Getpid(), 0)
-	if err != nil {
-		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
-			os.NewSyscallError("pidfd_open", err))
-	}
-	defer unix.Close(self)
-	answer := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		answer <- unix.Setns(self, unix.CLONE_NEWUTS)
-	}()
-	switch err := <-answer; err {
-	case nil, unix.EPERM:
-		return true, nil
-	case unix.EINVAL:
-		return false, nil
-	default:
-		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
-			os.NewSyscallError("setns", err))
-	}
-})
 
 func (p *PidFd) setns(kinds []Namespace) error {
 	flags := 0
@@ -140,22 +106,19 @@ func (p *PidFd) setns(kinds []Namespace) error {
 		// No kinds: the kernel answers setns(pidfd, 0) with EINVAL.
 		return fmt.Errorf("pidfd: no namespace kinds given: %w", os.NewSyscallError("setns", unix.EINVAL))
 	}
-	if known := pidfdSetns.state.Load(); known != featureMissing {
+	if known := setnsPidFd.state.Load(); known != capMissing {
 		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
-		takesPidfd := err != unix.EINVAL || known == featurePresent
-		if !takesPidfd {
-			var probeErr error
-			if takesPidfd, probeErr = setnsTakesPidfd(); probeErr != nil {
-				return probeErr
-			}
+		if (err == nil || err == unix.EPERM) && known != capPresent {
+			setnsPidFd.learn(true)
 		}
-		if takesPidfd {
-			if err == nil || err == unix.EINVAL || err == unix.EPERM {
-				pidfdSetns.state.Store(featurePresent)
-			}
+		if err != unix.EINVAL {
 			return wrapErr("setns", err)
 		}
-		pidfdSetns.state.Store(featureMissing)
+		// EINVAL: a kernel before 5.8 (a pidfd is not a namespace
+		// file), or a real answer.
+		if err := setnsPidFd.explain("setns", err); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
 	}
 	// Open every namespace before entering any, so that a process that is
 	// gone, or a kind that is missing, changes nothing.

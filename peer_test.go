@@ -45,7 +45,7 @@ func TestFromUnixConn(t *testing.T) {
 	leakcheck.Check(t)
 	conn, child := acceptChild(t, nil)
 	peer, err := FromUnixConn(conn)
-	if !KernelFeatures().PeerPidfd {
+	if !KernelFeatures().PeerPidFd {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			peer.Close()
 			t.Fatalf("FromUnixConn without SO_PEERPIDFD = %v; want errors.ErrUnsupported", err)

@@ -34,6 +34,72 @@ var ErrNoExitStatus = errors.New("pidfd: process exited; the kernel cannot tell 
 // descriptor with the same guarantees the package's own calls have.
 var _ syscall.Conn = (*PidFd)(nil)
 
+// PidFd is an open pidfd: a file descriptor that names one process for as
+// long as it is open, even after the process has exited and its PID has been
+// given to another. Only Linux has pidfds: elsewhere every constructor
+// returns [errors.ErrUnsupported].
+//
+// The descriptor is non-blocking and registered with Go's runtime poller, and
+// every system call on it is made through [os.File.SyscallConn], so a Close
+// racing any other method can never make that method act on a reused
+// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
+type PidFd struct {
+	handle // what the system holds
+}
+
+// Open returns a PidFd for the process with the given PID. If the process
+// is a child of the caller, [PidFd.Wait] reaps it; any other process is left
+// for its parent to reap.
+//
+// A PID names whichever process holds it when pidfd_open runs. Unless pid is
+// an unreaped child of the caller (or the caller itself), the process the
+// caller meant may already have exited and the PID been reused; prefer
+// [Start], [FromProcess] or [NewFile], which have no such window.
+//
+// The ID of a thread other than its process's first is no PID: Open
+// refuses it with [syscall.ENOENT] and an error that says so (use
+// [OpenThread] for a thread).
+func Open(pid int) (*PidFd, error) { return open(pid) }
+
+// Self returns a PidFd for the calling process, which nobody reaps through
+// it.
+func Self() (*PidFd, error) { return Open(os.Getpid()) }
+
+// NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
+// elsewhere (for example received over a unix socket). As with [Open],
+// [PidFd.Wait] reaps the process if it is a child of the caller, and no
+// other. It fails with [ErrNotPidFd] if fd is not a pidfd. On any error fd
+// stays the caller's, open and unchanged.
+//
+// NewFile learns the process's PID at once, for the /proc fallbacks (before
+// Linux 6.13 from /proc/self/fdinfo). If it cannot for a passing reason
+// (the process is out of descriptors, say), NewFile returns that error
+// rather than a PidFd that would never know the PID; call it again later.
+//
+// A pidfd must be non-blocking for the runtime poller. If fd is blocking,
+// NewFile sets O_NONBLOCK on it; that flag belongs to the open file
+// description, so every other descriptor sharing it (a dup, or the sender's
+// copy of a descriptor passed over a socket) becomes non-blocking too.
+func NewFile(fd uintptr) (*PidFd, error) { return newFile(fd) }
+
+// Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
+// The number is only valid until Close; use [PidFd.SyscallConn] for calls
+// that must not race with Close.
+func (p *PidFd) Fd() uintptr { return p.fd() }
+
+// SyscallConn returns a raw connection to the descriptor, so that a PidFd is
+// a [syscall.Conn]. Calls made through its Control method cannot race with
+// Close.
+func (p *PidFd) SyscallConn() (syscall.RawConn, error) { return p.syscallConn() }
+
+// PID returns the process's PID in the caller's PID namespace. It fails with
+// [os.ErrProcessDone] once the process has been reaped, and with
+// [ErrNotInPIDNamespace] if the process is not visible from here.
+//
+// The PID is only a name for the moment: to act on the process, use the
+// PidFd, not the number.
+func (p *PidFd) PID() (int, error) { return p.queryPID() }
+
 // Creds are a process's user and group IDs, as the kernel sees them from
 // the caller's user namespace.
 type Creds struct {
@@ -113,20 +179,6 @@ func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
 // Setns with no kinds fails with EINVAL, as setns(2) does.
 func (p *PidFd) Setns(kinds ...Namespace) error {
 	return p.setns(kinds)
-}
-
-// Features says which pidfd facilities the running kernel offers this
-// process (a seccomp filter can take some away). Everything in the package
-// works without them, through /proc, except where a method says otherwise.
-type Features struct {
-	NonblockOpen    bool // pidfd_open(PIDFD_NONBLOCK), Linux 5.10
-	PeerPidfd       bool // SO_PEERPIDFD on unix sockets, Linux 6.5
-	Pidfs           bool // pidfs: unique process IDs (ID), Linux 6.9
-	ThreadPidfds    bool // pidfd_open(PIDFD_THREAD), Linux 6.9
-	NamespaceIoctls bool // PIDFD_GET_*_NAMESPACE, Linux 6.11
-	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
-	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
-	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
 }
 
 // Close closes the pidfd, as [os.File.Close] does: the first call closes

@@ -21,8 +21,9 @@
 //	6.13  ioctl(PIDFD_GET_INFO): pid, ppid, credentials, cgroup id
 //	6.15  PIDFD_INFO_EXIT: exit status of any process after it is reaped
 //
-// Where a call is missing the package falls back, through fallback.go, to
-// /proc, and proves that what it read still belongs to the pidfd's process.
+// Where a call is missing the package falls back, through fallback_linux.go,
+// to /proc, and proves that what it read still belongs to the pidfd's
+// process. What the kernel offers is learned once, by features_linux.go.
 // Kernels disagree on how they say "unknown ioctl": 6.1 answers ENOTTY, 6.12
 // EINVAL for PIDFD_GET_INFO. Both select the fallback.
 
@@ -43,15 +44,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PidFd is an open pidfd: a file descriptor that names one process for as
-// long as it is open, even after the process has exited and its PID has been
-// given to another.
-//
-// The descriptor is non-blocking and registered with Go's runtime poller, and
-// every system call on it is made through [os.File.SyscallConn], so a Close
-// racing any other method can never make that method act on a reused
-// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
-type PidFd struct {
+// handle is what a PidFd holds on Linux.
+type handle struct {
 	// pid is the process's PID here, learned when the PidFd was made: -1
 	// if it was reaped by then, 0 if not visible here (see learnPID). A
 	// PID never changes while its process lives, and the /proc fallbacks
@@ -88,14 +82,14 @@ func newPidFd(fd, pid int) (*PidFd, error) {
 		file.Close()
 		return nil, err
 	}
-	p := &PidFd{
+	p := &PidFd{handle: handle{
 		pid:     pid,
 		file:    file,
 		conn:    conn,
 		closing: make(chan struct{}),
 		waiter:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
-	}
+	}}
 	p.call.bind()
 	return p, nil
 }
@@ -132,9 +126,6 @@ func unsupported() error {
 	return nil
 }
 
-// noNonblockFlag records that pidfd_open rejected PIDFD_NONBLOCK (before 5.10).
-var noNonblockFlag atomic.Bool
-
 // openNonblocking opens a new pidfd, with an open file description of its
 // own, for pid.
 func openNonblocking(pid int) (int, error) {
@@ -144,9 +135,12 @@ func openNonblocking(pid int) (int, error) {
 	if pid <= 0 || pid > math.MaxInt32 {
 		return -1, os.NewSyscallError("pidfd_open", unix.EINVAL)
 	}
-	if !noNonblockFlag.Load() {
+	if known := nonblockOpen.state.Load(); known != capMissing {
 		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-		if err != unix.EINVAL {
+		if err == nil && known == capUnknown {
+			nonblockOpen.learn(true)
+		}
+		if err != unix.EINVAL || known == capPresent {
 			return fd, pidfdOpenErr(pid, err)
 		}
 	}
@@ -157,7 +151,7 @@ func openNonblocking(pid int) (int, error) {
 	// EINVAL has other causes (a thread ID, a process being reaped): only a
 	// plain open that succeeds where the flagged one failed shows the flag
 	// is unknown.
-	noNonblockFlag.Store(true)
+	nonblockOpen.learn(false)
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("fcntl", err)
@@ -194,27 +188,12 @@ func openPinned(pid, anchor int) (int, error) {
 	return fd, nil
 }
 
-// Open returns a PidFd for the process with the given PID.
-//
-// A PID names whichever process holds it when pidfd_open runs. Unless pid is
-// an unreaped child of the caller (or the caller itself), the process the
-// caller meant may already have exited and the PID been reused; prefer
-// [Start], [FromProcess] or [NewFile], which have no such window.
-//
-// The ID of a thread other than its process's first is no PID: Open
-// refuses it with [syscall.ENOENT] and an error that says so (use
-// [OpenThread] for a thread).
-func Open(pid int) (*PidFd, error) {
+func open(pid int) (*PidFd, error) {
 	fd, err := openNonblocking(pid)
 	if err != nil {
 		return nil, err
 	}
 	return newPidFd(fd, pid)
-}
-
-// Self returns a PidFd for the calling process.
-func Self() (*PidFd, error) {
-	return Open(os.Getpid())
 }
 
 // FromProcess returns a new PidFd for the process p refers to. It opens its
@@ -334,21 +313,7 @@ func startedPidFd(cmd *exec.Cmd, anchor int) (*PidFd, error) {
 	return pfd, nil
 }
 
-// NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
-// elsewhere (for example received over a unix socket). It fails with
-// [ErrNotPidFd] if fd is not a pidfd. On any error fd stays the caller's,
-// open and unchanged.
-//
-// NewFile learns the process's PID at once, for the /proc fallbacks (before
-// Linux 6.13 from /proc/self/fdinfo). If it cannot for a passing reason
-// (the process is out of descriptors, say), NewFile returns that error
-// rather than a PidFd that would never know the PID; call it again later.
-//
-// A pidfd must be non-blocking for the runtime poller. If fd is blocking,
-// NewFile sets O_NONBLOCK on it; that flag belongs to the open file
-// description, so every other descriptor sharing it (a dup, or the sender's
-// copy of a descriptor passed over a socket) becomes non-blocking too.
-func NewFile(fd uintptr) (*PidFd, error) {
+func newFile(fd uintptr) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err
 	}
@@ -356,7 +321,7 @@ func NewFile(fd uintptr) (*PidFd, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", unix.EBADF))
 	}
 	ifd := int(fd)
-	if err := checkPidfd(ifd); err != nil {
+	if err := checkPidFd(ifd); err != nil {
 		return nil, err
 	}
 	flags, err := unix.FcntlInt(uintptr(ifd), unix.F_GETFL, 0)
@@ -402,9 +367,9 @@ func learnPID(fd int) (int, error) {
 	}
 }
 
-// checkPidfd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
+// checkPidFd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
 // filesystem, before that by the name of its anonymous inode.
-func checkPidfd(fd int) error {
+func checkPidFd(fd int) error {
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fs); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", err))
@@ -436,10 +401,7 @@ func (p *PidFd) close() error {
 	return p.file.Close()
 }
 
-// Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
-// The number is only valid until Close; use [PidFd.SyscallConn] for calls
-// that must not race with Close.
-func (p *PidFd) Fd() uintptr {
+func (p *PidFd) fd() uintptr {
 	fd := ^uintptr(0)
 	if p != nil && p.conn != nil {
 		p.conn.Control(func(f uintptr) { fd = f })
@@ -447,23 +409,14 @@ func (p *PidFd) Fd() uintptr {
 	return fd
 }
 
-// SyscallConn returns a raw connection to the descriptor, so that a PidFd is
-// a [syscall.Conn]. Calls made through its Control method cannot race with
-// Close.
-func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
+func (p *PidFd) syscallConn() (syscall.RawConn, error) {
 	if p == nil || p.conn == nil {
 		return nil, os.ErrInvalid
 	}
 	return p.conn, nil
 }
 
-// PID returns the process's PID in the caller's PID namespace. It fails with
-// [os.ErrProcessDone] once the process has been reaped, and with
-// [ErrNotInPIDNamespace] if the process is not visible from here.
-//
-// The PID is only a name for the moment: to act on the process, use the
-// PidFd, not the number.
-func (p *PidFd) PID() (int, error) {
+func (p *PidFd) queryPID() (int, error) {
 	c := p.getCall()
 	err := p.control(c, (*fdCall).readPID)
 	pid := c.pid
@@ -540,41 +493,9 @@ func (p *PidFd) controlFunc(f func(fd int) error) error {
 	return err
 }
 
-// kernelFeature remembers whether the kernel knows a call. The first
-// definite answer sticks, so the probe costs one call per process.
-type kernelFeature struct{ state atomic.Int32 }
-
-const (
-	featureUnknown = iota
-	featurePresent
-	featureMissing
-)
-
-// fallBack records what err says about the call, given the state known
-// before it, and reports whether the caller must fall back. Only "no such
-// call" errors select the fallback: ESRCH, EPERM and EBADF are real answers,
-// and so is any error from a kernel that has answered the call before.
-// (Nothing here touches k after a successful call on a known kernel: with
-// page-table isolation the return from a syscall costs a TLB miss per page.)
-func (k *kernelFeature) fallBack(known int32, err error) bool {
-	switch {
-	case err == nil:
-		if known != featurePresent {
-			k.state.Store(featurePresent)
-		}
-	case known != featurePresent && (err == unix.ENOTTY || err == unix.EINVAL || err == unix.ENOSYS):
-		k.state.Store(featureMissing)
-		return true
-	}
-	return false
-}
-
-// pidfdGetInfo is ioctl(PIDFD_GET_INFO), Linux 6.13.
-var pidfdGetInfo kernelFeature
-
 func (c *fdCall) readPID(fd int) {
 	askedKernel := false
-	if known := pidfdGetInfo.state.Load(); known != featureMissing {
+	if known := getInfo.state.Load(); known != capMissing {
 		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
 		err := unix.IoctlPidfdInfo(fd, &info)
 		switch {
@@ -585,7 +506,7 @@ func (c *fdCall) readPID(fd int) {
 			// Reaped, or on some kernels not visible here: fdinfo tells
 			// the two apart (-1 or 0).
 			askedKernel = true
-		case !pidfdGetInfo.fallBack(known, err):
+		case !getInfo.fallBack(known, err):
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}

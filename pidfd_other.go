@@ -17,41 +17,38 @@ import (
 
 var errUnsupported = errors.ErrUnsupported
 
-// PidFd names a process by file descriptor. Only Linux has them.
-type PidFd struct{}
+// handle is what a PidFd holds: nothing, where no PidFd can be made.
+type handle struct{}
 
-func Open(pid int) (*PidFd, error)              { return nil, errUnsupported }
-func Self() (*PidFd, error)                     { return nil, errUnsupported }
+func open(pid int) (*PidFd, error)                          { return nil, errUnsupported }
+func newFile(fd uintptr) (*PidFd, error)                    { return nil, errUnsupported }
+func openIdentity(id Identity) (*PidFd, error)              { return nil, errUnsupported }
+func openThread(tid int) (*PidFd, error)                    { return nil, errUnsupported }
+func selfThread() (*PidFd, error)                           { return nil, errUnsupported }
+func kernelFeatures() (Features, error)                     { return Features{}, nil }
+func (p *PidFd) fd() uintptr                                { return ^uintptr(0) }
+func (p *PidFd) syscallConn() (syscall.RawConn, error)      { return nil, errUnsupported }
+func (p *PidFd) queryPID() (int, error)                     { return 0, errUnsupported }
+func (p *PidFd) isThread() bool                             { return false }
+func (p *PidFd) creds() (Creds, error)                      { return Creds{}, errUnsupported }
+func (p *PidFd) ppid() (int, error)                         { return 0, errUnsupported }
+func (p *PidFd) cgroupID() (uint64, error)                  { return 0, errUnsupported }
+func (p *PidFd) id() (uint64, error)                        { return 0, errUnsupported }
+func (p *PidFd) alive() bool                                { return false }
+func (p *PidFd) identity() (Identity, error)                { return Identity{}, errUnsupported }
+func (p *PidFd) withProcDir(func(dir *os.Root) error) error { return errUnsupported }
+
 func FromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func Start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
-func NewFile(fd uintptr) (*PidFd, error)        { return nil, errUnsupported }
-
-func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
-func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
-func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
 
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
 
-func (p *PidFd) Fd() uintptr                                          { return ^uintptr(0) }
-func (p *PidFd) SyscallConn() (syscall.RawConn, error)                { return nil, errUnsupported }
-func (p *PidFd) PID() (int, error)                                    { return 0, errUnsupported }
-func (p *PidFd) IsThread() bool                                       { return false }
 func (p *PidFd) Wait() (*ExitStatus, error)                           { return nil, errUnsupported }
 func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) TryWait() (*ExitStatus, error)                        { return nil, errUnsupported }
 func (p *PidFd) WaitExit(ctx context.Context) (*ExitStatus, error)    { return nil, errUnsupported }
-func (p *PidFd) Creds() (Creds, error)                                { return Creds{}, errUnsupported }
-func (p *PidFd) PPID() (int, error)                                   { return 0, errUnsupported }
-func (p *PidFd) CgroupID() (uint64, error)                            { return 0, errUnsupported }
-func (p *PidFd) ID() (uint64, error)                                  { return 0, errUnsupported }
-func (p *PidFd) Equal(other *PidFd) bool                              { return false }
-func (p *PidFd) Identity() (Identity, error)                          { return Identity{}, errUnsupported }
-func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error        { return errUnsupported }
-
-// KernelFeatures reports no pidfd facilities: only Linux has them.
-func KernelFeatures() Features { return Features{} }
 
 // ExitStatus describes how a process ended. Only Linux produces them.
 type ExitStatus struct{}

@@ -1036,7 +1036,7 @@ func (w *heldWriter) Write(b []byte) (int, error) {
 // as on Linux 6.1, where WaitExit has no exit status of its own to give.
 func TestWaitersAgreeOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
-	if !KernelFeatures().GetInfo {
+	if has, _ := getInfo.has(); !has {
 		t.Skip("this kernel has no PIDFD_GET_INFO itself: TestWaitersAgree covers it")
 	}
 	runUnder(t, "6.1", "^TestWaitersAgree$", "TestWaitersAgree")
@@ -1248,7 +1248,7 @@ func outsideNS(args []string) int {
 	for _, path := range pidPaths {
 		pid, err := path.pid(p)
 		want := ErrNotInPIDNamespace
-		byProc := path.name == "fdinfo" || pidfdGetInfo.state.Load() == featureMissing
+		byProc := path.name == "fdinfo" || getInfo.state.Load() == capMissing
 		if byProc && !ownProc {
 			want = errors.ErrUnsupported // the parent's /proc cannot answer
 		}

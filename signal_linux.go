@@ -127,7 +127,7 @@ func scopedErr(err error, scope signalScope) error {
 		switch f, probeErr := kernelFeatures(); {
 		case probeErr != nil:
 			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
-		case !f.ThreadPidfds:
+		case !f.ThreadPidFds:
 			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
 		}
 	}

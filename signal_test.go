@@ -81,7 +81,7 @@ func TestSignalScopes(t *testing.T) {
 	defer memberFd.Close()
 
 	err = leader.Signal(syscall.SIGKILL, ToProcessGroup())
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
@@ -206,7 +206,7 @@ func TestSignalProcessGroup(t *testing.T) {
 	}
 
 	err := leader.p.Signal(syscall.SIGUSR1, ToProcessGroup())
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
@@ -252,7 +252,7 @@ func TestSignalWithValue(t *testing.T) {
 		t.Errorf("Signal 0 with a value to a live process = %v", err)
 	}
 	err := c.p.Signal(syscall.SIGUSR1, WithValue(1), ToThread())
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("Signal with a value and a scope before 6.9 = %v; want errors.ErrUnsupported", err)
 		}

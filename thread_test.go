@@ -140,7 +140,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestOpenThread(t *testing.T) {
 	leakcheck.Check(t)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		_, err := OpenThread(os.Getpid())
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("OpenThread before 6.9 = %v; want errors.ErrUnsupported", err)
@@ -285,7 +285,7 @@ func TestOpenThreadID(t *testing.T) {
 
 func TestSelfThread(t *testing.T) {
 	leakcheck.Check(t)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if _, err := SelfThread(); !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("SelfThread before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
