@@ -70,9 +70,9 @@ func TestBadInput(t *testing.T) {
 		{"Start(nil)", func() error { return openErr(Start(nil)) }, os.ErrInvalid},
 		{"Start(zero Cmd)", func() error { return openErr(Start(&exec.Cmd{})) }, nil},
 		{"Signal(65)", func() error { return live.Signal(syscall.Signal(65)) }, syscall.EINVAL}, // the kernel's refusal
-		{"Namespace(0)", func() error { return fileErr(live.Namespace(0)) }, os.ErrInvalid},
-		{"Namespace(11)", func() error { return fileErr(live.Namespace(NamespaceUTS + 1)) }, os.ErrInvalid},
-		{"Namespace(MinInt)", func() error { return fileErr(live.Namespace(Namespace(math.MinInt))) }, os.ErrInvalid},
+		{"OpenNamespace(0)", func() error { return fileErr(live.OpenNamespace(0)) }, os.ErrInvalid},
+		{"OpenNamespace(11)", func() error { return fileErr(live.OpenNamespace(NamespaceUTS + 1)) }, os.ErrInvalid},
+		{"OpenNamespace(MinInt)", func() error { return fileErr(live.OpenNamespace(Namespace(math.MinInt))) }, os.ErrInvalid},
 		{"Setns(0)", func() error { return live.Setns(0) }, syscall.EINVAL},
 		{"Setns()", func() error { return live.Setns() }, syscall.EINVAL},
 		{"Setns(user)", func() error { return live.Setns(NamespaceUser) }, syscall.EINVAL},
@@ -86,7 +86,7 @@ func TestBadInput(t *testing.T) {
 		{"closed Creds", func() error { _, err := closed.Creds(); return err }, os.ErrClosed},
 		{"closed CgroupID", func() error { _, err := closed.CgroupID(); return err }, os.ErrClosed},
 		{"closed ID", func() error { _, err := closed.ID(); return err }, os.ErrClosed},
-		{"closed Namespace", func() error { return fileErr(closed.Namespace(NamespaceNet)) }, os.ErrClosed},
+		{"closed OpenNamespace", func() error { return fileErr(closed.OpenNamespace(NamespaceNet)) }, os.ErrClosed},
 		{"closed Setns", func() error { return closed.Setns(NamespaceUTS) }, os.ErrClosed},
 		{"closed GetFd", func() error { return fileErr(closed.GetFd(0)) }, os.ErrClosed},
 		{"closed WithProcDir", func() error { return closed.WithProcDir(func(*os.Root) error { return nil }) }, os.ErrClosed},
@@ -112,9 +112,9 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, sig := range badSignals {
 		for name, send := range map[string]func() error{
-			"Signal":          func() error { return live.Signal(sig) },
-			"SignalScoped":    func() error { return live.SignalScoped(sig, ScopeThreadGroup) },
-			"SignalWithValue": func() error { return live.SignalWithValue(sig, 1, ScopeDefault) },
+			"Signal":                func() error { return live.Signal(sig) },
+			"Signal(ToThreadGroup)": func() error { return live.Signal(sig, ToThreadGroup()) },
+			"Signal(WithValue)":     func() error { return live.Signal(sig, WithValue(1)) },
 		} {
 			err := send()
 			var sysErr *os.SyscallError
@@ -123,8 +123,17 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 	}
-	if err := live.SignalScoped(syscall.SIGTERM, SignalScope(1<<20)); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
-		t.Errorf("SignalScoped with an unknown scope = %v; want EINVAL without a system call", err)
+	// Nor is a contradiction among the options.
+	for name, opts := range map[string][]SignalOption{
+		"an unknown scope":   {{scope: 1 << 20}},
+		"two scopes":         {ToThread(), ToProcessGroup()},
+		"one scope twice":    {ToThreadGroup(), ToThreadGroup()},
+		"two values":         {WithValue(1), WithValue(2)},
+		"two values, scoped": {WithValue(1), ToThreadGroup(), WithValue(1)},
+	} {
+		if err := live.Signal(syscall.SIGTERM, opts...); !errors.Is(err, syscall.EINVAL) || errors.As(err, new(*os.SyscallError)) {
+			t.Errorf("Signal with %s = %v; want EINVAL without a system call", name, err)
+		}
 	}
 	if err := live.Signal(syscall.Signal(0)); err != nil {
 		t.Errorf("the child after the bad signals: %v", err) // none reached it

@@ -267,7 +267,7 @@ func BenchmarkNamespace(b *testing.B) {
 	run := func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			f, err := p.Namespace(NamespaceNet)
+			f, err := p.OpenNamespace(NamespaceNet)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -275,14 +275,14 @@ func BenchmarkNamespace(b *testing.B) {
 		}
 	}
 	b.Run("ioctl", func(b *testing.B) {
-		if !KernelFeatures().NamespaceIoctls {
+		if has, _ := namespaceIoctls.has(); !has {
 			b.Skip("no PIDFD_GET_*_NAMESPACE ioctls on this kernel")
 		}
 		run(b)
 	})
 	b.Run("proc", func(b *testing.B) {
-		saved := pidfdNamespaceIoctls.state.Swap(featureMissing)
-		defer pidfdNamespaceIoctls.state.Store(saved)
+		saved := namespaceIoctls.state.Swap(capMissing)
+		defer namespaceIoctls.state.Store(saved)
 		run(b)
 	})
 }

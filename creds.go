@@ -1,164 +1,21 @@
-//go:build linux
-
 package pidfd
-
-import (
-	"errors"
-	"fmt"
-	"os"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/pidfd-go/pidfd/internal/procfs"
-)
 
 // Creds returns the process's user and group IDs: by ioctl(PIDFD_GET_INFO)
 // on Linux 6.13+, else from /proc/PID/status, verified to be the process's
 // own. It fails with [os.ErrProcessDone] once the process is reaped.
-func (p *PidFd) Creds() (Creds, error) {
-	c := p.getCall()
-	err := p.controlPID(c, (*fdCall).readCreds)
-	i := &c.info
-	creds := Creds{
-		RUID: i.Ruid, EUID: i.Euid, SUID: i.Suid, FSUID: i.Fsuid,
-		RGID: i.Rgid, EGID: i.Egid, SGID: i.Sgid, FSGID: i.Fsgid,
-	}
-	p.putCall(c)
-	if err != nil {
-		return Creds{}, err
-	}
-	return creds, nil
-}
+func (p *PidFd) Creds() (Creds, error) { return p.creds() }
 
-// PPID returns the PID of the process's parent, as the caller sees it: 0
-// when the parent is not visible here (the process is the init of a PID
-// namespace, or its parent lives outside ours). Like PID, it is only a name
-// for the moment.
-func (p *PidFd) PPID() (int, error) {
-	c := p.getCall()
-	defer p.putCall(c)
-	if err := p.controlPID(c, (*fdCall).readPPID); err != nil {
-		return 0, err
-	}
-	return c.pid, nil
-}
+// PPID returns the PID of the process's parent, as the caller sees it. Like
+// PID, it is only a name for the moment. A parent that has no PID in the
+// caller's PID namespace gives [ErrNotInPIDNamespace], as PID does for such
+// a process: the parent lives in an ancestor namespace (as the parent of a
+// namespace's init does, or of a process started by one that entered the
+// namespace with setns), or it is the kernel itself (for PID 1 and 2 of the
+// initial namespace).
+func (p *PidFd) PPID() (int, error) { return p.ppid() }
 
 // CgroupID returns the ID of the process's cgroup in the unified (v2)
 // hierarchy: by ioctl(PIDFD_GET_INFO) on Linux 6.13+, else from
 // /proc/PID/cgroup and the file handle of that cgroup's directory. It is the
 // ID that bpf_get_current_cgroup_id and name_to_handle_at report.
-func (p *PidFd) CgroupID() (uint64, error) {
-	c := p.getCall()
-	defer p.putCall(c)
-	if err := p.controlPID(c, (*fdCall).readCgroupID); err != nil {
-		return 0, err
-	}
-	return c.info.Cgroupid, nil
-}
-
-// controlPID is control with c.pid preset to the PidFd's PID, for the
-// /proc fallbacks.
-func (p *PidFd) controlPID(c *fdCall, op func(*fdCall, int)) error {
-	if p == nil || p.conn == nil {
-		return os.ErrInvalid
-	}
-	c.pid = p.pid
-	return p.control(c, op)
-}
-
-// getInfo asks PIDFD_GET_INFO for the fields in mask, and reports false when
-// the kernel lacks the ioctl so the caller must fall back.
-func (c *fdCall) getInfo(fd int, mask uint64) (ok bool, err error) {
-	known := pidfdGetInfo.state.Load()
-	if known == featureMissing {
-		return false, nil
-	}
-	c.info = unix.PidfdInfo{Mask: mask}
-	err = unix.IoctlPidfdInfo(fd, &c.info)
-	switch {
-	case err == unix.EREMOTE:
-		return true, ErrNotInPIDNamespace
-	case pidfdGetInfo.fallBack(known, err):
-		return false, nil
-	case err != nil:
-		return true, wrapErr("ioctl PIDFD_GET_INFO", err)
-	case c.info.Mask&mask != mask:
-		return true, fmt.Errorf("pidfd: PIDFD_GET_INFO left out fields %#x: %w", mask&^c.info.Mask, unix.ENODATA)
-	}
-	return true, nil
-}
-
-func (c *fdCall) readCreds(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_CREDS); ok {
-		c.err = err
-		return
-	}
-	var status procfs.Status
-	if status, c.err = c.readStatus(fd); c.err == nil {
-		c.info.Ruid, c.info.Euid, c.info.Suid, c.info.Fsuid = status.UID[0], status.UID[1], status.UID[2], status.UID[3]
-		c.info.Rgid, c.info.Egid, c.info.Sgid, c.info.Fsgid = status.GID[0], status.GID[1], status.GID[2], status.GID[3]
-	}
-}
-
-func (c *fdCall) readPPID(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_PID); ok {
-		c.pid, c.err = int(int32(c.info.Ppid)), err
-		return
-	}
-	var status procfs.Status
-	status, c.err = c.readStatus(fd)
-	c.pid = status.PPid
-}
-
-func (c *fdCall) readStatus(fd int) (procfs.Status, error) {
-	text, err := c.proc.readVerified(fd, c.pid, "status")
-	if err != nil {
-		return procfs.Status{}, err
-	}
-	status, ok := procfs.ParseStatus(text)
-	if !ok {
-		return status, errors.New("pidfd: cannot parse /proc/PID/status")
-	}
-	return status, nil
-}
-
-func (c *fdCall) readCgroupID(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_CGROUPID); ok {
-		c.err = err
-		return
-	}
-	text, err := c.proc.readVerified(fd, c.pid, "cgroup")
-	if err != nil {
-		c.err = err
-		return
-	}
-	path, ok := procfs.CgroupV2Path(text)
-	if !ok {
-		c.err = fmt.Errorf("pidfd: /proc/PID/cgroup names no cgroup v2 directory of ours "+
-			"(no cgroup2, another cgroup namespace, or a removed cgroup): %w", errors.ErrUnsupported)
-		return
-	}
-	c.info.Cgroupid, c.err = cgroupIDOf(path)
-}
-
-// cgroup2Root is where this process sees the cgroup2 hierarchy mounted.
-var cgroup2Root = learnOnce(func() (string, error) {
-	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return "", err
-	}
-	root, ok := procfs.Cgroup2Mount(mountinfo)
-	if !ok {
-		return "", fmt.Errorf("pidfd: no cgroup2 filesystem is mounted: %w", errors.ErrUnsupported)
-	}
-	return root, nil
-})
-
-// cgroupIDOf returns the ID of the cgroup at path in the cgroup2 hierarchy.
-func cgroupIDOf(path string) (uint64, error) {
-	root, err := cgroup2Root()
-	if err != nil {
-		return 0, err
-	}
-	return fileID(unix.AT_FDCWD, root+path, 0)
-}
+func (p *PidFd) CgroupID() (uint64, error) { return p.cgroupID() }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pidfd-go/pidfd"
 )
 
@@ -263,7 +265,10 @@ func ExampleFromUnixConn() {
 
 	peer, err := pidfd.FromUnixConn(conn)
 	if errors.Is(err, errors.ErrUnsupported) {
-		peer, err = pidfd.FromUnixConnByPID(conn) // before Linux 6.5: racy, see its doc
+		// Before Linux 6.5: open the PID the client had when it
+		// connected. Racy (see FromUnixConn), but this client cannot
+		// exit meanwhile.
+		peer, err = openPeerByPID(conn) // defined at the end of this file
 	}
 	if err != nil {
 		fmt.Println(err)
@@ -322,7 +327,7 @@ func ExampleWriteMessage() {
 // Send a signal that carries a number, as sigqueue(3) does. A receiver that
 // reads siginfo (sigwaitinfo, signalfd, an SA_SIGINFO handler) finds it in
 // si_value; this shell only sees the signal.
-func ExamplePidFd_SignalWithValue() {
+func ExampleWithValue() {
 	cmd := exec.Command("sh", "-c", `trap 'echo got SIGUSR1; exit 0' USR1; echo ready; while :; do sleep 0.01; done`)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -339,7 +344,7 @@ func ExamplePidFd_SignalWithValue() {
 	lines.Scan() // "ready": the trap is set
 
 	const generation = 42
-	if err := child.SignalWithValue(syscall.SIGUSR1, generation, pidfd.ScopeDefault); err != nil {
+	if err := child.Signal(syscall.SIGUSR1, pidfd.WithValue(generation)); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -430,7 +435,7 @@ func ExampleOpenIdentity() {
 // 6.9 there are no scopes; kill(-PGID) is safe only while, as here, the
 // group's leader is an unreaped child of the caller, which keeps the group
 // ID from being reused.
-func ExamplePidFd_SignalScoped() {
+func ExamplePidFd_Signal_processGroup() {
 	cmd := exec.Command("sh", "-c", "sleep 60 & wait")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // sh leads a group of its own
 	leader, err := pidfd.Start(cmd)
@@ -440,7 +445,7 @@ func ExamplePidFd_SignalScoped() {
 	}
 	defer leader.Close()
 
-	err = leader.SignalScoped(syscall.SIGTERM, pidfd.ScopeProcessGroup)
+	err = leader.Signal(syscall.SIGTERM, pidfd.ToProcessGroup())
 	if errors.Is(err, errors.ErrUnsupported) {
 		pgid, _ := leader.PID()
 		err = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -503,8 +508,8 @@ func ExamplePassSender() {
 	sender := msg.Sender
 	if passed != nil {
 		// Before Linux 6.5: only the socket's peer, by its PID (racy:
-		// see FromUnixConnByPID).
-		if sender, err = pidfd.FromUnixConnByPID(conns[1]); err != nil {
+		// see FromUnixConn).
+		if sender, err = openPeerByPID(conns[1]); err != nil {
 			fmt.Println(err)
 			return
 		}
@@ -543,4 +548,25 @@ func socketPair(typ int) ([2]*net.UnixConn, error) {
 		conns[i] = c.(*net.UnixConn)
 	}
 	return conns, nil
+}
+
+// openPeerByPID opens the PID that the peer of conn had when the connection
+// was made (SO_PEERCRED). The peer may have exited and its PID gone to
+// another process since: only for a peer that cannot exit meanwhile.
+func openPeerByPID(conn *net.UnixConn) (*pidfd.PidFd, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, os.NewSyscallError("getsockopt SO_PEERCRED", credErr)
+	}
+	return pidfd.Open(int(cred.Pid))
 }

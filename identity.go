@@ -1,88 +1,21 @@
-//go:build linux
-
 package pidfd
 
-import (
-	"encoding/binary"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
-	"strings"
-	"sync"
+// ID returns the kernel's 64-bit ID of the process, unique for the life of
+// the system: the inode number of its pidfs file (Linux 6.9+). Every pidfd
+// of the process has the same ID, and no other process ever gets it, so it
+// can be compared, logged or stored; it stays readable after the process is
+// reaped. Kernels before pidfs have no such ID and give
+// [errors.ErrUnsupported] ([Features].IDs tells beforehand). To compare two
+// PidFds on any kernel, use [PidFd.Equal]; to store a name for the process,
+// [PidFd.Identity], which includes the ID.
+func (p *PidFd) ID() (uint64, error) { return p.id() }
 
-	"golang.org/x/sys/unix"
-
-	"github.com/pidfd-go/pidfd/internal/procfs"
-)
-
-// ID returns the process's 64-bit ID, unique for the life of the system: the
-// inode number of its pidfs file. Every pidfd of the process has the same ID,
-// and no other process ever gets it, so it can be compared, logged or
-// stored. Kernels before pidfs (Linux 6.9) have no such ID and give
-// [errors.ErrUnsupported]; the ID stays readable after the process is reaped.
-func (p *PidFd) ID() (uint64, error) {
-	var id uint64
-	err := p.controlFunc(func(fd int) (err error) {
-		id, err = pidfsID(fd)
-		return err
-	})
-	return id, err
-}
-
-// pidfsID reads the pidfs ID of fd.
-func pidfsID(fd int) (uint64, error) {
-	var fs unix.Statfs_t
-	if err := unix.Fstatfs(fd, &fs); err != nil {
-		return 0, os.NewSyscallError("fstatfs", err)
-	}
-	if uint32(fs.Type) != unix.PID_FS_MAGIC {
-		return 0, fmt.Errorf("pidfd: no unique process ID before pidfs (Linux 6.9): %w", errors.ErrUnsupported)
-	}
-	return fileID(fd, "", unix.AT_EMPTY_PATH)
-}
-
-// fileID returns the 64-bit ID of a pidfs or kernfs (cgroup2) file: the
-// content of its file handle, which carries all 64 bits on every
-// architecture; where file handles are missing or forbidden, its inode
-// number, which equals the ID on 64-bit kernels.
-func fileID(dirfd int, path string, flags int) (uint64, error) {
-	handle, _, err := unix.NameToHandleAt(dirfd, path, flags)
-	if err == nil && len(handle.Bytes()) == 8 {
-		return binary.NativeEndian.Uint64(handle.Bytes()), nil
-	}
-	if !kernelIs64Bit() {
-		if err == nil {
-			err = fmt.Errorf("file handle of %d bytes, want 8", len(handle.Bytes()))
-		}
-		return 0, fmt.Errorf("pidfd: no 64-bit ID on a 32-bit kernel without file handles (%w): %w",
-			err, errors.ErrUnsupported)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(dirfd, path, &st, flags); err != nil {
-		return 0, os.NewSyscallError("fstatat", err)
-	}
-	return st.Ino, nil
-}
-
-// kernelIs64Bit reports whether the kernel (not this program, which may be
-// a 32-bit one on a 64-bit kernel) has 64-bit inode numbers. Its first
-// answer is definite: uname fails only for a bad pointer.
-var kernelIs64Bit = sync.OnceValue(func() bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	machine := unix.ByteSliceToString(uts.Machine[:])
-	return strings.Contains(machine, "64") || machine == "s390x"
-})
-
-// Equal reports whether p and other name the same process. With pidfs
-// (Linux 6.9+) it compares IDs and is exact for any two pidfds. Before pidfs
-// it compares PIDs, which two processes can share only one after the other:
-// if both processes are still alive after their PIDs were read, they are one.
-// Without pidfs, processes already reaped cannot be compared and are reported
-// unequal.
+// Equal reports whether p and other name the same process. Where the kernel
+// has IDs ([PidFd.ID]) it compares them, and is exact for any two pidfds.
+// Before pidfs it compares PIDs, which two processes can share only one
+// after the other: if both processes are still alive after their PIDs were
+// read, they are one. Without pidfs, processes already reaped cannot be
+// compared and are reported unequal.
 func (p *PidFd) Equal(other *PidFd) bool {
 	if p == nil || other == nil {
 		return false
@@ -105,96 +38,22 @@ func (p *PidFd) equalByPID(other *PidFd) bool {
 	return p.alive() && other.alive()
 }
 
-// alive reports whether the process has not been reaped.
-func (p *PidFd) alive() bool {
-	return p.controlFunc(provenAlive) == nil
-}
-
-// Identity returns the process's identity. It needs /proc (for the start
-// time, verified like every /proc read) and fails with [os.ErrProcessDone]
-// once the process has been reaped.
-func (p *PidFd) Identity() (Identity, error) {
-	if p == nil || p.conn == nil {
-		return Identity{}, os.ErrInvalid
-	}
-	boot, err := bootID()
-	if err != nil {
-		return Identity{}, err
-	}
-	id := Identity{Boot: boot, PID: p.pid}
-	if id.ID, err = p.ID(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		return Identity{}, err
-	}
-	err = p.controlFunc(func(fd int) error {
-		var buf procBuffer
-		text, err := buf.readVerified(fd, p.pid, "stat")
-		if err != nil {
-			return err
-		}
-		var ok bool
-		if id.StartTime, ok = procfs.StatStartTime(text); !ok {
-			return errors.New("pidfd: cannot parse /proc/PID/stat")
-		}
-		return nil
-	})
-	if err != nil {
-		return Identity{}, err
-	}
-	return id, nil
-}
+// Identity returns the process's [Identity]: what to store (in a state
+// file, a database) to open the same process later with [OpenIdentity],
+// never another that has been given its PID. It holds the boot, the PID,
+// the start time and, where the kernel has one, the ID that [PidFd.ID]
+// returns. It needs /proc (for the start time, verified like every /proc
+// read) and fails with [os.ErrProcessDone] once the process has been reaped.
+func (p *PidFd) Identity() (Identity, error) { return p.identity() }
 
 // OpenIdentity opens the process that id names, or fails with
 // [os.ErrProcessDone] if it is gone: reaped, from another boot, or its PID
-// now the ID of another process's thread. It never
-// opens a different process that has been given the same PID since: it
-// opens the PID and then checks the pidfs ID (or, before pidfs, the start
-// time) against id. Start times count clock ticks (usually 10 ms): before
-// pidfs, a process given the PID within the same tick as the original
-// started cannot be told from it.
-func OpenIdentity(id Identity) (*PidFd, error) {
-	if err := unsupported(); err != nil {
-		return nil, err
-	}
-	boot, err := bootID()
-	if err != nil {
-		return nil, err
-	}
-	if id.PID <= 0 || id.Boot != boot {
-		return nil, fmt.Errorf("pidfd: identity from another boot or of no process: %w", os.ErrProcessDone)
-	}
-	p, err := Open(id.PID)
-	if errors.Is(err, unix.ENOENT) { // the PID names a thread now
-		return nil, fmt.Errorf("pidfd: PID %d now names a thread of another process: %w", id.PID, os.ErrProcessDone)
-	}
-	if err != nil {
-		return nil, err
-	}
-	now, err := p.Identity()
-	if err != nil {
-		p.Close()
-		return nil, err
-	}
-	same := now.StartTime == id.StartTime
-	if id.ID != 0 && now.ID != 0 {
-		same = now.ID == id.ID
-	}
-	if !same {
-		p.Close()
-		return nil, fmt.Errorf("pidfd: PID %d now names another process: %w", id.PID, os.ErrProcessDone)
-	}
-	return p, nil
-}
-
-// bootID is this boot's random ID.
-var bootID = learnOnce(func() ([16]byte, error) {
-	var id [16]byte
-	text, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return id, err
-	}
-	digits := strings.ReplaceAll(strings.TrimSpace(string(text)), "-", "")
-	if _, err := hex.Decode(id[:], []byte(digits)); err != nil || len(digits) != 32 {
-		return id, fmt.Errorf("pidfd: cannot parse boot_id %q", text)
-	}
-	return id, nil
-})
+// now the ID of another process's thread. As with [Open], [PidFd.Wait]
+// reaps the process if it is a child of the caller, and no other.
+//
+// It never opens a different process that has been given the same PID
+// since: it opens the PID and then checks the ID (or, before pidfs, the
+// start time) against id. Start times count clock ticks (usually 10 ms):
+// before pidfs, a process given the PID within the same tick as the
+// original started cannot be told from it.
+func OpenIdentity(id Identity) (*PidFd, error) { return openIdentity(id) }

@@ -14,12 +14,13 @@ import (
 // Identity names a process for the life of the system, in a form that can
 // be stored (a state file, a database) and turned back into a PidFd later
 // with [OpenIdentity]. It holds the boot it belongs to, the PID, the start
-// time and, on pidfs kernels, the 64-bit ID; the zero Identity names nothing.
+// time and, where the kernel has IDs, the ID that [PidFd.ID] returns; the
+// zero Identity names nothing. [PidFd.Identity] makes one.
 type Identity struct {
 	Boot      [16]byte // /proc/sys/kernel/random/boot_id
 	PID       int      // in the PID namespace where the identity was taken
 	StartTime uint64   // clock ticks after boot (/proc/PID/stat)
-	ID        uint64   // pidfs ID, 0 where the kernel has none
+	ID        uint64   // PidFd.ID, 0 where the kernel has none
 }
 
 const identityVersion = 1

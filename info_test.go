@@ -85,10 +85,10 @@ func bothPaths(t *testing.T, test func(t *testing.T)) {
 	t.Helper()
 	t.Run("kernel", test)
 	t.Run("proc", func(t *testing.T) {
-		features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls, &pidfdSetns}
+		features := []*capability{&getInfo, &namespaceIoctls, &setnsPidFd}
 		saved := make([]int32, len(features))
 		for i, f := range features {
-			saved[i] = f.state.Swap(featureMissing)
+			saved[i] = f.state.Swap(capMissing)
 		}
 		defer func() {
 			for i, f := range features {
@@ -228,6 +228,22 @@ func TestCredsPPIDCgroup(t *testing.T) {
 	})
 }
 
+// TestPPIDNotNameable asks for the parent of PID 1, which has no PID here:
+// the kernel's, or one in an ancestor PID namespace.
+func TestPPIDNotNameable(t *testing.T) {
+	leakcheck.Check(t)
+	bothPaths(t, func(t *testing.T) {
+		p, err := Open(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if ppid, err := p.PPID(); ppid != 0 || !errors.Is(err, ErrNotInPIDNamespace) {
+			t.Errorf("PPID of PID 1 = %d, %v; want 0, ErrNotInPIDNamespace", ppid, err)
+		}
+	})
+}
+
 func TestInfoAfterReap(t *testing.T) {
 	leakcheck.Check(t)
 	bothPaths(t, func(t *testing.T) {
@@ -244,9 +260,9 @@ func TestInfoAfterReap(t *testing.T) {
 		if _, err := p.CgroupID(); !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("CgroupID = %v; want os.ErrProcessDone", err)
 		}
-		if f, err := p.Namespace(NamespaceNet); !errors.Is(err, os.ErrProcessDone) {
+		if f, err := p.OpenNamespace(NamespaceNet); !errors.Is(err, os.ErrProcessDone) {
 			f.Close()
-			t.Errorf("Namespace = %v; want os.ErrProcessDone", err)
+			t.Errorf("OpenNamespace = %v; want os.ErrProcessDone", err)
 		}
 		called := false
 		err := p.WithProcDir(func(*os.Root) error { called = true; return nil })
@@ -256,7 +272,7 @@ func TestInfoAfterReap(t *testing.T) {
 	})
 }
 
-func TestNamespace(t *testing.T) {
+func TestOpenNamespace(t *testing.T) {
 	leakcheck.Check(t)
 	subjects := []subject{liveSubjects[0], liveSubjects[1], {"new namespaces", func(t *testing.T) (*PidFd, int) {
 		if os.Geteuid() != 0 {
@@ -277,16 +293,16 @@ func TestNamespace(t *testing.T) {
 						t.Logf("%s: not in /proc (%v): skipped", ns, err)
 						continue
 					}
-					f, err := p.Namespace(ns)
+					f, err := p.OpenNamespace(ns)
 					if err != nil {
-						t.Errorf("Namespace(%s): %v", ns, err)
+						t.Errorf("OpenNamespace(%s): %v", ns, err)
 						continue
 					}
 					var got unix.Stat_t
 					err = unix.Fstat(int(f.Fd()), &got)
 					f.Close()
 					if err != nil || got.Ino != want.Ino || got.Dev != want.Dev {
-						t.Errorf("Namespace(%s) is inode %d; /proc/%d/ns/%s is %d", ns, got.Ino, pid, ns, want.Ino)
+						t.Errorf("OpenNamespace(%s) is inode %d; /proc/%d/ns/%s is %d", ns, got.Ino, pid, ns, want.Ino)
 					}
 				}
 			})
@@ -298,9 +314,9 @@ func TestNamespace(t *testing.T) {
 	}
 	defer p.Close()
 	for _, bad := range []Namespace{0, -1, NamespaceUTS + 1} {
-		if f, err := p.Namespace(bad); !errors.Is(err, os.ErrInvalid) {
+		if f, err := p.OpenNamespace(bad); !errors.Is(err, os.ErrInvalid) {
 			f.Close()
-			t.Errorf("Namespace(%d) = %v; want os.ErrInvalid", bad, err)
+			t.Errorf("OpenNamespace(%d) = %v; want os.ErrInvalid", bad, err)
 		}
 	}
 	if got := Namespace(42).String(); got != "Namespace(42)" {
@@ -331,7 +347,7 @@ func TestIDAndEqual(t *testing.T) {
 	}
 
 	id, err := self.ID()
-	if !KernelFeatures().Pidfs {
+	if !KernelFeatures().IDs {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Errorf("ID without pidfs = %d, %v; want errors.ErrUnsupported", id, err)
 		}
@@ -488,7 +504,7 @@ func TestSetns(t *testing.T) {
 // binary that sees no pidfs ioctls and no file handles, as on Linux 6.1.
 func TestFallbacksOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
-	runUnder(t, "6.1", "^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestNamespace|TestIDAndEqual|"+
+	runUnder(t, "6.1", "^(TestOldKernelFilter|TestCredsPPIDCgroup|TestInfoAfterReap|TestOpenNamespace|TestIDAndEqual|"+
 		"TestWithProcDir|TestPIDZombieAndReaped|TestOpenChild|TestSetns|TestNewFile|TestPIDReuse|TestZombieNamespace|TestCgroupLongPath|"+
 		"TestNewFileOutOfDescriptors)$",
 		"TestOldKernelFilter")
@@ -518,8 +534,9 @@ func TestNonblockWithoutFlag(t *testing.T) {
 	}
 	defer p.Close()
 	flags, err := unix.FcntlInt(p.Fd(), unix.F_GETFL, 0)
-	if err != nil || flags&unix.O_NONBLOCK == 0 || !noNonblockFlag.Load() {
-		t.Errorf("descriptor flags %#x (%v), fallback noticed: %v; want O_NONBLOCK by fcntl", flags, err, noNonblockFlag.Load())
+	noticed := nonblockOpen.state.Load() == capMissing
+	if err != nil || flags&unix.O_NONBLOCK == 0 || !noticed {
+		t.Errorf("descriptor flags %#x (%v), fallback noticed: %v; want O_NONBLOCK by fcntl", flags, err, noticed)
 	}
 }
 
@@ -627,7 +644,6 @@ func TestOnAndroid(t *testing.T) {
 		{"Start", func() error { return openErr(Start(testchild.Command(testchild.Sleep))) }},
 		{"StartProcess", func() error { return openErr(StartProcess(os.Args[0], []string{os.Args[0]}, nil)) }},
 		{"FromUnixConn", func() error { return openErr(FromUnixConn(b)) }},
-		{"FromUnixConnByPID", func() error { return openErr(FromUnixConnByPID(b)) }},
 		{"OpenIdentity", func() error {
 			boot, err := bootID()
 			if err != nil {
@@ -666,9 +682,18 @@ func TestOldKernelFilter(t *testing.T) {
 	if os.Getenv(oldKernelEnv) != "6.1" {
 		t.Skip("runs only inside TestFallbacksOnOldKernel")
 	}
-	f := KernelFeatures()
-	if f.GetInfo || f.NamespaceIoctls || f.FileHandles {
-		t.Errorf("features under the filter: %+v; want no GET_INFO, namespace ioctls or file handles", f)
+	for _, c := range []*capability{&getInfo, &namespaceIoctls} {
+		if has, err := c.has(); has || err != nil {
+			t.Errorf("%s under the filter: %v, %v; want missing", c.name, has, err)
+		}
+	}
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, _, err := unix.NameToHandleAt(int(p.Fd()), "", unix.AT_EMPTY_PATH); err == nil {
+		t.Errorf("name_to_handle_at works on a pidfd under the filter")
 	}
 }
 
@@ -683,11 +708,18 @@ func TestKernelFeatures(t *testing.T) {
 	defer p.Close()
 	var info unix.PidfdInfo
 	info.Mask = unix.PIDFD_INFO_PID
-	if got := unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil; got != f.GetInfo {
-		t.Errorf("GetInfo = %v, but the ioctl works: %v", f.GetInfo, got)
+	if has, _ := getInfo.has(); has != (unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil) {
+		t.Errorf("PIDFD_GET_INFO known as %v, but the ioctl says %v", has, !has)
 	}
-	if _, err := p.ID(); (err == nil) != f.Pidfs {
-		t.Errorf("Pidfs = %v, but ID says %v", f.Pidfs, err)
+	if _, err := p.ID(); (err == nil) != f.IDs {
+		t.Errorf("IDs = %v, but ID says %v", f.IDs, err)
+	}
+	thread, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD)
+	if err == nil {
+		unix.Close(thread)
+	}
+	if (err == nil) != f.ThreadPidFds {
+		t.Errorf("ThreadPidFds = %v, but pidfd_open(PIDFD_THREAD) says %v", f.ThreadPidFds, err)
 	}
 }
 
@@ -760,7 +792,7 @@ func pidReuse([]string) int {
 	cleanup()
 	fmt.Printf("PID %d reused by a stranger\n", pid)
 
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		fmt.Println("thread pidfds: skipped, the kernel has no PIDFD_THREAD (Linux 6.9)")
 	} else {
 		failures += threadReuse()
@@ -878,7 +910,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 			failures++
 		}
 	}
-	features := []*kernelFeature{&pidfdGetInfo, &pidfdNamespaceIoctls}
+	features := []*capability{&getInfo, &namespaceIoctls}
 	saved := make([]int32, len(features))
 	for i, f := range features {
 		saved[i] = f.state.Load()
@@ -891,7 +923,7 @@ func checkNoAnswer(what string, old *PidFd) int {
 	for _, path := range []string{"kernel", "proc"} {
 		if path == "proc" {
 			for _, f := range features {
-				f.state.Store(featureMissing)
+				f.state.Store(capMissing)
 			}
 		}
 		_, err := old.PID()
@@ -903,11 +935,11 @@ func checkNoAnswer(what string, old *PidFd) int {
 		_, err = old.CgroupID()
 		check(path, "CgroupID", err)
 		for ns := NamespaceCgroup; int(ns) < len(namespaceKinds); ns++ {
-			f, err := old.Namespace(ns)
+			f, err := old.OpenNamespace(ns)
 			if err == nil {
 				f.Close()
 			}
-			check(path, "Namespace("+ns.String()+")", err)
+			check(path, "OpenNamespace("+ns.String()+")", err)
 		}
 		called := false
 		check(path, "WithProcDir", old.WithProcDir(func(*os.Root) error { called = true; return nil }))
@@ -1141,7 +1173,7 @@ func TestIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.PID != mustPIDOf(t, child) || id.StartTime == 0 || (KernelFeatures().Pidfs && id.ID == 0) {
+	if id.PID != mustPIDOf(t, child) || id.StartTime == 0 || (KernelFeatures().IDs && id.ID == 0) {
 		t.Errorf("Identity = %+v", id)
 	}
 	bin, _ := id.MarshalBinary()

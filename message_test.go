@@ -334,7 +334,7 @@ func passSenderOrSkip(t *testing.T) {
 	t.Helper()
 	_, b := unixPair(t, unix.SOCK_STREAM)
 	err := PassSender(b)
-	if !KernelFeatures().PeerPidfd {
+	if !KernelFeatures().PeerPidFd {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("PassSender before 6.5 = %v; want errors.ErrUnsupported", err)
 		}
@@ -345,7 +345,7 @@ func passSenderOrSkip(t *testing.T) {
 	}
 }
 
-func passSender(l *net.UnixListener) error { return PassSender(l) }
+func listenerPassSender(l *net.UnixListener) error { return PassSender(l) }
 
 // waitQueued waits until n bytes wait to be read on conn, without reading
 // them.
@@ -364,7 +364,7 @@ func waitQueued(t *testing.T, conn *net.UnixConn, n int) {
 func TestPassSender(t *testing.T) {
 	leakcheck.Check(t)
 	passSenderOrSkip(t)
-	conn, child := acceptChild(t, passSender, "from the child")
+	conn, child := acceptChild(t, listenerPassSender, "from the child")
 	buf := make([]byte, 64)
 	n, m, err := ReadMessage(conn, buf)
 	if err != nil || m.Sender == nil || string(buf[:n]) != "from the child" {
@@ -433,7 +433,7 @@ func TestPassSenderTooLate(t *testing.T) {
 func TestPassSenderReaped(t *testing.T) {
 	leakcheck.Check(t)
 	passSenderOrSkip(t)
-	conn, child := acceptChild(t, passSender, "last words")
+	conn, child := acceptChild(t, listenerPassSender, "last words")
 	waitQueued(t, conn, len("last words"))
 	child.Kill()
 	if _, err := child.Wait(); err != nil {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
-	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,16 +28,7 @@ var namespaceKinds = [...]struct {
 	NamespaceUTS:             {unix.PIDFD_GET_UTS_NAMESPACE, unix.CLONE_NEWUTS},
 }
 
-// pidfdNamespaceIoctls are the PIDFD_GET_*_NAMESPACE ioctls, Linux 6.11.
-var pidfdNamespaceIoctls kernelFeature
-
-// Namespace opens the process's namespace of the given kind (the file is
-// named after the kind, as in /proc/PID/ns), as /proc/PID/ns/NAME would: by ioctl on Linux 6.11+, else through that very
-// file, verified to be the process's own. The caller owns the returned file.
-//
-// A kind the kernel was built without gives [errors.ErrUnsupported]; a
-// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error) {
+func (p *PidFd) openNamespace(ns Namespace) (*os.File, error) {
 	if !ns.valid() {
 		return nil, fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.ErrInvalid)
 	}
@@ -57,92 +46,48 @@ func (p *PidFd) Namespace(ns Namespace) (*os.File, error) {
 
 func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 	kind := namespaceKinds[ns]
-	if known := pidfdNamespaceIoctls.state.Load(); known != featureMissing {
+	if known := namespaceIoctls.state.Load(); known != capMissing {
 		// The ioctl's argument must be 0: anything else is EINVAL.
 		nsFd, err := unix.IoctlRetInt(fd, kind.ioctl)
 		switch {
 		case err == unix.EOPNOTSUPP:
 			return -1, fmt.Errorf("pidfd: kernel built without %s namespaces: %w", ns.String(), errors.ErrUnsupported)
-		case !pidfdNamespaceIoctls.fallBack(known, err):
+		case !namespaceIoctls.fallBack(known, err):
 			return nsFd, wrapErr("ioctl PIDFD_GET_"+ns.String()+"_NAMESPACE", err)
 		}
 	}
-	if err := procIsOurs(); err != nil {
-		return -1, err
-	}
-	if _, err := visiblePID(pid, nil); err != nil {
-		return -1, err
-	}
-	path := "/proc/" + strconv.Itoa(pid) + "/ns/" + ns.String()
-	nsFd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err := provenAlive(fd); err != nil {
+	var (
+		b       procBuffer
+		path    string
+		nsFd    = -1
+		openErr error
+	)
+	err := b.inProcDir(fd, pid, "ns/"+ns.String(), func(p []byte) error {
+		path = string(p)
+		nsFd, openErr = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		return nil
+	}, func() {
 		if nsFd >= 0 {
 			unix.Close(nsFd) // the namespace of whoever held the PID
 		}
+	})
+	switch {
+	case err != nil:
 		return -1, err
-	}
-	if err == unix.ENOENT {
+	case openErr == unix.ENOENT:
 		if _, statErr := os.Stat("/proc/self/ns/" + ns.String()); statErr == nil {
 			// We have one, so the kernel has the kind: the process has
 			// exited and left its namespaces (a zombie).
 			return -1, wrapErr("open "+path, unix.ESRCH)
 		}
 		return -1, fmt.Errorf("pidfd: kernel has no %s namespaces: %w", ns.String(), errors.ErrUnsupported)
-	}
-	if err != nil {
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
+	case openErr != nil:
+		return -1, &os.PathError{Op: "open", Path: path, Err: openErr}
 	}
 	return nsFd, nil
 }
 
-// pidfdSetns is setns(2) given a pidfd, Linux 5.8.
-var pidfdSetns kernelFeature
-
-// setnsTakesPidfd tells, once, whether EINVAL from setns on a pidfd means
-// "no such feature" (before 5.8) or is a real answer. It enters its own UTS
-// namespace on a thread of its own, which changes nothing: 5.8+ answers
-// success or EPERM, older kernels EINVAL (a pidfd is not a namespace file).
-// Any other answer (out of memory, say) tells nothing, and the next call
-// asks again.
-var setnsTakesPidfd = learnOnce(func() (bool, error) {
-	self, err := unix.PidfdOpen(os.Getpid(), 0)
-	if err != nil {
-		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
-			os.NewSyscallError("pidfd_open", err))
-	}
-	defer unix.Close(self)
-	answer := make(chan error)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		answer <- unix.Setns(self, unix.CLONE_NEWUTS)
-	}()
-	switch err := <-answer; err {
-	case nil, unix.EPERM:
-		return true, nil
-	case unix.EINVAL:
-		return false, nil
-	default:
-		return false, fmt.Errorf("pidfd: setns answered EINVAL, and the kernel cannot be asked why now: %w",
-			os.NewSyscallError("setns", err))
-	}
-})
-
-// Setns moves the calling thread into the process's namespaces of the given
-// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
-// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
-// enters them one after the other: an error there can leave the thread in
-// some of them.
-//
-// Namespaces belong to threads, and Go moves goroutines between threads: call
-// [runtime.LockOSThread] first, and do not unlock the thread afterwards
-// unless you have moved it back, so that it exits with the goroutine instead
-// of running others in the wrong namespaces. A Go program always has several
-// threads, and the kernel lets no such process enter a user or mount
-// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
-// before entering anything. The ForChildren kinds cannot be entered on their
-// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
-// Setns with no kinds fails with EINVAL, as setns(2) does.
-func (p *PidFd) Setns(kinds ...Namespace) error {
+func (p *PidFd) setns(kinds []Namespace) error {
 	flags := 0
 	for _, ns := range kinds {
 		switch {
@@ -161,22 +106,19 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 		// No kinds: the kernel answers setns(pidfd, 0) with EINVAL.
 		return fmt.Errorf("pidfd: no namespace kinds given: %w", os.NewSyscallError("setns", unix.EINVAL))
 	}
-	if known := pidfdSetns.state.Load(); known != featureMissing {
+	if known := setnsPidFd.state.Load(); known != capMissing {
 		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
-		takesPidfd := err != unix.EINVAL || known == featurePresent
-		if !takesPidfd {
-			var probeErr error
-			if takesPidfd, probeErr = setnsTakesPidfd(); probeErr != nil {
-				return probeErr
-			}
+		if (err == nil || err == unix.EPERM) && known != capPresent {
+			setnsPidFd.learn(true)
 		}
-		if takesPidfd {
-			if err == nil || err == unix.EINVAL || err == unix.EPERM {
-				pidfdSetns.state.Store(featurePresent)
-			}
+		if err != unix.EINVAL {
 			return wrapErr("setns", err)
 		}
-		pidfdSetns.state.Store(featureMissing)
+		// EINVAL: a kernel before 5.8 (a pidfd is not a namespace
+		// file), or a real answer.
+		if err := setnsPidFd.explain("setns", err); !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
 	}
 	// Open every namespace before entering any, so that a process that is
 	// gone, or a kind that is missing, changes nothing.
@@ -187,7 +129,7 @@ func (p *PidFd) Setns(kinds ...Namespace) error {
 		}
 	}()
 	for _, ns := range kinds {
-		file, err := p.Namespace(ns)
+		file, err := p.openNamespace(ns)
 		if err != nil {
 			return err
 		}

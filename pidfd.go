@@ -3,7 +3,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
-	"net"
+	"os"
 	"syscall"
 )
 
@@ -15,13 +15,14 @@ var ErrNotPidFd = errors.New("pidfd: file descriptor is not a pidfd")
 // caller cannot see, so it has no PID from the caller's point of view. The
 // process may well be alive, and the pidfd still polls readable when it
 // exits, but the kernel refuses to signal it from here (EINVAL).
+// [PidFd.PPID] reports it for a parent that has no PID here.
 var ErrNotInPIDNamespace = errors.New("pidfd: process is not visible in this PID namespace")
 
 // ErrNotGroupLeader reports that a signal to a process group was refused
 // because the process does not lead its group: the kernel names a group by
 // its leader, and a member's or a former leader's pidfd would reach no
 // group, or the group it left. Signal through a PidFd of the group's leader
-// instead; see [PidFd.SignalScoped].
+// instead; see [ToProcessGroup].
 var ErrNotGroupLeader = errors.New("pidfd: process does not lead its process group")
 
 // ErrNoExitStatus reports that a process has exited but that the kernel
@@ -32,6 +33,72 @@ var ErrNoExitStatus = errors.New("pidfd: process exited; the kernel cannot tell 
 // A *PidFd is a syscall.Conn: its SyscallConn gives raw access to the
 // descriptor with the same guarantees the package's own calls have.
 var _ syscall.Conn = (*PidFd)(nil)
+
+// PidFd is an open pidfd: a file descriptor that names one process for as
+// long as it is open, even after the process has exited and its PID has been
+// given to another. Only Linux has pidfds: elsewhere every constructor
+// returns [errors.ErrUnsupported].
+//
+// The descriptor is non-blocking and registered with Go's runtime poller, and
+// every system call on it is made through [os.File.SyscallConn], so a Close
+// racing any other method can never make that method act on a reused
+// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
+type PidFd struct {
+	handle // what the system holds
+}
+
+// Open returns a PidFd for the process with the given PID. If the process
+// is a child of the caller, [PidFd.Wait] reaps it; any other process is left
+// for its parent to reap.
+//
+// A PID names whichever process holds it when pidfd_open runs. Unless pid is
+// an unreaped child of the caller (or the caller itself), the process the
+// caller meant may already have exited and the PID been reused; prefer
+// [Start], [FromProcess] or [NewFile], which have no such window.
+//
+// The ID of a thread other than its process's first is no PID: Open
+// refuses it with [syscall.ENOENT] and an error that says so (use
+// [OpenThread] for a thread).
+func Open(pid int) (*PidFd, error) { return open(pid) }
+
+// Self returns a PidFd for the calling process, which nobody reaps through
+// it.
+func Self() (*PidFd, error) { return Open(os.Getpid()) }
+
+// NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
+// elsewhere (for example received over a unix socket). As with [Open],
+// [PidFd.Wait] reaps the process if it is a child of the caller, and no
+// other. It fails with [ErrNotPidFd] if fd is not a pidfd. On any error fd
+// stays the caller's, open and unchanged.
+//
+// NewFile learns the process's PID at once, for the /proc fallbacks (before
+// Linux 6.13 from /proc/self/fdinfo). If it cannot for a passing reason
+// (the process is out of descriptors, say), NewFile returns that error
+// rather than a PidFd that would never know the PID; call it again later.
+//
+// A pidfd must be non-blocking for the runtime poller. If fd is blocking,
+// NewFile sets O_NONBLOCK on it; that flag belongs to the open file
+// description, so every other descriptor sharing it (a dup, or the sender's
+// copy of a descriptor passed over a socket) becomes non-blocking too.
+func NewFile(fd uintptr) (*PidFd, error) { return newFile(fd) }
+
+// Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
+// The number is only valid until Close; use [PidFd.SyscallConn] for calls
+// that must not race with Close.
+func (p *PidFd) Fd() uintptr { return p.fd() }
+
+// SyscallConn returns a raw connection to the descriptor, so that a PidFd is
+// a [syscall.Conn]. Calls made through its Control method cannot race with
+// Close.
+func (p *PidFd) SyscallConn() (syscall.RawConn, error) { return p.syscallConn() }
+
+// PID returns the process's PID in the caller's PID namespace. It fails with
+// [os.ErrProcessDone] once the process has been reaped, and with
+// [ErrNotInPIDNamespace] if the process is not visible from here.
+//
+// The PID is only a name for the moment: to act on the process, use the
+// PidFd, not the number.
+func (p *PidFd) PID() (int, error) { return p.queryPID() }
 
 // Creds are a process's user and group IDs, as the kernel sees them from
 // the caller's user namespace.
@@ -84,57 +151,50 @@ func (ns Namespace) String() string {
 	return namespaceNames[ns]
 }
 
-// Features says which pidfd facilities the running kernel offers this
-// process (a seccomp filter can take some away). Everything in the package
-// works without them, through /proc, except where a method says otherwise.
-type Features struct {
-	NonblockOpen    bool // pidfd_open(PIDFD_NONBLOCK), Linux 5.10
-	PeerPidfd       bool // SO_PEERPIDFD on unix sockets, Linux 6.5
-	Pidfs           bool // pidfs: unique process IDs (ID), Linux 6.9
-	ThreadPidfds    bool // pidfd_open(PIDFD_THREAD), Linux 6.9
-	NamespaceIoctls bool // PIDFD_GET_*_NAMESPACE, Linux 6.11
-	GetInfo         bool // ioctl(PIDFD_GET_INFO), Linux 6.13
-	FileHandles     bool // name_to_handle_at on pidfds, Linux 6.13
-	ExitInfo        bool // PIDFD_INFO_EXIT, Linux 6.15 (judged by the kernel's version)
+// OpenNamespace opens the process's namespace of the given kind, as opening
+// /proc/PID/ns/NAME would (the file is named after the kind): by ioctl on
+// Linux 6.11+, else through that very file, verified to be the process's
+// own. The caller owns the returned file.
+//
+// A kind the kernel was built without gives [errors.ErrUnsupported]; a
+// process the caller may not inspect (ptrace access rules), EPERM or EACCES.
+func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
+	return p.openNamespace(ns)
 }
 
-// SignalScope says which processes a signal sent with
-// [PidFd.SignalScoped] reaches (Linux 6.9+).
-type SignalScope int
-
-// The scopes; their values are the kernel's PIDFD_SIGNAL_* flags.
-const (
-	ScopeDefault      SignalScope = 0 // as the pidfd was opened: its process (or thread)
-	ScopeThread       SignalScope = 1 // only the thread the pidfd names
-	ScopeThreadGroup  SignalScope = 2 // the whole process
-	ScopeProcessGroup SignalScope = 4 // every process in the group the process leads (see PidFd.SignalScoped)
-)
-
-// Message is what arrived with the bytes of one message.
-type Message struct {
-	// PidFds are the pidfds the sender attached (SCM_RIGHTS), in order.
-	PidFds []*PidFd
-	// Sender names the process that sent the message, if [PassSender]
-	// was called on the receiving socket (SCM_PIDFD); nil otherwise.
-	Sender *PidFd
-	// Addr is the sender's address on a datagram socket, as
-	// [net.UnixConn.ReadMsgUnix] returns it.
-	Addr *net.UnixAddr
+// Setns moves the calling thread into the process's namespaces of the given
+// kinds, all at once where the kernel can (setns with a pidfd, Linux 5.8+).
+// Before 5.8 it opens each namespace through /proc/PID/ns, verified, and
+// enters them one after the other: an error there can leave the thread in
+// some of them.
+//
+// Namespaces belong to threads, and Go moves goroutines between threads: call
+// [runtime.LockOSThread] first, and do not unlock the thread afterwards
+// unless you have moved it back, so that it exits with the goroutine instead
+// of running others in the wrong namespaces. A Go program always has several
+// threads, and the kernel lets no such process enter a user or mount
+// namespace (EINVAL) or a time namespace (EUSERS): Setns refuses those kinds
+// before entering anything. The ForChildren kinds cannot be entered on their
+// own (EINVAL): entering [NamespacePID] sets the PID namespace for children.
+// Setns with no kinds fails with EINVAL, as setns(2) does.
+func (p *PidFd) Setns(kinds ...Namespace) error {
+	return p.setns(kinds)
 }
 
-// Close closes every PidFd of the message.
-func (m *Message) Close() error {
-	if m == nil {
-		return nil
+// Close closes the pidfd, as [os.File.Close] does: the first call closes
+// it, and wakes every goroutine waiting on it, which returns
+// [os.ErrClosed]; a later call returns os.ErrClosed, and a call on a nil
+// PidFd [os.ErrInvalid]. Closing does not affect the process.
+func (p *PidFd) Close() error {
+	if p == nil {
+		return os.ErrInvalid
 	}
-	var errs []error
-	for _, p := range m.PidFds {
-		if p != nil {
-			errs = append(errs, p.Close())
-		}
-	}
-	if m.Sender != nil {
-		errs = append(errs, m.Sender.Close())
-	}
-	return errors.Join(errs...)
+	return p.close()
+}
+
+// GetFd returns a duplicate of the process's file descriptor fd
+// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
+// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
+func (p *PidFd) GetFd(fd int) (*os.File, error) {
+	return p.getFd(fd)
 }

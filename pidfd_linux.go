@@ -21,8 +21,9 @@
 //	6.13  ioctl(PIDFD_GET_INFO): pid, ppid, credentials, cgroup id
 //	6.15  PIDFD_INFO_EXIT: exit status of any process after it is reaped
 //
-// Where a call is missing the package falls back, through fallback.go, to
-// /proc, and proves that what it read still belongs to the pidfd's process.
+// Where a call is missing the package falls back, through fallback_linux.go,
+// to /proc, and proves that what it read still belongs to the pidfd's
+// process. What the kernel offers is learned once, by features_linux.go.
 // Kernels disagree on how they say "unknown ioctl": 6.1 answers ENOTTY, 6.12
 // EINVAL for PIDFD_GET_INFO. Both select the fallback.
 
@@ -37,20 +38,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// PidFd is an open pidfd: a file descriptor that names one process for as
-// long as it is open, even after the process has exited and its PID has been
-// given to another.
-//
-// The descriptor is non-blocking and registered with Go's runtime poller, and
-// every system call on it is made through [os.File.SyscallConn], so a Close
-// racing any other method can never make that method act on a reused
-// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
-type PidFd struct {
+// handle is what a PidFd holds on Linux.
+type handle struct {
 	// pid is the process's PID here, learned when the PidFd was made: -1
 	// if it was reaped by then, 0 if not visible here (see learnPID). A
 	// PID never changes while its process lives, and the /proc fallbacks
@@ -89,14 +82,14 @@ func newPidFd(fd, pid int) (*PidFd, error) {
 		file.Close()
 		return nil, err
 	}
-	p := &PidFd{
+	p := &PidFd{handle: handle{
 		pid:     pid,
 		file:    file,
 		conn:    conn,
 		closing: make(chan struct{}),
 		waiter:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
-	}
+	}}
 	p.call.bind()
 	return p, nil
 }
@@ -133,9 +126,6 @@ func unsupported() error {
 	return nil
 }
 
-// noNonblockFlag records that pidfd_open rejected PIDFD_NONBLOCK (before 5.10).
-var noNonblockFlag atomic.Bool
-
 // openNonblocking opens a new pidfd, with an open file description of its
 // own, for pid.
 func openNonblocking(pid int) (int, error) {
@@ -145,9 +135,12 @@ func openNonblocking(pid int) (int, error) {
 	if pid <= 0 || pid > math.MaxInt32 {
 		return -1, os.NewSyscallError("pidfd_open", unix.EINVAL)
 	}
-	if !noNonblockFlag.Load() {
+	if known := nonblockOpen.state.Load(); known != capMissing {
 		fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-		if err != unix.EINVAL {
+		if err == nil && known == capUnknown {
+			nonblockOpen.learn(true)
+		}
+		if err != unix.EINVAL || known == capPresent {
 			return fd, pidfdOpenErr(pid, err)
 		}
 	}
@@ -158,7 +151,7 @@ func openNonblocking(pid int) (int, error) {
 	// EINVAL has other causes (a thread ID, a process being reaped): only a
 	// plain open that succeeds where the flagged one failed shows the flag
 	// is unknown.
-	noNonblockFlag.Store(true)
+	nonblockOpen.learn(false)
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return -1, os.NewSyscallError("fcntl", err)
@@ -195,17 +188,7 @@ func openPinned(pid, anchor int) (int, error) {
 	return fd, nil
 }
 
-// Open returns a PidFd for the process with the given PID.
-//
-// A PID names whichever process holds it when pidfd_open runs. Unless pid is
-// an unreaped child of the caller (or the caller itself), the process the
-// caller meant may already have exited and the PID been reused; prefer
-// [Start], [FromProcess] or [NewFile], which have no such window.
-//
-// The ID of a thread other than its process's first is no PID: Open
-// refuses it with [syscall.ENOENT] and an error that says so (use
-// [OpenThread] for a thread).
-func Open(pid int) (*PidFd, error) {
+func open(pid int) (*PidFd, error) {
 	fd, err := openNonblocking(pid)
 	if err != nil {
 		return nil, err
@@ -213,26 +196,7 @@ func Open(pid int) (*PidFd, error) {
 	return newPidFd(fd, pid)
 }
 
-// Self returns a PidFd for the calling process.
-func Self() (*PidFd, error) {
-	return Open(os.Getpid())
-}
-
-// NewFile returns a PidFd that takes ownership of fd, a pidfd obtained
-// elsewhere (for example received over a unix socket). It fails with
-// [ErrNotPidFd] if fd is not a pidfd. On any error fd stays the caller's,
-// open and unchanged.
-//
-// NewFile learns the process's PID at once, for the /proc fallbacks (before
-// Linux 6.13 from /proc/self/fdinfo). If it cannot for a passing reason
-// (the process is out of descriptors, say), NewFile returns that error
-// rather than a PidFd that would never know the PID; call it again later.
-//
-// A pidfd must be non-blocking for the runtime poller. If fd is blocking,
-// NewFile sets O_NONBLOCK on it; that flag belongs to the open file
-// description, so every other descriptor sharing it (a dup, or the sender's
-// copy of a descriptor passed over a socket) becomes non-blocking too.
-func NewFile(fd uintptr) (*PidFd, error) {
+func newFile(fd uintptr) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err
 	}
@@ -240,7 +204,7 @@ func NewFile(fd uintptr) (*PidFd, error) {
 		return nil, fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", unix.EBADF))
 	}
 	ifd := int(fd)
-	if err := checkPidfd(ifd); err != nil {
+	if err := checkPidFd(ifd); err != nil {
 		return nil, err
 	}
 	flags, err := unix.FcntlInt(uintptr(ifd), unix.F_GETFL, 0)
@@ -286,9 +250,9 @@ func learnPID(fd int) (int, error) {
 	}
 }
 
-// checkPidfd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
+// checkPidFd reports whether fd is a pidfd: on pidfs kernels (6.9+) by its
 // filesystem, before that by the name of its anonymous inode.
-func checkPidfd(fd int) error {
+func checkPidFd(fd int) error {
 	var fs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &fs); err != nil {
 		return fmt.Errorf("%w: %w", ErrNotPidFd, os.NewSyscallError("fstatfs", err))
@@ -309,24 +273,18 @@ func checkPidfd(fd int) error {
 	return ErrNotPidFd
 }
 
-// Close closes the pidfd. It wakes every goroutine waiting on it, which
-// returns [os.ErrClosed]. Closing does not affect the process. Close is
-// idempotent: calls after the first return nil.
-func (p *PidFd) Close() error {
-	if p == nil || p.file == nil {
+func (p *PidFd) close() error {
+	if p.file == nil {
 		return os.ErrInvalid
 	}
 	if !p.closed.CompareAndSwap(false, true) {
-		return nil
+		return os.ErrClosed
 	}
 	close(p.closing)
 	return p.file.Close()
 }
 
-// Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
-// The number is only valid until Close; use [PidFd.SyscallConn] for calls
-// that must not race with Close.
-func (p *PidFd) Fd() uintptr {
+func (p *PidFd) fd() uintptr {
 	fd := ^uintptr(0)
 	if p != nil && p.conn != nil {
 		p.conn.Control(func(f uintptr) { fd = f })
@@ -334,23 +292,14 @@ func (p *PidFd) Fd() uintptr {
 	return fd
 }
 
-// SyscallConn returns a raw connection to the descriptor, so that a PidFd is
-// a [syscall.Conn]. Calls made through its Control method cannot race with
-// Close.
-func (p *PidFd) SyscallConn() (syscall.RawConn, error) {
+func (p *PidFd) syscallConn() (syscall.RawConn, error) {
 	if p == nil || p.conn == nil {
 		return nil, os.ErrInvalid
 	}
 	return p.conn, nil
 }
 
-// PID returns the process's PID in the caller's PID namespace. It fails with
-// [os.ErrProcessDone] once the process has been reaped, and with
-// [ErrNotInPIDNamespace] if the process is not visible from here.
-//
-// The PID is only a name for the moment: to act on the process, use the
-// PidFd, not the number.
-func (p *PidFd) PID() (int, error) {
+func (p *PidFd) queryPID() (int, error) {
 	c := p.getCall()
 	err := p.control(c, (*fdCall).readPID)
 	pid := c.pid
@@ -359,26 +308,6 @@ func (p *PidFd) PID() (int, error) {
 		return 0, err
 	}
 	return pid, nil
-}
-
-// Signal sends sig to the process with pidfd_send_signal. Signal 0 sends
-// nothing and checks that the process still exists: it returns
-// [os.ErrProcessDone] once the process has been reaped. A sig that is not
-// a [syscall.Signal] the kernel knows is [syscall.EINVAL].
-func (p *PidFd) Signal(sig os.Signal) error {
-	s, err := checkSignal(sig, ScopeDefault)
-	if err != nil {
-		return err
-	}
-	c := p.getCall()
-	defer p.putCall(c)
-	c.sig = s
-	return p.control(c, (*fdCall).sendSignal)
-}
-
-// Kill sends SIGKILL to the process.
-func (p *PidFd) Kill() error {
-	return p.Signal(syscall.SIGKILL)
 }
 
 // fdCall carries the arguments and results of one system call made on the
@@ -447,45 +376,9 @@ func (p *PidFd) controlFunc(f func(fd int) error) error {
 	return err
 }
 
-func (c *fdCall) sendSignal(fd int) {
-	c.err = wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, c.sig, nil, 0))
-}
-
-// kernelFeature remembers whether the kernel knows a call. The first
-// definite answer sticks, so the probe costs one call per process.
-type kernelFeature struct{ state atomic.Int32 }
-
-const (
-	featureUnknown = iota
-	featurePresent
-	featureMissing
-)
-
-// fallBack records what err says about the call, given the state known
-// before it, and reports whether the caller must fall back. Only "no such
-// call" errors select the fallback: ESRCH, EPERM and EBADF are real answers,
-// and so is any error from a kernel that has answered the call before.
-// (Nothing here touches k after a successful call on a known kernel: with
-// page-table isolation the return from a syscall costs a TLB miss per page.)
-func (k *kernelFeature) fallBack(known int32, err error) bool {
-	switch {
-	case err == nil:
-		if known != featurePresent {
-			k.state.Store(featurePresent)
-		}
-	case known != featurePresent && (err == unix.ENOTTY || err == unix.EINVAL || err == unix.ENOSYS):
-		k.state.Store(featureMissing)
-		return true
-	}
-	return false
-}
-
-// pidfdGetInfo is ioctl(PIDFD_GET_INFO), Linux 6.13.
-var pidfdGetInfo kernelFeature
-
 func (c *fdCall) readPID(fd int) {
 	askedKernel := false
-	if known := pidfdGetInfo.state.Load(); known != featureMissing {
+	if known := getInfo.state.Load(); known != capMissing {
 		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
 		err := unix.IoctlPidfdInfo(fd, &info)
 		switch {
@@ -496,7 +389,7 @@ func (c *fdCall) readPID(fd int) {
 			// Reaped, or on some kernels not visible here: fdinfo tells
 			// the two apart (-1 or 0).
 			askedKernel = true
-		case !pidfdGetInfo.fallBack(known, err):
+		case !getInfo.fallBack(known, err):
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}
@@ -525,180 +418,17 @@ func visiblePID(pid int, err error) (int, error) {
 	return pid, nil
 }
 
-// GetFd returns a duplicate of the process's file descriptor targetFd
-// (pidfd_getfd, Linux 5.6+), close-on-exec. The caller needs ptrace rights
-// over the process (PTRACE_MODE_ATTACH_REALCREDS): EPERM otherwise.
-func (p *PidFd) GetFd(targetFd int) (*os.File, error) {
-	if targetFd < 0 || targetFd > math.MaxInt32 {
+func (p *PidFd) getFd(fd int) (*os.File, error) {
+	if fd < 0 || fd > math.MaxInt32 {
 		return nil, os.NewSyscallError("pidfd_getfd", unix.EBADF)
 	}
-	var fd int
+	var dup int
 	err := p.controlFunc(func(pidfd int) (err error) {
-		fd, err = unix.PidfdGetfd(pidfd, targetFd, 0)
+		dup, err = unix.PidfdGetfd(pidfd, fd, 0)
 		return err
 	})
 	if err != nil {
 		return nil, wrapErr("pidfd_getfd", err)
 	}
-	return os.NewFile(uintptr(fd), fmt.Sprintf("pidfd_getfd:%d", targetFd)), nil
-}
-
-// SignalScoped sends sig to the process, its thread, or its whole process
-// group (pidfd_send_signal flags, Linux 6.9+; [errors.ErrUnsupported]
-// before).
-//
-// [ScopeProcessGroup] reaches the process group that the process leads. The
-// kernel names the group by the process itself, not by a number, so the
-// signal cannot reach a group that a recycled PID happens to lead; but it
-// signals the group whose ID is the process's PID, whether or not the
-// process is in it. So SignalScoped first checks that the process leads its
-// group now (its group ID is its PID), and otherwise refuses with
-// [ErrNotGroupLeader], sending nothing: a member that does not lead its
-// group would reach no group, and a former leader that moved to another
-// group would reach the group it left. To signal a member's group, signal
-// through a PidFd of the group's leader (a child started with
-// SysProcAttr.Setpgid leads a group of its own). A thread PidFd leads a
-// group only if it names the first thread of a leading process. The check
-// and the signal are two steps: a leader that leaves its group between them
-// is racing the caller, and the signal then reaches the group it led when
-// the call began, never any other.
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error {
-	if scope == ScopeDefault {
-		return p.Signal(sig)
-	}
-	s, err := checkSignal(sig, scope)
-	if err != nil {
-		return err
-	}
-	return p.sendScoped(s, nil, scope)
-}
-
-// sendScoped sends s, with info if not nil, by pidfd_send_signal with
-// scope's flag; a signal to the process group only while the process leads
-// it (see SignalScoped).
-func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope SignalScope) error {
-	pid, pgid := 0, 0
-	if scope == ScopeProcessGroup {
-		var err error
-		if pid, err = p.PID(); err != nil {
-			return err
-		}
-		// By number: the answer is the process's own only if it still
-		// holds the PID afterwards, which the proof below checks. ESRCH:
-		// nobody holds it, so the process has been reaped.
-		if pgid, err = unix.Getpgid(pid); err != nil {
-			return wrapErr("getpgid", err)
-		}
-	}
-	var refused error
-	err := p.controlFunc(func(fd int) error {
-		if pgid != pid {
-			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
-			}
-			return nil
-		}
-		err := unix.PidfdSendSignal(fd, s, info, int(scope))
-		if err == unix.ESRCH && scope == ScopeProcessGroup {
-			// Its group is empty: the process has been reaped, or has
-			// left the group since the check.
-			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d left its group during the call)", ErrNotGroupLeader, pid)
-			}
-		}
-		return err
-	})
-	if refused != nil {
-		return refused
-	}
-	return scopedErr(err, scope)
-}
-
-// SignalWithValue sends sig carrying value, as sigqueue(3) does: the
-// receiver finds si_code SI_QUEUE, value in si_value, and the caller's PID
-// and real user ID in si_pid and si_uid (the kernel translates them for a
-// receiver in other namespaces, and sets si_pid to 0 where the receiver's
-// PID namespace cannot see the caller). value fills the pointer-sized
-// si_value.sival_ptr; on little-endian machines sival_int holds its low 32
-// bits. scope is as for [PidFd.SignalScoped]; [ScopeDefault] works on every
-// kernel with pidfds.
-//
-// Signal 0 with a value checks, like [PidFd.Signal], that the process
-// exists.
-func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
-	s, err := checkSignal(sig, scope)
-	if err != nil {
-		return err
-	}
-	info := siginfoQueue{
-		siginfoHead: siginfoHead{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid())},
-		value:       uintptr(value),
-	}
-	if codeSwapped {
-		info.errno = siQueue
-	} else {
-		info.code = siQueue
-	}
-	return p.sendScoped(s, (*unix.Siginfo)(unsafe.Pointer(&info)), scope)
-}
-
-// checkSignal refuses what no system call could send, before making one:
-// its error is plain EINVAL, as the kernel answers for a signal number it
-// does not know, so that one check serves callers whichever refused.
-func checkSignal(sig os.Signal, scope SignalScope) (unix.Signal, error) {
-	s, ok := sig.(syscall.Signal)
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("pidfd: %v (%T) is not a syscall.Signal: %w", sig, sig, unix.EINVAL)
-	case s < 0 || s > math.MaxInt32: // the kernel would keep only the low 32 bits
-		return 0, fmt.Errorf("pidfd: no signal has the number %d: %w", int(s), unix.EINVAL)
-	case scope&^(ScopeThread|ScopeThreadGroup|ScopeProcessGroup) != 0:
-		return 0, fmt.Errorf("pidfd: unknown signal scope %d: %w", scope, unix.EINVAL)
-	}
-	return unix.Signal(s), nil
-}
-
-// scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
-// knows no scope flags and answers EINVAL for any.
-func scopedErr(err error, scope SignalScope) error {
-	if err == unix.EINVAL && scope != ScopeDefault {
-		switch f, probeErr := kernelFeatures(); {
-		case probeErr != nil:
-			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
-		case !f.ThreadPidfds:
-			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
-		}
-	}
-	return wrapErr("pidfd_send_signal", err)
-}
-
-// KillAndRelease sends SIGKILL and then has the kernel reclaim the
-// process's memory at once (process_mrelease, Linux 5.15+) instead of when
-// the process gets around to exiting, as out-of-memory killers do. The
-// release is best effort: where the kernel cannot do it yet, or has no
-// process_mrelease (before 5.15), the kill alone is sent, the memory goes
-// as the process exits, and KillAndRelease returns nil. It fails if the
-// kill fails, or if the kernel refuses the release for another reason
-// (EPERM from a sandbox's seccomp filter, say); the kill stands then.
-func (p *PidFd) KillAndRelease() error {
-	if err := p.Kill(); err != nil {
-		return err
-	}
-	err := p.controlFunc(func(fd int) error {
-		if _, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0); errno != 0 {
-			return errno
-		}
-		return nil
-	})
-	switch err {
-	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
-		return nil
-	case unix.EINVAL, unix.ENOSYS:
-		// EINVAL: the kernel does not (yet) count the process as dying,
-		// for instance while its memory is still shared with one that is
-		// not (seen on 6.1 right after SIGKILL). ENOSYS: before 5.15. The
-		// kill stands; the memory goes as the process exits.
-		return nil
-	}
-	return wrapErr("process_mrelease", err)
+	return os.NewFile(uintptr(dup), fmt.Sprintf("pidfd_getfd:%d", fd)), nil
 }

@@ -16,60 +16,50 @@ import (
 
 var errUnsupported = errors.ErrUnsupported
 
-// PidFd names a process by file descriptor. Only Linux has them.
-type PidFd struct{}
+// handle is what a PidFd holds: nothing, where no PidFd can be made.
+type handle struct{}
 
-func Open(pid int) (*PidFd, error)       { return nil, errUnsupported }
-func Self() (*PidFd, error)              { return nil, errUnsupported }
-func NewFile(fd uintptr) (*PidFd, error) { return nil, errUnsupported }
+func open(pid int) (*PidFd, error)                          { return nil, errUnsupported }
+func newFile(fd uintptr) (*PidFd, error)                    { return nil, errUnsupported }
+func openIdentity(id Identity) (*PidFd, error)              { return nil, errUnsupported }
+func openThread(tid int) (*PidFd, error)                    { return nil, errUnsupported }
+func selfThread() (*PidFd, error)                           { return nil, errUnsupported }
+func kernelFeatures() (Features, error)                     { return Features{}, nil }
+func (p *PidFd) fd() uintptr                                { return ^uintptr(0) }
+func (p *PidFd) syscallConn() (syscall.RawConn, error)      { return nil, errUnsupported }
+func (p *PidFd) queryPID() (int, error)                     { return 0, errUnsupported }
+func (p *PidFd) isThread() bool                             { return false }
+func (p *PidFd) creds() (Creds, error)                      { return Creds{}, errUnsupported }
+func (p *PidFd) ppid() (int, error)                         { return 0, errUnsupported }
+func (p *PidFd) cgroupID() (uint64, error)                  { return 0, errUnsupported }
+func (p *PidFd) id() (uint64, error)                        { return 0, errUnsupported }
+func (p *PidFd) alive() bool                                { return false }
+func (p *PidFd) identity() (Identity, error)                { return Identity{}, errUnsupported }
+func (p *PidFd) withProcDir(func(dir *os.Root) error) error { return errUnsupported }
 
-func FromUnixConn(conn *net.UnixConn) (*PidFd, error)      { return nil, errUnsupported }
-func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) { return nil, errUnsupported }
+// The per-system halves of the portable declarations.
 
-func OpenIdentity(id Identity) (*PidFd, error) { return nil, errUnsupported }
-func PassSender(conn syscall.Conn) error       { return errUnsupported }
-func OpenThread(tid int) (*PidFd, error)       { return nil, errUnsupported }
-func SelfThread() (*PidFd, error)              { return nil, errUnsupported }
+func (p *PidFd) close() error                                    { return os.ErrInvalid }
+func (p *PidFd) getFd(fd int) (*os.File, error)                  { return nil, errUnsupported }
+func (p *PidFd) openNamespace(ns Namespace) (*os.File, error)    { return nil, errUnsupported }
+func (p *PidFd) setns(kinds []Namespace) error                   { return errUnsupported }
+func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error { return errUnsupported }
+func (p *PidFd) killAndRelease() error                           { return errUnsupported }
+func fromUnixConn(conn *net.UnixConn) (*PidFd, error)            { return nil, errUnsupported }
+func passSender(conn syscall.Conn) error                         { return errUnsupported }
 
-func WriteMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds ...*PidFd) (int, error) {
+func writeMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds []*PidFd) (int, error) {
 	return 0, errUnsupported
 }
 
-func ReadMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
+func readMessage(conn *net.UnixConn, b []byte) (int, Message, error) {
 	return 0, Message{}, errUnsupported
 }
-
-func (p *PidFd) Close() error                                        { return errUnsupported }
-func (p *PidFd) Fd() uintptr                                         { return ^uintptr(0) }
-func (p *PidFd) SyscallConn() (syscall.RawConn, error)               { return nil, errUnsupported }
-func (p *PidFd) PID() (int, error)                                   { return 0, errUnsupported }
-func (p *PidFd) Signal(sig os.Signal) error                          { return errUnsupported }
-func (p *PidFd) Kill() error                                         { return errUnsupported }
-func (p *PidFd) SignalScoped(sig os.Signal, scope SignalScope) error { return errUnsupported }
-func (p *PidFd) KillAndRelease() error                               { return errUnsupported }
-func (p *PidFd) IsThread() bool                                      { return false }
-func (p *PidFd) SignalWithValue(sig os.Signal, value int, scope SignalScope) error {
-	return errUnsupported
-}
-func (p *PidFd) Creds() (Creds, error)                         { return Creds{}, errUnsupported }
-func (p *PidFd) PPID() (int, error)                            { return 0, errUnsupported }
-func (p *PidFd) CgroupID() (uint64, error)                     { return 0, errUnsupported }
-func (p *PidFd) ID() (uint64, error)                           { return 0, errUnsupported }
-func (p *PidFd) Equal(other *PidFd) bool                       { return false }
-func (p *PidFd) Namespace(ns Namespace) (*os.File, error)      { return nil, errUnsupported }
-func (p *PidFd) Setns(kinds ...Namespace) error                { return errUnsupported }
-func (p *PidFd) GetFd(targetFd int) (*os.File, error)          { return nil, errUnsupported }
-func (p *PidFd) Identity() (Identity, error)                   { return Identity{}, errUnsupported }
-func (p *PidFd) WithProcDir(fn func(dir *os.Root) error) error { return errUnsupported }
-
-// KernelFeatures reports no pidfd facilities: only Linux has them.
-func KernelFeatures() Features { return Features{} }
 
 func start(cmd *exec.Cmd) (*PidFd, error)       { return nil, errUnsupported }
 func fromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
-
 func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) tryWait() (*ExitStatus, error)                 { return nil, errUnsupported }

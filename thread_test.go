@@ -140,7 +140,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func TestOpenThread(t *testing.T) {
 	leakcheck.Check(t)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		_, err := OpenThread(os.Getpid())
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("OpenThread before 6.9 = %v; want errors.ErrUnsupported", err)
@@ -178,7 +178,7 @@ func TestOpenThread(t *testing.T) {
 		t.Error("NewFile of a thread pidfd: IsThread false")
 	}
 
-	// Signals reach the thread alone, or with ScopeThreadGroup the process.
+	// Signals reach the thread alone, or with ToThreadGroup the process.
 	if err := thread.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +188,11 @@ func TestOpenThread(t *testing.T) {
 	if onThread, _ := pendingUSR1(t, c.pid, c.pid); onThread {
 		t.Error("the thread-directed signal is pending on the first thread too")
 	}
-	if err := thread.SignalScoped(syscall.SIGUSR1, ScopeThreadGroup); err != nil {
+	if err := thread.Signal(syscall.SIGUSR1, ToThreadGroup()); err != nil {
 		t.Fatal(err)
 	}
 	if _, onProcess := pendingUSR1(t, c.pid, tid); !onProcess {
-		t.Error("after SignalScoped(ScopeThreadGroup): not pending on the process")
+		t.Error("after Signal(ToThreadGroup): not pending on the process")
 	}
 
 	// Waiting: the thread's exit ends the wait; its process runs on.
@@ -285,7 +285,7 @@ func TestOpenThreadID(t *testing.T) {
 
 func TestSelfThread(t *testing.T) {
 	leakcheck.Check(t)
-	if !KernelFeatures().ThreadPidfds {
+	if !KernelFeatures().ThreadPidFds {
 		if _, err := SelfThread(); !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("SelfThread before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
@@ -309,62 +309,5 @@ func TestSelfThread(t *testing.T) {
 	}()
 	if err := <-got; err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestSignalWithValue(t *testing.T) {
-	leakcheck.Check(t)
-	c := startBlocked(t, nil)
-	const value = 0x1234_5678
-	if err := c.p.SignalWithValue(syscall.SIGUSR1, value, ScopeDefault); err != nil {
-		t.Fatal(err)
-	}
-	got := c.sigwait(t)
-	want := queuedSignal{uint32(syscall.SIGUSR1), siQueue, uint32(os.Getpid()), uint32(os.Getuid()), value, value}
-	if got != want {
-		t.Errorf("child got %+v; want %+v", got, want)
-	}
-
-	if err := c.p.SignalWithValue(syscall.Signal(0), 1, ScopeDefault); err != nil {
-		t.Errorf("SignalWithValue 0 to a live process = %v", err)
-	}
-	err := c.p.SignalWithValue(syscall.SIGUSR1, 1, ScopeThread)
-	if !KernelFeatures().ThreadPidfds {
-		if !errors.Is(err, errors.ErrUnsupported) {
-			t.Errorf("SignalWithValue with a scope before 6.9 = %v; want errors.ErrUnsupported", err)
-		}
-	} else if onThread, onProcess := pendingUSR1(t, c.pid, c.pid); err != nil || !onThread || onProcess {
-		t.Errorf("SignalWithValue(ScopeThread) = %v: pending on thread %v, process %v; want thread only", err, onThread, onProcess)
-	}
-	if err := c.p.SignalWithValue(syscall.SIGUSR1, 1, 8); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("SignalWithValue with an unknown scope = %v; want EINVAL", err)
-	}
-	c.in.Close()
-	if status, err := c.p.Wait(); err != nil || !status.Success() {
-		t.Fatalf("child: %v, %v", status, err)
-	}
-	if err := c.p.SignalWithValue(syscall.SIGUSR1, 1, ScopeDefault); !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("SignalWithValue after reaping = %v; want os.ErrProcessDone", err)
-	}
-}
-
-// TestSignalWithValueAcrossPIDNamespace sends to a child in a PID namespace
-// of its own, which cannot see the sender: the kernel reports si_pid 0.
-func TestSignalWithValueAcrossPIDNamespace(t *testing.T) {
-	leakcheck.Check(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a PID namespace")
-	}
-	c := startBlocked(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
-	if err := c.p.SignalWithValue(syscall.SIGUSR1, 7, ScopeDefault); err != nil {
-		t.Fatal(err)
-	}
-	got := c.sigwait(t)
-	if got.signo != uint32(syscall.SIGUSR1) || got.code != siQueue || got.pid != 0 || got.sivalInt != 7 {
-		t.Errorf("child got %+v; want signo %d, code %d, pid 0, value 7", got, syscall.SIGUSR1, siQueue)
-	}
-	c.in.Close()
-	if status, err := c.p.Wait(); err != nil || !status.Success() {
-		t.Fatalf("child: %v, %v", status, err)
 	}
 }

@@ -84,6 +84,10 @@ func printCached([]string) int {
 	return 0
 }
 
+// allCapabilities are every capability the package learns from the kernel.
+var allCapabilities = []*capability{&nonblockOpen, &setnsPidFd, &peerPidFd, &pidfsIDs, &threadPidFds,
+	&namespaceIoctls, &getInfo, &exitInfo}
+
 // describeCached calls everything the package learns once per process.
 func describeCached() string {
 	var b strings.Builder
@@ -97,8 +101,10 @@ func describeCached() string {
 	fmt.Fprintf(&b, "proc ours %v\n", procIsOurs())
 	root, err := cgroup2Root()
 	fmt.Fprintf(&b, "cgroup2 %q %v\n", root, err)
-	takes, err := setnsTakesPidfd()
-	fmt.Fprintf(&b, "setns(pidfd) %v %v\n", takes, err)
+	for _, c := range allCapabilities {
+		has, err := c.has()
+		fmt.Fprintf(&b, "%s %v %v\n", c.name, has, err)
+	}
 	return b.String()
 }
 
@@ -168,8 +174,8 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 			}
 			return got, err
 		}},
-		{"Namespace", func() (any, error) {
-			f, err := p.Namespace(NamespaceUTS)
+		{"OpenNamespace", func() (any, error) {
+			f, err := p.OpenNamespace(NamespaceUTS)
 			if err != nil {
 				return nil, err
 			}
@@ -195,12 +201,12 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 	// descriptors: none can know.
 	_, featuresErr := kernelFeatures()
 	_, bootErr := bootID()
-	_, setnsErr := setnsTakesPidfd()
+	_, setnsErr := setnsPidFd.has()
 	oursErr := procIsOurs()
 	starvedCached := describeCached()
 	free()
 	for name, err := range map[string]error{"kernelFeatures": featuresErr, "bootID": bootErr,
-		"procIsOurs": oursErr, "setnsTakesPidfd": setnsErr} {
+		"procIsOurs": oursErr, "setnsPidFd": setnsErr} {
 		if !errors.Is(err, syscall.EMFILE) {
 			t.Errorf("%s out of descriptors: %v; want EMFILE", name, err)
 		}
@@ -222,15 +228,15 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 		}
 	}
 	want := map[string]any{
-		"Identity":     pid,
-		"OpenIdentity": true,
-		"WithProcDir":  strconv.Itoa(pid),
-		"PID":          pid,
-		"PPID":         wantPPID,
-		"Creds":        wantCreds,
-		"CgroupID":     any(nil),
-		"Namespace":    nsStat.Ino,
-		"cgroup2Root":  wantRoot,
+		"Identity":      pid,
+		"OpenIdentity":  true,
+		"WithProcDir":   strconv.Itoa(pid),
+		"PID":           pid,
+		"PPID":          wantPPID,
+		"Creds":         wantCreds,
+		"CgroupID":      any(nil),
+		"OpenNamespace": nsStat.Ino,
+		"cgroup2Root":   wantRoot,
 	}
 	if kernelIs64Bit() && wantRootErr == nil {
 		// The inode of the cgroup directory under the root a fresh
@@ -268,9 +274,9 @@ func TestOutOfDescriptorsFirst(t *testing.T) {
 	}
 	_, featuresErr = kernelFeatures()
 	_, bootErr = bootID()
-	_, setnsErr = setnsTakesPidfd()
+	_, setnsErr = setnsPidFd.has()
 	for name, err := range map[string]error{"kernelFeatures": featuresErr, "bootID": bootErr,
-		"procIsOurs": procIsOurs(), "setnsTakesPidfd": setnsErr} {
+		"procIsOurs": procIsOurs(), "setnsPidFd": setnsErr} {
 		if err != nil {
 			t.Errorf("%s with descriptors free: %v", name, err)
 		}
@@ -341,7 +347,7 @@ func TestNewFileOutOfDescriptors(t *testing.T) {
 	})
 
 	t.Run("FromUnixConn", func(t *testing.T) {
-		if !KernelFeatures().PeerPidfd {
+		if !KernelFeatures().PeerPidFd {
 			t.Skip("needs SO_PEERPIDFD (Linux 6.5)")
 		}
 		a, _ := unixPair(t, unix.SOCK_STREAM)

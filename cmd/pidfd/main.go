@@ -142,7 +142,7 @@ func info(args []string, stdout io.Writer) (int, error) {
 	r.ID, err = p.ID()
 	note("id", err)
 	for ns := pidfd.NamespaceCgroup; ns <= pidfd.NamespaceUTS; ns++ {
-		f, err := p.Namespace(ns)
+		f, err := p.OpenNamespace(ns)
 		if err != nil {
 			note("ns/"+ns.String(), err)
 			continue

@@ -7,8 +7,8 @@
 // A client that exits, and whose PID goes to another process, can only be
 // refused: every answer about it comes through its pidfd, which then says
 // os.ErrProcessDone. (Before Linux 6.5 the kernel makes no such pidfd; the
-// server then falls back to the client's PID, which is racy, as
-// FromUnixConnByPID explains.)
+// server then falls back to the PID the client had when it connected, which
+// is racy, as pidfd.FromUnixConn explains.)
 //
 //	go run ./examples/authserver
 //
@@ -26,6 +26,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd"
 )
@@ -60,7 +62,7 @@ func (p policy) authenticate(conn *net.UnixConn) (*pidfd.PidFd, string, error) {
 	if errors.Is(err, errors.ErrUnsupported) {
 		// Before Linux 6.5 only the PID is known, and the process that
 		// holds it now may not be the one that connected.
-		peer, err = pidfd.FromUnixConnByPID(conn)
+		peer, err = openPeerByPID(conn)
 	}
 	if err != nil {
 		return nil, "", err
@@ -97,6 +99,30 @@ func (p policy) authenticate(conn *net.UnixConn) (*pidfd.PidFd, string, error) {
 		return nil, "", err
 	}
 	return peer, string(buf[:n]), nil
+}
+
+// openPeerByPID opens the PID that the peer of conn had when it connected
+// (SO_PEERCRED). The peer may have exited since and its PID gone to another
+// process, which the PidFd then names.
+func openPeerByPID(conn *net.UnixConn) (*pidfd.PidFd, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var credErr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	if credErr != nil {
+		return nil, os.NewSyscallError("getsockopt SO_PEERCRED", credErr)
+	}
+	if cred.Pid == 0 {
+		return nil, errors.New("the client is in a PID namespace this server cannot see")
+	}
+	return pidfd.Open(int(cred.Pid))
 }
 
 func serve(out io.Writer) error {

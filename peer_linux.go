@@ -13,14 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FromUnixConn returns a PidFd for the process at the other end of a
-// connected unix socket: the one that connected, or that was listening. The
-// kernel names that process itself (SO_PEERPIDFD, Linux 6.5+), so the answer
-// cannot be a process that merely inherited a PID: this is how a server
-// authenticates a client safely. It fails with [os.ErrProcessDone] once the
-// peer has been reaped, and with [errors.ErrUnsupported] on older kernels,
-// where only [FromUnixConnByPID] is left.
-func FromUnixConn(conn *net.UnixConn) (*PidFd, error) {
+func fromUnixConn(conn *net.UnixConn) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err
 	}
@@ -55,29 +48,6 @@ func adoptPeer(fd int) (*PidFd, error) {
 		return nil, fmt.Errorf("pidfd: the peer has been reaped: %w", os.ErrProcessDone)
 	}
 	return p, nil
-}
-
-// FromUnixConnByPID is the fallback for kernels before 6.5: it reads the
-// peer's PID (SO_PEERCRED) and opens that PID. That is racy by nature: the
-// peer may have exited and its PID been given to another process between
-// the two steps, and then the PidFd names that other process. Use it only
-// where that risk is acceptable, or where the peer cannot exit meanwhile (it
-// waits for an answer on the socket and is known not to be killed).
-func FromUnixConnByPID(conn *net.UnixConn) (*PidFd, error) {
-	pid, err := peerOption(conn, func(s int) (int, error) {
-		cred, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if err != nil {
-			return 0, err
-		}
-		return int(cred.Pid), nil
-	})
-	if err != nil {
-		return nil, wrapErr("getsockopt SO_PEERCRED", err)
-	}
-	if pid == 0 {
-		return nil, ErrNotInPIDNamespace
-	}
-	return Open(pid)
 }
 
 // peerOption runs get on the socket's descriptor, pinned.

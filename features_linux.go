@@ -1,0 +1,320 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// A capability is one thing the kernel may or may not offer this process: a
+// system call, a flag, an ioctl, a socket option. Kernels differ, and a
+// seccomp filter can take any of them away, so the package never judges by
+// the kernel's version what it can learn from the kernel's own answers:
+// those of the package's calls (a call that works shows the capability; a
+// "no such call" error, on a kernel that has not answered the call before,
+// shows it missing) and, where a call's error cannot tell, those of a probe
+// that changes nothing. A definite answer is kept for the life of the
+// process. A probe that cannot finish for a passing reason (out of
+// descriptors or memory, say) keeps nothing: its error goes to that caller
+// alone, and the next question probes again.
+type capability struct {
+	// state is capUnknown, capPresent or capMissing. The package's hot
+	// paths load it before a call and store it only to change it.
+	state atomic.Int32
+	name  string // what it is, for errors: "thread pidfds (PIDFD_THREAD)"
+	since string // the Linux release that brought it, for errors: "6.9"
+	// probe asks the kernel without side effects. It reports whether the
+	// kernel offers the capability; its error, a passing failure.
+	probe func() (bool, error)
+	mu    sync.Mutex // one probe at a time
+}
+
+const (
+	capUnknown = iota
+	capPresent
+	capMissing
+)
+
+// What the package asks the kernel for. Each is learned from the answers of
+// the calls that need it, and probed where those cannot tell.
+var (
+	nonblockOpen = capability{name: "pidfd_open(PIDFD_NONBLOCK)", since: "5.10", probe: func() (bool, error) {
+		fd, err := unix.PidfdOpen(os.Getpid(), unix.PIDFD_NONBLOCK)
+		return closeIfOpen(fd, "pidfd_open", err)
+	}}
+	setnsPidFd = capability{name: "setns on a pidfd", since: "5.8", probe: probeSetns}
+	peerPidFd  = capability{name: "SO_PEERPIDFD", since: "6.5", probe: probePeerPidFd}
+	pidfsIDs   = capability{name: "pidfs IDs", since: "6.9", probe: func() (bool, error) {
+		return withSelfPidFd(func(fd int) (bool, error) {
+			_, err := pidfsID(fd)
+			switch {
+			case err == nil:
+				return true, nil
+			case errors.Is(err, errors.ErrUnsupported):
+				return false, nil
+			}
+			return false, err
+		})
+	}}
+	threadPidFds = capability{name: "thread pidfds (PIDFD_THREAD)", since: "6.9", probe: func() (bool, error) {
+		fd, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD)
+		return closeIfOpen(fd, "pidfd_open", err)
+	}}
+	namespaceIoctls = capability{name: "PIDFD_GET_*_NAMESPACE", since: "6.11", probe: func() (bool, error) {
+		return withSelfPidFd(func(fd int) (bool, error) {
+			ns, err := unix.IoctlRetInt(fd, unix.PIDFD_GET_PID_NAMESPACE)
+			if err == nil {
+				unix.Close(ns)
+			}
+			return knowsCall("ioctl PIDFD_GET_PID_NAMESPACE", err)
+		})
+	}}
+	getInfo = capability{name: "PIDFD_GET_INFO", since: "6.13", probe: func() (bool, error) {
+		return withSelfPidFd(func(fd int) (bool, error) {
+			info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+			return knowsCall("ioctl PIDFD_GET_INFO", unix.IoctlPidfdInfo(fd, &info))
+		})
+	}}
+	exitInfo = capability{name: "PIDFD_INFO_EXIT", since: "6.15", probe: func() (bool, error) {
+		has, err := getInfo.ask()
+		if err != nil || !has {
+			return false, err
+		}
+		// The kernel records an exit status only once a process is
+		// reaped: no call can ask without reaping one. Judged by the
+		// version (see internal/NOTES.md).
+		return kernelAtLeast(6, 15), nil
+	}}
+)
+
+// kernelFeatures is KernelFeatures with the reason a question went
+// unanswered, for the package's own decisions.
+func kernelFeatures() (Features, error) {
+	var first error
+	ask := func(c *capability) bool {
+		has, err := c.has()
+		if first == nil {
+			first = err
+		}
+		return has
+	}
+	return Features{
+		PeerPidFd:    ask(&peerPidFd),
+		ThreadPidFds: ask(&threadPidFds),
+		ExitInfo:     ask(&exitInfo),
+		IDs:          ask(&pidfsIDs),
+	}, first
+}
+
+// has reports whether the kernel offers c, probing once if no answer is
+// known yet. Its error says that the probe could not finish now; nothing
+// is then known, and the next call probes again.
+func (c *capability) has() (bool, error) {
+	has, err := c.ask()
+	if err != nil {
+		return false, fmt.Errorf("pidfd: cannot ask the kernel about %s now: %w", c.name, err)
+	}
+	return has, nil
+}
+
+// ask is has with the probe's own error.
+func (c *capability) ask() (bool, error) {
+	if s := c.state.Load(); s != capUnknown {
+		return s == capPresent, nil
+	}
+	if onAndroid {
+		return false, nil // no pidfd call may be made there: see unsupported
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.state.Load(); s != capUnknown {
+		return s == capPresent, nil
+	}
+	has, err := c.probe()
+	if err == nil {
+		c.learn(has)
+	}
+	return has, err
+}
+
+// learn keeps a definite answer.
+func (c *capability) learn(has bool) {
+	if has {
+		c.state.Store(capPresent)
+	} else {
+		c.state.Store(capMissing)
+	}
+}
+
+// fallBack learns what err, the answer of a call that needs c, says about
+// c, given the state known before the call, and reports whether the caller
+// must fall back. Success shows c present. ENOTTY, EINVAL and ENOSYS ("no
+// such call") show it missing, unless the kernel has answered the call
+// before: then they are the call's own answer, as ESRCH, EPERM and EBADF
+// always are. (Nothing here touches c after a successful call on a known
+// kernel: with page-table isolation the return from a syscall costs a TLB
+// miss per page.)
+func (c *capability) fallBack(known int32, err error) bool {
+	switch {
+	case err == nil:
+		if known != capPresent {
+			c.state.Store(capPresent)
+		}
+	case known != capPresent && (err == unix.ENOTTY || err == unix.EINVAL || err == unix.ENOSYS):
+		c.state.Store(capMissing)
+		return true
+	}
+	return false
+}
+
+// explain turns err, the answer of call, into the error to return where a
+// kernel without c would answer the same (EINVAL, often): the call's own
+// error if the kernel offers c, [errors.ErrUnsupported] naming c if not, or
+// the reason the kernel cannot be asked now.
+func (c *capability) explain(call string, err error) error {
+	has, probeErr := c.ask()
+	switch {
+	case probeErr != nil:
+		return fmt.Errorf("pidfd: %s answered %v, and the kernel cannot be asked why now: %w", call, err, probeErr)
+	case !has:
+		return fmt.Errorf("pidfd: %s needs Linux %s: %w", c.name, c.since, errors.ErrUnsupported)
+	}
+	return wrapErr(call, err)
+}
+
+// answered turns a probing call's error into an answer. Success, and the
+// errors of a kernel without the call, ioctl, flag or option (or of a policy
+// that denies it), are answers; any other error is a passing failure.
+func answered(call string, err error) (bool, error) {
+	switch err {
+	case nil:
+		return true, nil
+	case unix.ENOSYS, unix.ENOTTY, unix.EINVAL, unix.EOPNOTSUPP, unix.ENOPROTOOPT, unix.EPERM:
+		return false, nil
+	}
+	return false, os.NewSyscallError(call, err)
+}
+
+// knowsCall turns the error of a probing call that has a fallback into an
+// answer by fallBack's rule, so that a capability means the same whichever
+// learned it: only "no such call" errors show it missing. Any other answer
+// (EPERM from a policy, EOPNOTSUPP for a namespace kind the kernel was built
+// without) comes from a kernel that knows the call, and is the call's own
+// answer; only a passing failure is an error.
+func knowsCall(call string, err error) (bool, error) {
+	switch err {
+	case unix.ENOTTY, unix.EINVAL, unix.ENOSYS:
+		return false, nil
+	case unix.ENOMEM, unix.EINTR, unix.EAGAIN:
+		return false, os.NewSyscallError(call, err)
+	}
+	return true, nil
+}
+
+// closeIfOpen is answered for a probing call that returns a descriptor,
+// which it closes.
+func closeIfOpen(fd int, call string, err error) (bool, error) {
+	if err == nil {
+		unix.Close(fd)
+	}
+	return answered(call, err)
+}
+
+// withSelfPidFd runs probe with a pidfd of this process: a kernel or a
+// policy without pidfds offers nothing that needs one.
+func withSelfPidFd(probe func(fd int) (bool, error)) (bool, error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return answered("pidfd_open", err)
+	}
+	defer unix.Close(fd)
+	return probe(fd)
+}
+
+// probeSetns enters its own UTS namespace on a thread of its own, which
+// changes nothing: 5.8+ answers success or EPERM, older kernels EINVAL (a
+// pidfd is not a namespace file).
+func probeSetns() (bool, error) {
+	return withSelfPidFd(func(fd int) (bool, error) {
+		answer := make(chan error)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			answer <- unix.Setns(fd, unix.CLONE_NEWUTS)
+		}()
+		switch err := <-answer; err {
+		case nil, unix.EPERM:
+			return true, nil
+		case unix.EINVAL:
+			return false, nil
+		default:
+			return false, os.NewSyscallError("setns", err)
+		}
+	})
+}
+
+// probePeerPidFd asks for the peer pidfd of a socket pair of its own.
+func probePeerPidFd() (bool, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return answered("socketpair", err)
+	}
+	defer unix.Close(pair[0])
+	defer unix.Close(pair[1])
+	peer, err := unix.GetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	return closeIfOpen(peer, "getsockopt SO_PEERPIDFD", err)
+}
+
+// kernelAtLeast compares the running kernel's version with major.minor, for
+// what no call can probe without side effects.
+func kernelAtLeast(major, minor int) bool {
+	var uts unix.Utsname
+	if unix.Uname(&uts) != nil {
+		return false
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	var gotMajor, gotMinor int
+	if _, err := fmt.Sscanf(release, "%d.%d", &gotMajor, &gotMinor); err != nil {
+		return false
+	}
+	return gotMajor > major || gotMajor == major && gotMinor >= minor
+}
+
+// learnOnce returns a function that runs learn until its answer is definite
+// and from then on returns that answer without running it, as
+// sync.OnceValues does with the first answer: what capability does for the
+// kernel's answers, for the values the package reads once per process (the
+// boot ID, where cgroup2 is mounted). Definite are a success and an error
+// that is [errors.ErrUnsupported] (this process can never have the thing).
+// Any other error goes to that caller alone, and the next call runs learn
+// again.
+func learnOnce[T any](learn func() (T, error)) func() (T, error) {
+	var (
+		settled atomic.Bool
+		mu      sync.Mutex // one learner at a time
+		value   T
+		err     error
+	)
+	return func() (T, error) {
+		if settled.Load() {
+			return value, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !settled.Load() {
+			v, e := learn()
+			if e != nil && !errors.Is(e, errors.ErrUnsupported) {
+				return v, e
+			}
+			value, err = v, e
+			settled.Store(true)
+		}
+		return value, err
+	}
+}

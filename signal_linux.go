@@ -1,0 +1,158 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error {
+	s, o, err := checkSignal(sig, opts)
+	if err != nil {
+		return err
+	}
+	if o == (SignalOption{}) {
+		c := p.getCall()
+		defer p.putCall(c)
+		c.sig = s
+		return p.control(c, (*fdCall).sendSignal)
+	}
+	var info *unix.Siginfo
+	if o.hasValue {
+		info = queuedInfo(s, o.value)
+	}
+	return p.sendScoped(s, info, o.scope)
+}
+
+// checkSignal refuses what no system call could send, before making one,
+// and merges opts into one: its error is plain EINVAL, as the kernel
+// answers for a signal number it does not know, so that one check serves
+// callers whichever refused.
+func checkSignal(sig os.Signal, opts []SignalOption) (unix.Signal, SignalOption, error) {
+	var o SignalOption
+	for _, opt := range opts {
+		switch {
+		case opt.scope&^(scopeThread|scopeThreadGroup|scopeProcessGroup) != 0:
+			return 0, o, fmt.Errorf("pidfd: unknown signal scope %d: %w", opt.scope, unix.EINVAL)
+		case opt.scope != 0 && o.scope != 0:
+			return 0, o, fmt.Errorf("pidfd: more than one signal scope: %w", unix.EINVAL)
+		case opt.hasValue && o.hasValue:
+			return 0, o, fmt.Errorf("pidfd: more than one signal value: %w", unix.EINVAL)
+		}
+		o.scope |= opt.scope
+		if opt.hasValue {
+			o.value, o.hasValue = opt.value, true
+		}
+	}
+	s, ok := sig.(syscall.Signal)
+	switch {
+	case !ok:
+		return 0, o, fmt.Errorf("pidfd: %v (%T) is not a syscall.Signal: %w", sig, sig, unix.EINVAL)
+	case s < 0 || s > math.MaxInt32: // the kernel would keep only the low 32 bits
+		return 0, o, fmt.Errorf("pidfd: no signal has the number %d: %w", int(s), unix.EINVAL)
+	}
+	return unix.Signal(s), o, nil
+}
+
+func (c *fdCall) sendSignal(fd int) {
+	c.err = wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, c.sig, nil, 0))
+}
+
+// sendScoped sends s, with info if not nil, by pidfd_send_signal with
+// scope's flag; a signal to the process group only while the process leads
+// it (see PidFd.Signal).
+func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope signalScope) error {
+	pid, pgid := 0, 0
+	if scope == scopeProcessGroup {
+		var err error
+		if pid, err = p.PID(); err != nil {
+			return err
+		}
+		// By number: the answer is the process's own only if it still
+		// holds the PID afterwards, which the proof below checks. ESRCH:
+		// nobody holds it, so the process has been reaped.
+		if pgid, err = unix.Getpgid(pid); err != nil {
+			return wrapErr("getpgid", err)
+		}
+	}
+	var refused error
+	err := p.controlFunc(func(fd int) error {
+		if pgid != pid {
+			if refused = provenAlive(fd); refused == nil {
+				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
+			}
+			return nil
+		}
+		err := unix.PidfdSendSignal(fd, s, info, int(scope))
+		if err == unix.ESRCH && scope == scopeProcessGroup {
+			// Its group is empty: the process has been reaped, or has
+			// left the group since the check.
+			if refused = provenAlive(fd); refused == nil {
+				refused = fmt.Errorf("%w (PID %d left its group during the call)", ErrNotGroupLeader, pid)
+			}
+		}
+		return err
+	})
+	if refused != nil {
+		return refused
+	}
+	return scopedErr(err, scope)
+}
+
+// queuedInfo is the siginfo that sigqueue(3) would send with s and value.
+func queuedInfo(s unix.Signal, value int) *unix.Siginfo {
+	info := &siginfoQueue{
+		siginfoHead: siginfoHead{signo: int32(s), pid: int32(os.Getpid()), uid: uint32(os.Getuid())},
+		value:       uintptr(value),
+	}
+	if codeSwapped {
+		info.errno = siQueue
+	} else {
+		info.code = siQueue
+	}
+	return (*unix.Siginfo)(unsafe.Pointer(info))
+}
+
+// scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
+// knows no scope flags and answers EINVAL for any.
+func scopedErr(err error, scope signalScope) error {
+	if err == unix.EINVAL && scope != 0 {
+		switch f, probeErr := kernelFeatures(); {
+		case probeErr != nil:
+			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
+		case !f.ThreadPidFds:
+			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
+		}
+	}
+	return wrapErr("pidfd_send_signal", err)
+}
+
+func (p *PidFd) killAndRelease() error {
+	if err := p.Kill(); err != nil {
+		return err
+	}
+	err := p.controlFunc(func(fd int) error {
+		if _, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0); errno != 0 {
+			return errno
+		}
+		return nil
+	})
+	switch err {
+	case nil, unix.ESRCH: // ESRCH: it has already let go of its memory
+		return nil
+	case unix.EINVAL, unix.ENOSYS:
+		// EINVAL: the kernel does not (yet) count the process as dying,
+		// for instance while its memory is still shared with one that is
+		// not (seen on 6.1 right after SIGKILL). ENOSYS: before 5.15. The
+		// kill stands; the memory goes as the process exits.
+		return nil
+	}
+	return wrapErr("process_mrelease", err)
+}
