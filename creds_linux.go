@@ -12,61 +12,51 @@ import (
 	"github.com/pidfd-go/pidfd/internal/procfs"
 )
 
-func (p *PidFd) creds() (Creds, error) {
-	c := p.getCall()
-	err := p.controlPID(c, (*fdCall).readCreds)
-	i := &c.info
-	creds := Creds{
-		RUID: i.Ruid, EUID: i.Euid, SUID: i.Suid, FSUID: i.Fsuid,
-		RGID: i.Rgid, EGID: i.Egid, SGID: i.Sgid, FSGID: i.Fsgid,
-	}
-	p.putCall(c)
+func (p *PidFd) creds() (creds Creds, err error) {
+	err = p.withFd(func(fd int) (err error) {
+		creds, err = readCreds(fd, p.pid)
+		return err
+	})
 	if err != nil {
 		return Creds{}, err
 	}
 	return creds, nil
 }
 
-func (p *PidFd) ppid() (int, error) {
-	c := p.getCall()
-	defer p.putCall(c)
-	if err := p.controlPID(c, (*fdCall).readPPID); err != nil {
+func (p *PidFd) ppid() (ppid int, err error) {
+	err = p.withFd(func(fd int) (err error) {
+		ppid, err = readPPID(fd, p.pid)
+		return err
+	})
+	switch {
+	case err != nil:
 		return 0, err
-	}
-	if c.pid == 0 {
+	case ppid == 0:
 		return 0, ErrNotInPIDNamespace // the kernel's 0: no PID here
 	}
-	return c.pid, nil
+	return ppid, nil
 }
 
-func (p *PidFd) cgroupID() (uint64, error) {
-	c := p.getCall()
-	defer p.putCall(c)
-	if err := p.controlPID(c, (*fdCall).readCgroupID); err != nil {
+func (p *PidFd) cgroupID() (id uint64, err error) {
+	err = p.withFd(func(fd int) (err error) {
+		id, err = readCgroupID(fd, p.pid)
+		return err
+	})
+	if err != nil {
 		return 0, err
 	}
-	return c.info.Cgroupid, nil
+	return id, nil
 }
 
-// controlPID is control with c.pid preset to the PidFd's PID, for the
-// /proc fallbacks.
-func (p *PidFd) controlPID(c *fdCall, op func(*fdCall, int)) error {
-	if p == nil || p.conn == nil {
-		return os.ErrInvalid
-	}
-	c.pid = p.pid
-	return p.control(c, op)
-}
-
-// getInfo asks PIDFD_GET_INFO for the fields in mask, and reports false when
-// the kernel lacks the ioctl so the caller must fall back.
-func (c *fdCall) getInfo(fd int, mask uint64) (ok bool, err error) {
+// getPidFdInfo asks PIDFD_GET_INFO for the fields in mask, and reports
+// false when the kernel lacks the ioctl so the caller must fall back.
+func getPidFdInfo(fd int, info *unix.PidfdInfo, mask uint64) (ok bool, err error) {
 	known := getInfo.state.Load()
 	if known == capMissing {
 		return false, nil
 	}
-	c.info = unix.PidfdInfo{Mask: mask}
-	err = unix.IoctlPidfdInfo(fd, &c.info)
+	*info = unix.PidfdInfo{Mask: mask}
+	err = unix.IoctlPidfdInfo(fd, info)
 	switch {
 	case err == unix.EREMOTE:
 		return true, ErrNotInPIDNamespace
@@ -74,36 +64,45 @@ func (c *fdCall) getInfo(fd int, mask uint64) (ok bool, err error) {
 		return false, nil
 	case err != nil:
 		return true, wrapErr("ioctl PIDFD_GET_INFO", err)
-	case c.info.Mask&mask != mask:
-		return true, fmt.Errorf("pidfd: PIDFD_GET_INFO left out fields %#x: %w", mask&^c.info.Mask, unix.ENODATA)
+	case info.Mask&mask != mask:
+		return true, fmt.Errorf("pidfd: PIDFD_GET_INFO left out fields %#x: %w", mask&^info.Mask, unix.ENODATA)
 	}
 	return true, nil
 }
 
-func (c *fdCall) readCreds(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_CREDS); ok {
-		c.err = err
-		return
+// The readers below take the pinned descriptor and the PidFd's PID (for
+// the /proc fallbacks).
+
+func readCreds(fd, pid int) (Creds, error) {
+	var info unix.PidfdInfo
+	if ok, err := getPidFdInfo(fd, &info, unix.PIDFD_INFO_CREDS); ok {
+		return Creds{
+			RUID: info.Ruid, EUID: info.Euid, SUID: info.Suid, FSUID: info.Fsuid,
+			RGID: info.Rgid, EGID: info.Egid, SGID: info.Sgid, FSGID: info.Fsgid,
+		}, err
 	}
-	var status procfs.Status
-	if status, c.err = c.readStatus(fd); c.err == nil {
-		c.info.Ruid, c.info.Euid, c.info.Suid, c.info.Fsuid = status.UID[0], status.UID[1], status.UID[2], status.UID[3]
-		c.info.Rgid, c.info.Egid, c.info.Sgid, c.info.Fsgid = status.GID[0], status.GID[1], status.GID[2], status.GID[3]
+	status, err := readStatus(fd, pid)
+	if err != nil {
+		return Creds{}, err
 	}
+	return Creds{
+		RUID: status.UID[0], EUID: status.UID[1], SUID: status.UID[2], FSUID: status.UID[3],
+		RGID: status.GID[0], EGID: status.GID[1], SGID: status.GID[2], FSGID: status.GID[3],
+	}, nil
 }
 
-func (c *fdCall) readPPID(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_PID); ok {
-		c.pid, c.err = int(int32(c.info.Ppid)), err
-		return
+func readPPID(fd, pid int) (int, error) {
+	var info unix.PidfdInfo
+	if ok, err := getPidFdInfo(fd, &info, unix.PIDFD_INFO_PID); ok {
+		return int(int32(info.Ppid)), err
 	}
-	var status procfs.Status
-	status, c.err = c.readStatus(fd)
-	c.pid = status.PPid
+	status, err := readStatus(fd, pid)
+	return status.PPid, err
 }
 
-func (c *fdCall) readStatus(fd int) (procfs.Status, error) {
-	text, err := c.proc.readVerified(fd, c.pid, "status")
+func readStatus(fd, pid int) (procfs.Status, error) {
+	var b procBuffer
+	text, err := b.readVerified(fd, pid, "status")
 	if err != nil {
 		return procfs.Status{}, err
 	}
@@ -114,23 +113,22 @@ func (c *fdCall) readStatus(fd int) (procfs.Status, error) {
 	return status, nil
 }
 
-func (c *fdCall) readCgroupID(fd int) {
-	if ok, err := c.getInfo(fd, unix.PIDFD_INFO_CGROUPID); ok {
-		c.err = err
-		return
+func readCgroupID(fd, pid int) (uint64, error) {
+	var info unix.PidfdInfo
+	if ok, err := getPidFdInfo(fd, &info, unix.PIDFD_INFO_CGROUPID); ok {
+		return info.Cgroupid, err
 	}
-	text, err := c.proc.readVerified(fd, c.pid, "cgroup")
+	var b procBuffer
+	text, err := b.readVerified(fd, pid, "cgroup")
 	if err != nil {
-		c.err = err
-		return
+		return 0, err
 	}
 	path, ok := procfs.CgroupV2Path(text)
 	if !ok {
-		c.err = fmt.Errorf("pidfd: /proc/PID/cgroup names no cgroup v2 directory of ours "+
+		return 0, fmt.Errorf("pidfd: /proc/PID/cgroup names no cgroup v2 directory of ours "+
 			"(no cgroup2, another cgroup namespace, or a removed cgroup): %w", errors.ErrUnsupported)
-		return
 	}
-	c.info.Cgroupid, c.err = cgroupIDOf(path)
+	return cgroupIDOf(path)
 }
 
 // cgroup2Root is where this process sees the cgroup2 hierarchy mounted.

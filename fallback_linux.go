@@ -31,12 +31,13 @@ type procBuffer struct {
 }
 
 // fdinfoPID learns the process's PID from /proc/self/fdinfo/FD, the
-// fallback for PIDFD_GET_INFO before Linux 6.13. fd must stay pinned (the
-// caller runs inside RawConn.Control) so that the number names our pidfd.
-func (b *procBuffer) fdinfoPID(fd int) (int, error) {
+// fallback for PIDFD_GET_INFO before Linux 6.13. fd must stay pinned (see
+// PidFd.pin) so that the number names our pidfd.
+func fdinfoPID(fd int) (int, error) {
 	if err := procIsOurs(); err != nil {
 		return 0, err
 	}
+	var b procBuffer
 	pid, err := visiblePID(b.fdinfoPIDField(fd))
 	if err != nil {
 		return 0, err
@@ -234,11 +235,11 @@ func namesThread(pid int) bool {
 }
 
 func (p *PidFd) withProcDir(fn func(dir *os.Root) error) error {
-	if p == nil || p.conn == nil || fn == nil {
+	if p == nil || p.file == nil || fn == nil {
 		return os.ErrInvalid
 	}
 	var dir *os.Root
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		// The open directory stays bound to the process it was opened
 		// for: prove that was ours before fn can act through it.
 		var b procBuffer
@@ -256,7 +257,7 @@ func (p *PidFd) withProcDir(fn func(dir *os.Root) error) error {
 	}
 	fnErr := fn(dir)
 	dir.Close()
-	if err := p.controlFunc(provenAlive); err != nil {
+	if err := p.withFd(provenAlive); err != nil {
 		return err
 	}
 	return fnErr

@@ -18,7 +18,7 @@ import (
 
 func (p *PidFd) id() (uint64, error) {
 	var id uint64
-	err := p.controlFunc(func(fd int) (err error) {
+	err := p.withFd(func(fd int) (err error) {
 		id, err = pidfsID(fd)
 		return err
 	})
@@ -74,11 +74,11 @@ var kernelIs64Bit = sync.OnceValue(func() bool {
 
 // alive reports whether the process has not been reaped.
 func (p *PidFd) alive() bool {
-	return p.controlFunc(provenAlive) == nil
+	return p.withFd(provenAlive) == nil
 }
 
 func (p *PidFd) identity() (Identity, error) {
-	if p == nil || p.conn == nil {
+	if p == nil || p.file == nil {
 		return Identity{}, os.ErrInvalid
 	}
 	boot, err := bootID()
@@ -89,7 +89,7 @@ func (p *PidFd) identity() (Identity, error) {
 	if id.ID, err = p.ID(); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		return Identity{}, err
 	}
-	err = p.controlFunc(func(fd int) error {
+	err = p.withFd(func(fd int) error {
 		var buf procBuffer
 		text, err := buf.readVerified(fd, p.pid, "stat")
 		if err != nil {

@@ -51,14 +51,24 @@ func writeMessage(conn *net.UnixConn, b []byte, addr *net.UnixAddr, pidfds []*Pi
 }
 
 // pinAll runs f with the descriptors of all pidfds held open against
-// Close, one Control inside the next.
+// Close.
 func pinAll(pidfds []*PidFd, fds []int, f func(fds []int) error) error {
-	if len(pidfds) == 0 {
-		return f(fds)
+	for i, p := range pidfds {
+		fd, err := p.pin()
+		if err != nil {
+			for _, pinned := range pidfds[:i] {
+				pinned.unpin()
+			}
+			return err
+		}
+		fds = append(fds, fd)
 	}
-	return pidfds[0].controlFunc(func(fd int) error {
-		return pinAll(pidfds[1:], append(fds, fd), f)
-	})
+	defer func() {
+		for _, p := range pidfds {
+			p.unpin()
+		}
+	}()
+	return f(fds)
 }
 
 func passSender(conn syscall.Conn) error {

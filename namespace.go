@@ -33,7 +33,7 @@ func (p *PidFd) openNamespace(ns Namespace) (*os.File, error) {
 		return nil, fmt.Errorf("pidfd: unknown namespace kind %d: %w", int(ns), os.ErrInvalid)
 	}
 	var nsFd int
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		var err error
 		nsFd, err = namespaceFd(fd, p.pid, ns)
 		return err
@@ -107,7 +107,7 @@ func (p *PidFd) setns(kinds []Namespace) error {
 		return fmt.Errorf("pidfd: no namespace kinds given: %w", os.NewSyscallError("setns", unix.EINVAL))
 	}
 	if known := setnsPidFd.state.Load(); known != capMissing {
-		err := p.controlFunc(func(fd int) error { return unix.Setns(fd, flags) })
+		err := p.withFd(func(fd int) error { return unix.Setns(fd, flags) })
 		if (err == nil || err == unix.EPERM) && known != capPresent {
 			setnsPidFd.learn(true)
 		}

@@ -39,10 +39,12 @@ var _ syscall.Conn = (*PidFd)(nil)
 // given to another. Only Linux has pidfds: elsewhere every constructor
 // returns [errors.ErrUnsupported].
 //
-// The descriptor is non-blocking and registered with Go's runtime poller, and
-// every system call on it is made through [os.File.SyscallConn], so a Close
-// racing any other method can never make that method act on a reused
-// descriptor number. A PidFd is safe for concurrent use by multiple goroutines.
+// The descriptor is non-blocking and registered with Go's runtime poller.
+// Every system call on it holds it open against Close, as os.File's own
+// calls do, so a Close racing any other method can never make that method
+// act on a reused descriptor number: Close returns at once, and the
+// descriptor closes when the last call on it returns. A PidFd is safe for
+// concurrent use by multiple goroutines.
 type PidFd struct {
 	handle // what the system holds
 }

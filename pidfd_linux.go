@@ -48,11 +48,16 @@ type handle struct {
 	// if it was reaped by then, 0 if not visible here (see learnPID). A
 	// PID never changes while its process lives, and the /proc fallbacks
 	// prove that it still lives after each read.
-	pid     int
-	thread  bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
+	pid    int
+	thread bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
+
+	// The package's own calls use fdNum while they hold a pin (see pin);
+	// file is the descriptor's owner, registered with the runtime poller
+	// for the waits, and conn its raw access, for the caller and the waits.
+	fdNum   int
+	pins    atomic.Int64 // calls in flight, plus closedBit once Close has run
 	file    *os.File
 	conn    syscall.RawConn
-	closed  atomic.Bool
 	closing chan struct{} // closed by Close, to wake waiters parked off the poller
 
 	// reap, when set, finishes a wait through os/exec or os instead of
@@ -67,12 +72,6 @@ type handle struct {
 	done      chan struct{} // closed once status and statusErr are final
 	status    *ExitStatus
 	statusErr error
-
-	// For the uncontended call, so it needs no pool. callBusy sits right
-	// before call's small fields (its large buffer comes last) so that what
-	// a call touches after its syscall shares one cache line or two.
-	callBusy atomic.Bool
-	call     fdCall
 }
 
 func newPidFd(fd, pid int) (*PidFd, error) {
@@ -84,13 +83,13 @@ func newPidFd(fd, pid int) (*PidFd, error) {
 	}
 	p := &PidFd{handle: handle{
 		pid:     pid,
+		fdNum:   fd,
 		file:    file,
 		conn:    conn,
 		closing: make(chan struct{}),
 		waiter:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}}
-	p.call.bind()
 	return p, nil
 }
 
@@ -234,13 +233,10 @@ func newFile(fd uintptr) (*PidFd, error) {
 // every time). Any other error is returned: a PID that was not learned is
 // never kept.
 func learnPID(fd int) (int, error) {
-	var adopting *PidFd // no PidFd yet: the call comes from the pool
-	c := adopting.getCall()
-	defer adopting.putCall(c)
-	c.readPID(fd)
-	switch err := c.err; {
+	pid, err := readPID(fd)
+	switch {
 	case err == nil:
-		return c.pid, nil
+		return pid, nil
 	case errors.Is(err, os.ErrProcessDone):
 		return -1, nil
 	case errors.Is(err, ErrNotInPIDNamespace), errors.Is(err, errProcNotOurs):
@@ -273,23 +269,72 @@ func checkPidFd(fd int) error {
 	return ErrNotPidFd
 }
 
+// closedBit, set in pins by Close, refuses new pins; the descriptor closes
+// when the last pin goes.
+const closedBit = 1 << 62
+
+// pin holds the descriptor open until unpin, so that a Close meanwhile
+// cannot let the number name another file, and returns its number. It is
+// the one way the package's calls reach the descriptor: two atomic
+// operations, no allocation, as os.File's own reference count but without
+// a callback to escape.
+func (p *PidFd) pin() (int, error) {
+	if p == nil || p.file == nil {
+		return -1, os.ErrInvalid
+	}
+	for {
+		n := p.pins.Load()
+		if n&closedBit != 0 {
+			return -1, os.ErrClosed
+		}
+		if p.pins.CompareAndSwap(n, n+1) {
+			return p.fdNum, nil
+		}
+	}
+}
+
+func (p *PidFd) unpin() {
+	if p.pins.Add(-1) == closedBit {
+		p.file.Close() // Close ran while pinned, and this was the last pin
+	}
+}
+
+// withFd runs f on the pinned descriptor. f does not escape, so a closure
+// passed here costs no allocation.
+func (p *PidFd) withFd(f func(fd int) error) error {
+	fd, err := p.pin()
+	if err != nil {
+		return err
+	}
+	defer p.unpin()
+	return f(fd)
+}
+
+func (p *PidFd) isClosed() bool { return p.pins.Load()&closedBit != 0 }
+
 func (p *PidFd) close() error {
 	if p.file == nil {
 		return os.ErrInvalid
 	}
-	if !p.closed.CompareAndSwap(false, true) {
+	old := p.pins.Or(closedBit)
+	if old&closedBit != 0 {
 		return os.ErrClosed
 	}
 	close(p.closing)
+	if old != 0 {
+		// The last unpin closes the descriptor; a waiter parked on the
+		// poller meanwhile wakes now, as os.File.Close would wake it.
+		p.file.SetReadDeadline(deadlinePassed)
+		return nil
+	}
 	return p.file.Close()
 }
 
 func (p *PidFd) fd() uintptr {
-	fd := ^uintptr(0)
-	if p != nil && p.conn != nil {
-		p.conn.Control(func(f uintptr) { fd = f })
+	if p == nil || p.file == nil || p.isClosed() {
+		return ^uintptr(0)
 	}
-	return fd
+	return uintptr(p.fdNum)
 }
 
 func (p *PidFd) syscallConn() (syscall.RawConn, error) {
@@ -299,92 +344,26 @@ func (p *PidFd) syscallConn() (syscall.RawConn, error) {
 	return p.conn, nil
 }
 
-func (p *PidFd) queryPID() (int, error) {
-	c := p.getCall()
-	err := p.control(c, (*fdCall).readPID)
-	pid := c.pid
-	p.putCall(c)
+func (p *PidFd) queryPID() (pid int, err error) {
+	err = p.withFd(func(fd int) error {
+		pid, err = readPID(fd)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
 	return pid, nil
 }
 
-// fdCall carries the arguments and results of one system call made on the
-// pidfd through RawConn.Control. The callback given to Control escapes, so a
-// closure would cost allocations on every call; an fdCall whose callback was
-// bound once costs none. Each PidFd has one for the uncontended case, and a
-// pool serves the rest: with page-table isolation every page touched after a
-// syscall costs a TLB miss, and the PidFd's own page is one that Control
-// touches anyway.
-type fdCall struct {
-	op   func(c *fdCall, fd int)
-	run  func(fd uintptr)
-	err  error
-	sig  unix.Signal
-	pid  int // the PidFd's pid going in; the answer of PID and PPID coming out
-	info unix.PidfdInfo
-	proc procBuffer
-}
-
-func (c *fdCall) bind() { c.run = func(fd uintptr) { c.op(c, int(fd)) } }
-
-var fdCalls = sync.Pool{New: func() any {
-	c := new(fdCall)
-	c.bind()
-	return c
-}}
-
-func (p *PidFd) getCall() *fdCall {
-	if p != nil && p.callBusy.CompareAndSwap(false, true) {
-		return &p.call
-	}
-	return fdCalls.Get().(*fdCall)
-}
-
-func (p *PidFd) putCall(c *fdCall) {
-	c.op, c.err = nil, nil
-	if p != nil && c == &p.call {
-		p.callBusy.Store(false)
-		return
-	}
-	fdCalls.Put(c)
-}
-
-// control runs op on the descriptor while Close is held off.
-func (p *PidFd) control(c *fdCall, op func(*fdCall, int)) error {
-	if p == nil || p.conn == nil {
-		return os.ErrInvalid
-	}
-	c.op, c.err = op, nil
-	if err := p.conn.Control(c.run); err != nil {
-		return os.ErrClosed // Control fails only once the file is closed
-	}
-	return c.err
-}
-
-// controlFunc runs f on the pinned descriptor. It allocates a closure, so it
-// serves the calls that are not hot paths.
-func (p *PidFd) controlFunc(f func(fd int) error) error {
-	if p == nil || p.conn == nil {
-		return os.ErrInvalid
-	}
-	var err error
-	if cerr := p.conn.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
-		return os.ErrClosed
-	}
-	return err
-}
-
-func (c *fdCall) readPID(fd int) {
+// readPID asks the kernel for the PID of fd's process, or /proc before 6.13.
+func readPID(fd int) (int, error) {
 	askedKernel := false
 	if known := getInfo.state.Load(); known != capMissing {
 		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
 		err := unix.IoctlPidfdInfo(fd, &info)
 		switch {
 		case err == unix.EREMOTE: // outside our PID namespace (6.18)
-			c.pid, c.err = 0, ErrNotInPIDNamespace
-			return
+			return 0, ErrNotInPIDNamespace
 		case err == unix.ESRCH:
 			// Reaped, or on some kernels not visible here: fdinfo tells
 			// the two apart (-1 or 0).
@@ -393,15 +372,15 @@ func (c *fdCall) readPID(fd int) {
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}
-			c.pid, c.err = visiblePID(int(int32(info.Pid)), wrapErr("ioctl PIDFD_GET_INFO", err))
-			return
+			return visiblePID(int(int32(info.Pid)), wrapErr("ioctl PIDFD_GET_INFO", err))
 		}
 	}
-	c.pid, c.err = c.proc.fdinfoPID(fd)
-	if c.err != nil && askedKernel && !errors.Is(c.err, ErrNotInPIDNamespace) {
+	pid, err := fdinfoPID(fd)
+	if err != nil && askedKernel && !errors.Is(err, ErrNotInPIDNamespace) {
 		// The kernel said ESRCH and /proc cannot say more: take its word.
-		c.pid, c.err = 0, wrapErr("ioctl PIDFD_GET_INFO", unix.ESRCH)
+		return 0, wrapErr("ioctl PIDFD_GET_INFO", unix.ESRCH)
 	}
+	return pid, err
 }
 
 // visiblePID turns the kernel's PID numbers into answers: 0 means the
@@ -423,7 +402,7 @@ func (p *PidFd) getFd(fd int) (*os.File, error) {
 		return nil, os.NewSyscallError("pidfd_getfd", unix.EBADF)
 	}
 	var dup int
-	err := p.controlFunc(func(pidfd int) (err error) {
+	err := p.withFd(func(pidfd int) (err error) {
 		dup, err = unix.PidfdGetfd(pidfd, fd, 0)
 		return err
 	})

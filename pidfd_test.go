@@ -186,13 +186,12 @@ func procState(t *testing.T, pid int) string {
 
 // pidByFdinfo runs the fallback that kernels before 6.13 use for PID.
 func pidByFdinfo(p *PidFd) (int, error) {
-	if p == nil || p.conn == nil {
-		return 0, os.ErrInvalid
-	}
-	c := p.getCall()
-	defer p.putCall(c)
-	err := p.control(c, func(c *fdCall, fd int) { c.pid, c.err = c.proc.fdinfoPID(fd) })
-	return c.pid, err
+	var pid int
+	err := p.withFd(func(fd int) (err error) {
+		pid, err = fdinfoPID(fd)
+		return err
+	})
+	return pid, err
 }
 
 // pidPaths are the two ways PID can be answered; both must agree.
@@ -1499,5 +1498,54 @@ func TestStartProcess(t *testing.T) {
 	var pathErr *os.PathError
 	if p2 != nil || !errors.As(err, &pathErr) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("StartProcess(missing) = %v, %v; want a *PathError for ErrNotExist", p2, err)
+	}
+}
+
+// TestCloseWhileInUse closes a PidFd while one of the package's calls holds
+// its descriptor: Close returns at once, a waiter parked on the poller wakes
+// with os.ErrClosed, new calls fail with os.ErrClosed, the call in progress
+// goes on with the descriptor still open, and the descriptor closes as that
+// call returns.
+func TestCloseWhileInUse(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := p.WaitContext(context.Background()) // our own exit: parks until Close
+		waited <- err
+	}()
+	var inside error
+	err = p.withFd(func(fd int) error {
+		if err := p.Close(); err != nil {
+			t.Errorf("Close during a call = %v", err)
+		}
+		if err := <-waited; !errors.Is(err, os.ErrClosed) {
+			t.Errorf("waiter woken by Close = %v; want os.ErrClosed", err)
+		}
+		if _, err := p.PID(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("PID after Close = %v; want os.ErrClosed", err)
+		}
+		inside = conn.Control(func(uintptr) {}) // still open for the call
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inside != nil {
+		t.Errorf("descriptor closed under a call in progress: %v", inside)
+	}
+	if err := conn.Control(func(uintptr) {}); err == nil {
+		t.Error("descriptor still open after the call that held it returned")
+	}
+	if err := p.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("second Close = %v; want os.ErrClosed", err)
 	}
 }

@@ -19,10 +19,9 @@ func (p *PidFd) signal(sig os.Signal, opts []SignalOption) error {
 		return err
 	}
 	if o == (SignalOption{}) {
-		c := p.getCall()
-		defer p.putCall(c)
-		c.sig = s
-		return p.control(c, (*fdCall).sendSignal)
+		return p.withFd(func(fd int) error {
+			return wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, s, nil, 0))
+		})
 	}
 	var info *unix.Siginfo
 	if o.hasValue {
@@ -61,10 +60,6 @@ func checkSignal(sig os.Signal, opts []SignalOption) (unix.Signal, SignalOption,
 	return unix.Signal(s), o, nil
 }
 
-func (c *fdCall) sendSignal(fd int) {
-	c.err = wrapErr("pidfd_send_signal", unix.PidfdSendSignal(fd, c.sig, nil, 0))
-}
-
 // sendScoped sends s, with info if not nil, by pidfd_send_signal with
 // scope's flag; a signal to the process group only while the process leads
 // it (see PidFd.Signal).
@@ -83,7 +78,7 @@ func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope signalScope)
 		}
 	}
 	var refused error
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		if pgid != pid {
 			if refused = provenAlive(fd); refused == nil {
 				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
@@ -138,7 +133,7 @@ func (p *PidFd) killAndRelease() error {
 	if err := p.Kill(); err != nil {
 		return err
 	}
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		if _, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0); errno != 0 {
 			return errno
 		}

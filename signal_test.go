@@ -133,7 +133,7 @@ func TestNoProcessMrelease(t *testing.T) {
 		t.Skip("runs only inside TestEmulated510")
 	}
 	_, p := startChild(t, testchild.Sleep)
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		_, _, errno := unix.Syscall(unix.SYS_PROCESS_MRELEASE, uintptr(fd), 0, 0)
 		return errno
 	})

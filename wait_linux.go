@@ -29,7 +29,7 @@ import (
 
 // wait is Wait and WaitContext.
 func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) {
-	if p == nil || p.conn == nil {
+	if p == nil || p.file == nil {
 		return nil, os.ErrInvalid
 	}
 	for {
@@ -38,7 +38,7 @@ func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) {
 			return p.status, p.statusErr
 		default:
 		}
-		if p.closed.Load() {
+		if p.isClosed() {
 			return nil, os.ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
@@ -75,7 +75,7 @@ func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) {
 
 // tryWait is TryWait.
 func (p *PidFd) tryWait() (*ExitStatus, error) {
-	if p == nil || p.conn == nil {
+	if p == nil || p.file == nil {
 		return nil, os.ErrInvalid
 	}
 	select {
@@ -83,7 +83,7 @@ func (p *PidFd) tryWait() (*ExitStatus, error) {
 		return p.status, p.statusErr
 	default:
 	}
-	if p.closed.Load() {
+	if p.isClosed() {
 		return nil, os.ErrClosed
 	}
 	child, err := p.isUnreapedChild()
@@ -92,7 +92,7 @@ func (p *PidFd) tryWait() (*ExitStatus, error) {
 	}
 	var exited, reapHere bool
 	if child {
-		err = p.controlFunc(func(fd int) (err error) {
+		err = p.withFd(func(fd int) (err error) {
 			exited, reapHere, err = p.pollExit(fd)
 			return err
 		})
@@ -151,7 +151,7 @@ func (p *PidFd) park(ctx context.Context, ready func(fd int) (bool, error)) erro
 	switch {
 	case err == nil:
 		return readyErr
-	case p.closed.Load():
+	case p.isClosed():
 		return os.ErrClosed
 	case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() != nil:
 		return ctx.Err()
@@ -248,7 +248,7 @@ func (p *PidFd) isUnreapedChild() (bool, error) {
 	if p.exitSeen {
 		return true, nil
 	}
-	err := p.controlFunc(func(fd int) error {
+	err := p.withFd(func(fd int) error {
 		var si siginfoChild
 		return waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	})
@@ -281,7 +281,7 @@ func (p *PidFd) waitRecorded(ctx context.Context) (*ExitStatus, error) {
 // tryRecorded is waitRecorded that does not wait.
 func (p *PidFd) tryRecorded() (*ExitStatus, error) {
 	var recorded bool
-	err := p.controlFunc(func(fd int) (err error) {
+	err := p.withFd(func(fd int) (err error) {
 		recorded, err = exitRecorded(fd)
 		return err
 	})
@@ -326,11 +326,13 @@ func pollNow(fd int) (int16, error) {
 
 // exitInfo reads the exit status the kernel recorded (Linux 6.15+).
 func (p *PidFd) exitInfo() (*ExitStatus, error) {
-	c := p.getCall()
-	defer p.putCall(c)
-	var known bool
-	err := p.control(c, func(c *fdCall, fd int) {
-		known, c.err = c.getInfo(fd, unix.PIDFD_INFO_EXIT)
+	var (
+		info  unix.PidfdInfo
+		known bool
+	)
+	err := p.withFd(func(fd int) (err error) {
+		known, err = getPidFdInfo(fd, &info, unix.PIDFD_INFO_EXIT)
+		return err
 	})
 	switch {
 	case !known && err == nil, errors.Is(err, unix.ENODATA), errors.Is(err, os.ErrProcessDone):
@@ -339,13 +341,13 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 		return nil, err
 	}
 	pid := p.pid // the kernel clears info.Pid once the process is reaped
-	if pid <= 0 && int32(c.info.Pid) > 0 {
-		pid = int(int32(c.info.Pid))
+	if pid <= 0 && int32(info.Pid) > 0 {
+		pid = int(int32(info.Pid))
 	}
 	if pid <= 0 {
 		pid = -1 // never known here: 0 is no PID either
 	}
-	return newExitStatus(pid, syscall.WaitStatus(c.info.Exit_code), nil), nil
+	return newExitStatus(pid, syscall.WaitStatus(info.Exit_code), nil), nil
 }
 
 // newExitStatus makes the status of a process that ended with ws; ru is
