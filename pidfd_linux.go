@@ -1,31 +1,10 @@
 //go:build linux
 
-// Linux grew pidfds over many releases. What this package uses, and from when:
-//
-//	5.1   pidfd_send_signal
-//	5.2   CLONE_PIDFD (Go's SysProcAttr.PidFD)
-//	5.3   pidfd_open; a pidfd polls readable once its process has exited
-//	5.4   waitid(P_PIDFD)
-//	5.6   pidfd_getfd
-//	5.5   /proc/self/fdinfo shows "Pid: -1" once the process is reaped
-//	      (also 5.4.294; before, the stale number stays)
-//	5.10  PIDFD_NONBLOCK for pidfd_open (before it: fcntl O_NONBLOCK); the
-//	      package trusts fdinfo's -1 only where this flag works
-//
-// The proof that a process still holds the PID that /proc was read by is
-// first that its pidfd does not poll readable (it has not exited, so it
-// cannot have been reaped); for a zombie, fdinfo or signal 0. Signal 0 alone
-// fails open where a sandbox denies pidfd_send_signal.
-//	6.9   pidfs: pidfds get their own filesystem and a unique 64-bit inode
-//	6.11  PIDFD_GET_*_NAMESPACE ioctls
-//	6.13  ioctl(PIDFD_GET_INFO): pid, ppid, credentials, cgroup id
-//	6.15  PIDFD_INFO_EXIT: exit status of any process after it is reaped
-//
-// Where a call is missing the package falls back, through fallback_linux.go,
-// to /proc, and proves that what it read still belongs to the pidfd's
-// process. What the kernel offers is learned once, by features_linux.go.
-// Kernels disagree on how they say "unknown ioctl": 6.1 answers ENOTTY, 6.12
-// EINVAL for PIDFD_GET_INFO. Both select the fallback.
+// The kernel table (which call arrived in which release, and what the
+// package does before it) is in doc.go; design notes in internal/NOTES.md.
+// Where a call is missing the package falls back to /proc
+// (fallback_linux.go) and proves that what it read still belongs to the
+// pidfd's process; what the kernel offers is learned by features_linux.go.
 
 package pidfd
 
