@@ -455,6 +455,79 @@ func ExamplePidFd_KillAndRelease() {
 	// Output: signal: killed <nil>
 }
 
+// Read what /proc/PID holds beyond the package's own queries, here a
+// process's command line, and know that it was that process's and not
+// another's that was given its PID meanwhile: WithProcDir checks
+// afterwards that the process still lives.
+func ExamplePidFd_WithProcDir() {
+	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+
+	var cmdline []byte
+	readCmdline := func(dir *os.Root) (err error) {
+		cmdline, err = dir.ReadFile("cmdline")
+		return err
+	}
+	if err := child.WithProcDir(readCmdline); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00"))
+
+	// Once the process is reaped, its PID may name another process, and
+	// WithProcDir says so: what readCmdline found must be thrown away.
+	child.Kill()
+	child.Wait()
+	err = child.WithProcDir(readCmdline)
+	fmt.Println("once reaped:", errors.Is(err, os.ErrProcessDone))
+	// Output:
+	// ["sleep" "60"]
+	// once reaped: true
+}
+
+// Run code in another process's network namespace: here a child's, given
+// a network of its own, where only the loopback interface exists.
+// Entering a namespace, even one's own, takes CAP_SYS_ADMIN, as making
+// one does: so this example has no checked output, and go test does not
+// run it.
+func ExamplePidFd_Setns() {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	child, err := pidfd.Start(cmd)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+	defer child.Wait()
+	defer child.Kill()
+
+	// Namespaces belong to threads: enter it on a thread of its own.
+	var names []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Never unlocked: the thread, now in the child's namespace, ends
+		// with this goroutine instead of running others.
+		runtime.LockOSThread()
+		if err = child.Setns(pidfd.NamespaceNet); err != nil {
+			return
+		}
+		var ifaces []net.Interface
+		ifaces, err = net.Interfaces() // through a socket made in that namespace
+		for _, iface := range ifaces {
+			names = append(names, iface.Name)
+		}
+	}()
+	<-done
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(names)
+	// Run as root, it prints: [lo]
+}
+
 // Learn which process sent each message on a socket, named by a pidfd the
 // kernel made for it. Here the sender is this program.
 func ExamplePassSender() {
