@@ -460,11 +460,24 @@ func ExamplePidFd_KillAndRelease() {
 // another's that was given its PID meanwhile: WithProcDir checks
 // afterwards that the process still lives.
 func ExamplePidFd_WithProcDir() {
-	child, err := pidfd.Start(exec.Command("sleep", "60"))
+	// A shell that says it is ready, then waits for a line on its input,
+	// a pipe that os/exec keeps open until the shell is reaped.
+	cmd := exec.Command("sh", "-c", "echo ready; read line")
+	if _, err := cmd.StdinPipe(); err != nil {
+		log.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	child, err := pidfd.Start(cmd)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer child.Close()
+	// A process's command line is set during its exec, which may still be
+	// under way when Start returns: read it once the shell has spoken.
+	bufio.NewScanner(stdout).Scan()
 
 	var cmdline []byte
 	readCmdline := func(dir *os.Root) (err error) {
@@ -483,7 +496,7 @@ func ExamplePidFd_WithProcDir() {
 	err = child.WithProcDir(readCmdline)
 	fmt.Println("once reaped:", errors.Is(err, os.ErrProcessDone))
 	// Output:
-	// ["sleep" "60"]
+	// ["sh" "-c" "echo ready; read line"]
 	// once reaped: true
 }
 
