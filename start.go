@@ -18,9 +18,8 @@ import (
 // receives is the caller's); cmd.SysProcAttr is left as it was.
 //
 // As with cmd.Start, the child may still be finishing its exec when Start
-// returns: until the new program runs, its /proc/PID/cmdline can read empty
-// (seen on Linux 6.18). Wait for a sign from the program before reading what
-// exec sets.
+// returns: until the new program runs, its /proc/PID/cmdline can read
+// empty. Wait for a sign from the program before reading what exec sets.
 //
 // If Start returns an error, no child is left running.
 func Start(cmd *exec.Cmd) (*PidFd, error) {
