@@ -21,62 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
-	"github.com/pidfd-go/pidfd/internal/seccomp"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
-
-// oldKernelEnv names a seccomp profile that the test binary installs before
-// any test runs, to see an older kernel than it runs on.
-const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
-
-var seccompProfiles = map[string]seccomp.OldKernel{
-	"none":        {},                                     // the kernel as it is, in a fresh process
-	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
-	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
-	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
-	"android":     {PidfdTrap: true},        // Android before 12: SIGSYS (see TestAndroid)
-	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
-	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
-	// Sandboxes that allow pidfds but deny signals through them, where
-	// signal 0 cannot prove a process alive, or that fake the calls the
-	// proof makes.
-	"signal-eperm":  {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM}},
-	"signal-enosys": {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.ENOSYS}},
-	"signal-faked":  {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: 0}},
-	"poll-eperm":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: unix.EPERM}},
-	"poll-faked":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: 0}},
-	// The same before 5.10, where fdinfo cannot tell a zombie from a
-	// reaped process either.
-	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true,
-		Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM}},
-}
-
-// runUnder re-executes the test binary under a seccomp profile, running the
-// tests that match pattern, and fails t if they fail or check runs none.
-func runUnder(t *testing.T, profile, pattern, check string) {
-	t.Helper()
-	if os.Getenv(oldKernelEnv) != "" {
-		t.Skip("already running under a seccomp profile")
-	}
-	cmd := exec.Command(os.Args[0], "-test.v", "-test.run", pattern)
-	cmd.Env = append(os.Environ(), oldKernelEnv+"="+profile)
-	out, err := cmd.CombinedOutput()
-	t.Logf("under the %s profile:\n%s", profile, out)
-	if err != nil {
-		t.Fatalf("tests under the %s profile failed: %v", profile, err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: "+check)) {
-		t.Fatalf("%s did not pass under the %s profile", check, profile)
-	}
-}
-
-// runUnderEach runs runUnder for each profile, as a subtest.
-func runUnderEach(t *testing.T, profiles []string, pattern, check string) {
-	t.Helper()
-	for _, profile := range profiles {
-		t.Run(profile, func(t *testing.T) { runUnder(t, profile, pattern, check) })
-	}
-}
 
 // bothPaths runs test once with the kernel as it is and once with the
 // package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
@@ -97,39 +43,6 @@ func bothPaths(t *testing.T, test func(t *testing.T)) {
 		}()
 		test(t)
 	})
-}
-
-// procStatus parses /proc/PID/status by other means than the package does.
-func procStatus(t *testing.T, pid int) (ppid int, creds Creds) {
-	t.Helper()
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := func(fields []string) [4]uint32 {
-		var out [4]uint32
-		for i := range out {
-			n, err := strconv.ParseUint(fields[i+1], 10, 32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[i] = uint32(n)
-		}
-		return out
-	}
-	var uid, gid [4]uint32
-	for line := range strings.Lines(string(status)) {
-		fields := strings.Fields(line)
-		switch fields[0] {
-		case "PPid:":
-			ppid, _ = strconv.Atoi(fields[1])
-		case "Uid:":
-			uid = ids(fields)
-		case "Gid:":
-			gid = ids(fields)
-		}
-	}
-	return ppid, Creds{uid[0], uid[1], uid[2], uid[3], gid[0], gid[1], gid[2], gid[3]}
 }
 
 // procCgroupIno is the inode number of the process's cgroup v2 directory,
@@ -1295,15 +1208,6 @@ func TestIdentityEncodings(t *testing.T) {
 			t.Errorf("UnmarshalText(%q) = %+v, %v; want os.ErrInvalid", text, x, err)
 		}
 	}
-}
-
-func mustPIDOf(t *testing.T, p *PidFd) int {
-	t.Helper()
-	pid, err := p.PID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // FuzzIdentityText checks that the text form is canonical: any text that

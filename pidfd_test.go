@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -26,109 +25,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
-	"github.com/pidfd-go/pidfd/internal/seccomp"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
-
-func TestMain(m *testing.M) {
-	if profile := os.Getenv(oldKernelEnv); profile != "" {
-		// Re-executed by a test that emulates an older kernel (children
-		// playing roles inherit the profile and see the same kernel).
-		rules, ok := seccompProfiles[profile]
-		if !ok {
-			fmt.Println("unknown seccomp profile", profile)
-			os.Exit(2)
-		}
-		if err := seccomp.Install(rules); err != nil {
-			fmt.Println("seccomp:", err)
-			os.Exit(2)
-		}
-		// Where pidfd calls kill as on Android, the package must act as
-		// it does there.
-		onAndroid = onAndroid || profile == "android"
-	}
-	testchild.RunIfChild(map[string]func([]string) int{
-		waitManyRole:  waitMany,
-		outsideNSRole: outsideNS,
-		pidReuseRole:  pidReuse,
-		cachedRole:    printCached,
-	})
-	// The runtime poller opens its own descriptors on first use; open them
-	// now so that no test counts them as leaked.
-	r, w, err := os.Pipe()
-	if err != nil {
-		panic(err)
-	}
-	r.Close()
-	w.Close()
-	before, err := leakcheck.Take()
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	if fuzzing() {
-		os.Exit(code) // the fuzzing engine keeps goroutines and workers of its own
-	}
-	// Examples and benchmarks have no *testing.T to fail: check them all here.
-	for _, leak := range before.Leaks() {
-		fmt.Println("after all tests:", leak)
-		code = 1
-	}
-	fmt.Println("tests:", leakcheck.Summary())
-	os.Exit(code)
-}
-
-// fuzzing reports whether this process coordinates or serves a fuzzing run.
-func fuzzing() bool {
-	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
-		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
-			return true
-		}
-	}
-	return false
-}
-
-// startChild starts a test child in a role through Start; see startCmd.
-func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
-	t.Helper()
-	cmd := testchild.Command(role, args...)
-	return cmd, startCmd(t, cmd)
-}
-
-// startCmd starts cmd through Start. Cleanup kills the child and collects
-// it, whatever the test did.
-func startCmd(tb testing.TB, cmd *exec.Cmd) *PidFd {
-	tb.Helper()
-	p, err := Start(cmd)
-	if err != nil {
-		tb.Fatalf("Start: %v", err)
-	}
-	tb.Cleanup(func() {
-		p.Kill()
-		if _, err := p.Wait(); err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		p.Close()
-	})
-	return p
-}
-
-// constructors make a PidFd for a command's child in each race-free way; they
-// wait for it differently: through os/exec, through os, directly.
-var constructors = map[string]func(*exec.Cmd) (*PidFd, error){
-	"Start": Start,
-	"FromProcess": func(cmd *exec.Cmd) (*PidFd, error) {
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		return FromProcess(cmd.Process)
-	},
-	"Open": startAndOpen,
-	"StartProcess": func(cmd *exec.Cmd) (*PidFd, error) {
-		return StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env, Sys: cmd.SysProcAttr})
-	},
-}
 
 // sleeperBy starts a sleeping test child through the named constructor;
 // the PidFd is closed at cleanup (the test itself ends the child).
@@ -142,38 +40,6 @@ func sleeperBy(t *testing.T, construct string) *PidFd {
 	return p
 }
 
-// startAndOpen starts cmd with os/exec, opens its child by PID (our
-// unreaped child: no race) and releases os/exec's handle, leaving the
-// reaping to the PidFd.
-func startAndOpen(cmd *exec.Cmd) (*PidFd, error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p, err := Open(cmd.Process.Pid)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
-	return p, cmd.Process.Release()
-}
-
-// waitReadable waits until the pidfd polls readable: the process has exited.
-func waitReadable(t *testing.T, p *PidFd) {
-	t.Helper()
-	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, 10_000)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n != 1 {
-			t.Fatalf("poll: n=%d err=%v", n, err)
-		}
-		return
-	}
-}
-
 // procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
 func procState(t *testing.T, pid int) string {
 	t.Helper()
@@ -182,26 +48,6 @@ func procState(t *testing.T, pid int) string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0]
-}
-
-// pidByFdinfo runs the fallback that kernels before 6.13 use for PID.
-func pidByFdinfo(p *PidFd) (int, error) {
-	if p == nil || p.conn == nil {
-		return 0, os.ErrInvalid
-	}
-	c := p.getCall()
-	defer p.putCall(c)
-	err := p.control(c, func(c *fdCall, fd int) { c.pid, c.err = c.proc.fdinfoPID(fd) })
-	return c.pid, err
-}
-
-// pidPaths are the two ways PID can be answered; both must agree.
-var pidPaths = []struct {
-	name string
-	pid  func(*PidFd) (int, error)
-}{
-	{"PID", (*PidFd).PID},
-	{"fdinfo", pidByFdinfo},
 }
 
 func TestOpenChild(t *testing.T) {
