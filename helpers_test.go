@@ -83,6 +83,16 @@ func fuzzing() bool {
 	return false
 }
 
+// procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0]
+}
+
 // startChild starts a test child in a role through Start; see startCmd.
 func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
 	t.Helper()
