@@ -83,6 +83,61 @@ func fuzzing() bool {
 	return false
 }
 
+// bothPaths runs test once with the kernel as it is and once with the
+// package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
+// pidfds are missing, so that the /proc fallbacks answer.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("kernel", test)
+	t.Run("proc", func(t *testing.T) {
+		features := []*capability{&getInfo, &namespaceIoctls, &setnsPidFd}
+		saved := make([]int32, len(features))
+		for i, f := range features {
+			saved[i] = f.state.Swap(capMissing)
+		}
+		defer func() {
+			for i, f := range features {
+				f.state.Store(saved[i])
+			}
+		}()
+		test(t)
+	})
+}
+
+// subject is a process the info tests look at.
+type subject struct {
+	name string
+	open func(t *testing.T) (p *PidFd, pid int)
+}
+
+var liveSubjects = []subject{
+	{"self", func(t *testing.T) (*PidFd, int) {
+		p, err := Self()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p, os.Getpid()
+	}},
+	{"child", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Sleep)
+		return p, cmd.Process.Pid
+	}},
+	{"zombie", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Exit, "0")
+		waitReadable(t, p)
+		return p, cmd.Process.Pid
+	}},
+	{"other user", func(t *testing.T) (*PidFd, int) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to start a child as another user")
+		}
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
+		return startCmd(t, cmd), cmd.Process.Pid
+	}},
+}
+
 // procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
 func procState(t *testing.T, pid int) string {
 	t.Helper()
