@@ -5,6 +5,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime"
@@ -393,6 +394,39 @@ func TestPIDOutsideNamespace(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Errorf("child in a new PID namespace with the %s: %v\n%s", proc, err, out)
+		}
+	}
+}
+
+func TestGetFd(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	dup, err := p.GetFd(int(w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dup.WriteString("through the copy"); err != nil {
+		t.Fatal(err)
+	}
+	dup.Close()
+	w.Close()
+	if got, err := io.ReadAll(r); err != nil || string(got) != "through the copy" {
+		t.Errorf("read %q, %v through the pipe", got, err)
+	}
+	for _, bad := range []int{-1, 1 << 30} {
+		if f, err := p.GetFd(bad); !errors.Is(err, syscall.EBADF) {
+			f.Close()
+			t.Errorf("GetFd(%d) = %v; want EBADF", bad, err)
 		}
 	}
 }

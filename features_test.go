@@ -5,7 +5,6 @@ package pidfd
 import (
 	"bytes"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -16,39 +15,6 @@ import (
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
-
-func TestGetFd(t *testing.T) {
-	leakcheck.Check(t)
-	p, err := Self()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	dup, err := p.GetFd(int(w.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := dup.WriteString("through the copy"); err != nil {
-		t.Fatal(err)
-	}
-	dup.Close()
-	w.Close()
-	if got, err := io.ReadAll(r); err != nil || string(got) != "through the copy" {
-		t.Errorf("read %q, %v through the pipe", got, err)
-	}
-	for _, bad := range []int{-1, 1 << 30} {
-		if f, err := p.GetFd(bad); !errors.Is(err, syscall.EBADF) {
-			f.Close()
-			t.Errorf("GetFd(%d) = %v; want EBADF", bad, err)
-		}
-	}
-}
 
 // TestEmulated54 runs the core tests as on Linux 5.4: pidfd_open knows no
 // PIDFD_NONBLOCK, so descriptors are made non-blocking with fcntl.
