@@ -16,6 +16,32 @@ import (
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
+func TestKernelFeatures(t *testing.T) {
+	leakcheck.Check(t)
+	f := KernelFeatures()
+	t.Logf("kernel features: %+v", f)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var info unix.PidfdInfo
+	info.Mask = unix.PIDFD_INFO_PID
+	if has, _ := getInfo.has(); has != (unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil) {
+		t.Errorf("PIDFD_GET_INFO known as %v, but the ioctl says %v", has, !has)
+	}
+	if _, err := p.ID(); (err == nil) != f.IDs {
+		t.Errorf("IDs = %v, but ID says %v", f.IDs, err)
+	}
+	thread, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD)
+	if err == nil {
+		unix.Close(thread)
+	}
+	if (err == nil) != f.ThreadPidFds {
+		t.Errorf("ThreadPidFds = %v, but pidfd_open(PIDFD_THREAD) says %v", f.ThreadPidFds, err)
+	}
+}
+
 // TestEmulated54 runs the core tests as on Linux 5.4: pidfd_open knows no
 // PIDFD_NONBLOCK, so descriptors are made non-blocking with fcntl.
 func TestEmulated54(t *testing.T) {
@@ -179,31 +205,5 @@ func TestOnAndroid(t *testing.T) {
 	}
 	if f := KernelFeatures(); f != (Features{}) {
 		t.Errorf("KernelFeatures on Android = %+v; want none", f)
-	}
-}
-
-func TestKernelFeatures(t *testing.T) {
-	leakcheck.Check(t)
-	f := KernelFeatures()
-	t.Logf("kernel features: %+v", f)
-	p, err := Self()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	var info unix.PidfdInfo
-	info.Mask = unix.PIDFD_INFO_PID
-	if has, _ := getInfo.has(); has != (unix.IoctlPidfdInfo(int(p.Fd()), &info) == nil) {
-		t.Errorf("PIDFD_GET_INFO known as %v, but the ioctl says %v", has, !has)
-	}
-	if _, err := p.ID(); (err == nil) != f.IDs {
-		t.Errorf("IDs = %v, but ID says %v", f.IDs, err)
-	}
-	thread, err := unix.PidfdOpen(unix.Gettid(), unix.PIDFD_THREAD)
-	if err == nil {
-		unix.Close(thread)
-	}
-	if (err == nil) != f.ThreadPidFds {
-		t.Errorf("ThreadPidFds = %v, but pidfd_open(PIDFD_THREAD) says %v", f.ThreadPidFds, err)
 	}
 }

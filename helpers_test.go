@@ -83,71 +83,6 @@ func fuzzing() bool {
 	return false
 }
 
-// bothPaths runs test once with the kernel as it is and once with the
-// package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
-// pidfds are missing, so that the /proc fallbacks answer.
-func bothPaths(t *testing.T, test func(t *testing.T)) {
-	t.Helper()
-	t.Run("kernel", test)
-	t.Run("proc", func(t *testing.T) {
-		features := []*capability{&getInfo, &namespaceIoctls, &setnsPidFd}
-		saved := make([]int32, len(features))
-		for i, f := range features {
-			saved[i] = f.state.Swap(capMissing)
-		}
-		defer func() {
-			for i, f := range features {
-				f.state.Store(saved[i])
-			}
-		}()
-		test(t)
-	})
-}
-
-// subject is a process the info tests look at.
-type subject struct {
-	name string
-	open func(t *testing.T) (p *PidFd, pid int)
-}
-
-var liveSubjects = []subject{
-	{"self", func(t *testing.T) (*PidFd, int) {
-		p, err := Self()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p, os.Getpid()
-	}},
-	{"child", func(t *testing.T) (*PidFd, int) {
-		cmd, p := startChild(t, testchild.Sleep)
-		return p, cmd.Process.Pid
-	}},
-	{"zombie", func(t *testing.T) (*PidFd, int) {
-		cmd, p := startChild(t, testchild.Exit, "0")
-		waitReadable(t, p)
-		return p, cmd.Process.Pid
-	}},
-	{"other user", func(t *testing.T) (*PidFd, int) {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to start a child as another user")
-		}
-		cmd := exec.Command("sleep", "3600")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
-		return startCmd(t, cmd), cmd.Process.Pid
-	}},
-}
-
-// procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
-func procState(t *testing.T, pid int) string {
-	t.Helper()
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0]
-}
-
 // startChild starts a test child in a role through Start; see startCmd.
 func startChild(t *testing.T, role string, args ...string) (*exec.Cmd, *PidFd) {
 	t.Helper()
@@ -222,6 +157,58 @@ func waitReadable(t *testing.T, p *PidFd) {
 	}
 }
 
+// procState reads the state letter of /proc/PID/stat ("R", "S", "Z", ...).
+func procState(t *testing.T, pid int) string {
+	t.Helper()
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))[0]
+}
+
+// procStatus parses /proc/PID/status by other means than the package does.
+func procStatus(t *testing.T, pid int) (ppid int, creds Creds) {
+	t.Helper()
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(fields []string) [4]uint32 {
+		var out [4]uint32
+		for i := range out {
+			n, err := strconv.ParseUint(fields[i+1], 10, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = uint32(n)
+		}
+		return out
+	}
+	var uid, gid [4]uint32
+	for line := range strings.Lines(string(status)) {
+		fields := strings.Fields(line)
+		switch fields[0] {
+		case "PPid:":
+			ppid, _ = strconv.Atoi(fields[1])
+		case "Uid:":
+			uid = ids(fields)
+		case "Gid:":
+			gid = ids(fields)
+		}
+	}
+	return ppid, Creds{uid[0], uid[1], uid[2], uid[3], gid[0], gid[1], gid[2], gid[3]}
+}
+
+func mustPIDOf(t *testing.T, p *PidFd) int {
+	t.Helper()
+	pid, err := p.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
 // pidByFdinfo runs the fallback that kernels before 6.13 use for PID.
 func pidByFdinfo(p *PidFd) (int, error) {
 	if p == nil || p.conn == nil {
@@ -240,6 +227,61 @@ var pidPaths = []struct {
 }{
 	{"PID", (*PidFd).PID},
 	{"fdinfo", pidByFdinfo},
+}
+
+// bothPaths runs test once with the kernel as it is and once with the
+// package believing that PIDFD_GET_INFO, the namespace ioctls and setns on
+// pidfds are missing, so that the /proc fallbacks answer.
+func bothPaths(t *testing.T, test func(t *testing.T)) {
+	t.Helper()
+	t.Run("kernel", test)
+	t.Run("proc", func(t *testing.T) {
+		features := []*capability{&getInfo, &namespaceIoctls, &setnsPidFd}
+		saved := make([]int32, len(features))
+		for i, f := range features {
+			saved[i] = f.state.Swap(capMissing)
+		}
+		defer func() {
+			for i, f := range features {
+				f.state.Store(saved[i])
+			}
+		}()
+		test(t)
+	})
+}
+
+// subject is a process the info tests look at.
+type subject struct {
+	name string
+	open func(t *testing.T) (p *PidFd, pid int)
+}
+
+var liveSubjects = []subject{
+	{"self", func(t *testing.T) (*PidFd, int) {
+		p, err := Self()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p, os.Getpid()
+	}},
+	{"child", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Sleep)
+		return p, cmd.Process.Pid
+	}},
+	{"zombie", func(t *testing.T) (*PidFd, int) {
+		cmd, p := startChild(t, testchild.Exit, "0")
+		waitReadable(t, p)
+		return p, cmd.Process.Pid
+	}},
+	{"other user", func(t *testing.T) (*PidFd, int) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to start a child as another user")
+		}
+		cmd := exec.Command("sleep", "3600")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 4242, Gid: 4343}}
+		return startCmd(t, cmd), cmd.Process.Pid
+	}},
 }
 
 // oldKernelEnv names a seccomp profile that the test binary installs before
@@ -293,48 +335,6 @@ func runUnderEach(t *testing.T, profiles []string, pattern, check string) {
 	for _, profile := range profiles {
 		t.Run(profile, func(t *testing.T) { runUnder(t, profile, pattern, check) })
 	}
-}
-
-// procStatus parses /proc/PID/status by other means than the package does.
-func procStatus(t *testing.T, pid int) (ppid int, creds Creds) {
-	t.Helper()
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := func(fields []string) [4]uint32 {
-		var out [4]uint32
-		for i := range out {
-			n, err := strconv.ParseUint(fields[i+1], 10, 32)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[i] = uint32(n)
-		}
-		return out
-	}
-	var uid, gid [4]uint32
-	for line := range strings.Lines(string(status)) {
-		fields := strings.Fields(line)
-		switch fields[0] {
-		case "PPid:":
-			ppid, _ = strconv.Atoi(fields[1])
-		case "Uid:":
-			uid = ids(fields)
-		case "Gid:":
-			gid = ids(fields)
-		}
-	}
-	return ppid, Creds{uid[0], uid[1], uid[2], uid[3], gid[0], gid[1], gid[2], gid[3]}
-}
-
-func mustPIDOf(t *testing.T, p *PidFd) int {
-	t.Helper()
-	pid, err := p.PID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
 }
 
 // blockedChild is a test child with SIGUSR1 blocked on every thread, so a

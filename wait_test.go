@@ -26,18 +26,6 @@ import (
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
-// sleeperBy starts a sleeping test child through the named constructor;
-// the PidFd is closed at cleanup (the test itself ends the child).
-func sleeperBy(t *testing.T, construct string) *PidFd {
-	t.Helper()
-	p, err := constructors[construct](testchild.Command(testchild.Sleep))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
 // TestWaitParent waits for a running process that is not a child, by a
 // PidFd from Open and from FromProcess: the waits wait, and neither fails
 // for want of a child (as waitid would, with ECHILD).
@@ -675,4 +663,16 @@ func TestWaitNotChild(t *testing.T) {
 			t.Errorf("WaitContext after a timed-out one: %v", err)
 		}
 	})
+}
+
+// sleeperBy starts a sleeping test child through the named constructor;
+// the PidFd is closed at cleanup (the test itself ends the child).
+func sleeperBy(t *testing.T, construct string) *PidFd {
+	t.Helper()
+	p, err := constructors[construct](testchild.Command(testchild.Sleep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
