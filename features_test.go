@@ -72,9 +72,9 @@ func TestNonblockWithoutFlag(t *testing.T) {
 	}
 }
 
-// TestPidfdOpenForbidden runs the constructors where a seccomp filter
+// TestPidFdOpenForbidden runs the constructors where a seccomp filter
 // forbids pidfd_open, as some container runtimes do.
-func TestPidfdOpenForbidden(t *testing.T) {
+func TestPidFdOpenForbidden(t *testing.T) {
 	leakcheck.Check(t)
 	runUnderEach(t, []string{"open-eperm", "open-enosys"}, "^TestForbiddenOpen$", "TestForbiddenOpen")
 }
@@ -91,7 +91,7 @@ func TestForbiddenOpen(t *testing.T) {
 	case "open-enosys":
 		want = errors.ErrUnsupported
 	default:
-		t.Skip("runs only inside TestPidfdOpenForbidden")
+		t.Skip("runs only inside TestPidFdOpenForbidden")
 	}
 	if p, err := Self(); p != nil || !errors.Is(err, want) {
 		t.Errorf("Self = %v, %v; want %v", p, err, want)

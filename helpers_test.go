@@ -292,9 +292,9 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
 	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
 	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
-	"android":     {PidfdTrap: true},        // Android before 12: SIGSYS (see TestAndroid)
-	"open-eperm":  {PidfdOpen: unix.EPERM},  // container runtimes that forbid pidfds
-	"open-enosys": {PidfdOpen: unix.ENOSYS}, // and those that pretend they do not exist
+	"android":     {PidFdTrap: true},        // Android before 12: SIGSYS (see TestAndroid)
+	"open-eperm":  {PidFdOpen: unix.EPERM},  // container runtimes that forbid pidfds
+	"open-enosys": {PidFdOpen: unix.ENOSYS}, // and those that pretend they do not exist
 	// Sandboxes that allow pidfds but deny signals through them, where
 	// signal 0 cannot prove a process alive, or that fake the calls the
 	// proof makes.

@@ -131,7 +131,7 @@ func TestWait(t *testing.T) {
 	if err := waiter.Start(); err != nil {
 		t.Fatal(err)
 	}
-	holdsPidfd(t, waiter.Process.Pid, cmd.Process.Pid)
+	holdsPidFd(t, waiter.Process.Pid, cmd.Process.Pid)
 	p.Kill()
 	if _, err := p.Wait(); err != nil { // we are the parent: we reap, the command learns
 		t.Fatal(err)
@@ -169,8 +169,8 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// holdsPidfd waits until process holder has a pidfd open for process pid.
-func holdsPidfd(t *testing.T, holder, pid int) {
+// holdsPidFd waits until process holder has a pidfd open for process pid.
+func holdsPidFd(t *testing.T, holder, pid int) {
 	t.Helper()
 	dir := "/proc/" + strconv.Itoa(holder) + "/fdinfo/"
 	want := "\nPid:\t" + strconv.Itoa(pid) + "\n"
