@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -53,7 +54,7 @@ func namespaceFd(fd, pid int, ns Namespace) (int, error) {
 		case err == unix.EOPNOTSUPP:
 			return -1, fmt.Errorf("pidfd: kernel built without %s namespaces: %w", ns.String(), errors.ErrUnsupported)
 		case !namespaceIoctls.fallBack(known, err):
-			return nsFd, wrapErr("ioctl PIDFD_GET_"+ns.String()+"_NAMESPACE", err)
+			return nsFd, wrapErr("ioctl PIDFD_GET_"+strings.ToUpper(ns.String())+"_NAMESPACE", err)
 		}
 	}
 	var (
