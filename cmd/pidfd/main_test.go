@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,13 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pidfd-go/pidfd"
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
 // The test binary plays the command when this is set.
@@ -25,8 +25,10 @@ const asCommandEnv = "PIDFD_CLI_UNDER_TEST"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asCommandEnv) != "" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Unsetenv(asCommandEnv) // for the commands it runs
+		os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
 	}
+	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch})
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.
 	r, w, err := os.Pipe()
@@ -40,6 +42,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
 	// Each test checks its own leaks; this catches what a test left to
 	// the next, and whatever runs outside a test.
 	for _, leak := range before.Leaks() {
@@ -50,12 +55,49 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// pidfdCommand runs the command with args and returns its output and exit
+// built is the command, built once by the go tool as a user builds it.
+var built struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+// tool returns the command to run the tool with args: the built binary, or
+// where there is no go tool to build it with (inside the test VMs) the test
+// binary re-executed to play the tool, which runs the same code.
+func tool(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	built.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			return
+		}
+		if built.dir, built.err = os.MkdirTemp("", "pidfd-tool"); built.err != nil {
+			return
+		}
+		out, err := exec.Command(goTool, "build", "-o", built.dir+"/pidfd", ".").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		built.path = built.dir + "/pidfd"
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
+	}
+	if built.path != "" {
+		return exec.Command(built.path, args...)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	return cmd
+}
+
+// pidfdCommand runs the tool with args and returns its output and exit
 // status.
 func pidfdCommand(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
+	cmd := tool(t, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -86,87 +128,107 @@ func sleeper(t *testing.T) (*exec.Cmd, *pidfd.PidFd) {
 	return cmd, p
 }
 
-func TestInfo(t *testing.T) {
-	leakcheck.Check(t)
-	cmd, _ := sleeper(t)
-	out, errOut, code := pidfdCommand(t, "info", "-json", strconv.Itoa(cmd.Process.Pid))
-	if code != 0 {
-		t.Fatalf("info: exit %d, %s", code, errOut)
-	}
-	var r report
-	if err := json.Unmarshal([]byte(out), &r); err != nil {
-		t.Fatalf("info -json printed %q: %v", out, err)
-	}
-	if r.PID != cmd.Process.Pid || r.PPID != os.Getpid() || r.Creds == nil || r.Creds.EUID != uint32(os.Geteuid()) {
-		t.Errorf("info -json = %+v; want PID %d, parent %d, our uid", r, cmd.Process.Pid, os.Getpid())
-	}
-	out, _, code = pidfdCommand(t, "info", "self")
-	if code != 0 || !strings.HasPrefix(out, "pid\t") || !strings.Contains(out, "\nppid\t"+strconv.Itoa(os.Getpid())+"\n") {
-		t.Errorf("info self: exit %d, %q", code, out)
-	}
-}
-
-func TestKill(t *testing.T) {
-	leakcheck.Check(t)
-	cmd, p := sleeper(t)
-	if _, errOut, code := pidfdCommand(t, "kill", "-s", "USR1", strconv.Itoa(cmd.Process.Pid)); code != 0 {
-		t.Fatalf("kill: exit %d, %s", code, errOut)
-	}
-	status, err := p.Wait()
-	if err != nil || status.Signal() != syscall.SIGUSR1 {
-		t.Errorf("after pidfd kill -s USR1: %v, %v", status, err)
-	}
-	if _, errOut, code := pidfdCommand(t, "kill", strconv.Itoa(cmd.Process.Pid)); code != 1 || !strings.Contains(errOut, "PID") {
-		t.Errorf("kill of a reaped process: exit %d, %q; want 1 and a message", code, errOut)
-	}
-}
-
-func TestWait(t *testing.T) {
-	leakcheck.Check(t)
-	cmd, p := sleeper(t)
-	waiter := exec.Command(os.Args[0], "wait", strconv.Itoa(cmd.Process.Pid))
-	waiter.Env = append(os.Environ(), asCommandEnv+"=1")
-	var out bytes.Buffer
-	waiter.Stdout = &out
-	if err := waiter.Start(); err != nil {
-		t.Fatal(err)
-	}
-	holdsPidFd(t, waiter.Process.Pid, cmd.Process.Pid)
-	p.Kill()
-	if _, err := p.Wait(); err != nil { // we are the parent: we reap, the command learns
-		t.Fatal(err)
-	}
-	err := waiter.Wait()
-	if pidfd.KernelFeatures().ExitInfo {
-		var exitErr *exec.ExitError
-		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 128+9 || !strings.Contains(out.String(), "signal: killed") {
-			t.Errorf("wait: %v, %q; want exit 137 and signal: killed", err, out.String())
-		}
-	} else if err != nil || !strings.Contains(out.String(), "exited") {
-		t.Errorf("wait: %v, %q; want exit 0 and exited", err, out.String())
-	}
-}
-
-func TestRun(t *testing.T) {
-	leakcheck.Check(t)
-	out, _, code := pidfdCommand(t, "run", "--", "sh", "-c", "echo hi; exit 3")
-	if code != 3 || out != "hi\n" {
-		t.Errorf("run: exit %d, %q; want 3, hi", code, out)
-	}
-	_, _, code = pidfdCommand(t, "run", "--", "sh", "-c", "kill -TERM $$")
-	if code != 128+15 {
-		t.Errorf("run of a child killed by SIGTERM: exit %d; want 143", code)
-	}
-}
-
+// TestUsage checks that mistakes on the command line exit 2 with the usage
+// on stderr.
 func TestUsage(t *testing.T) {
 	leakcheck.Check(t)
-	for _, args := range [][]string{{}, {"bogus"}, {"kill", "-s", "NOPE", "1"}, {"wait"}, {"info"}, {"wait", "x"}, {"run"}} {
-		_, errOut, code := pidfdCommand(t, args...)
-		if code != 2 || !strings.Contains(errOut, "usage") {
-			t.Errorf("pidfd %v: exit %d, %q; want 2 and the usage", args, code, errOut)
+	for _, args := range [][]string{
+		{}, {"bogus"}, {"help", "bogus"}, {"help", "wait", "kill"},
+		{"kill", "-s", "NOPE", "1"}, {"kill", "--timeout", "x", "KILL", "1"}, {"kill", "--queue", "x", "1"},
+		{"wait"}, {"wait", "x"}, {"wait", "--count", "2", "1"}, {"wait", "--timeout", "soon", "1"}, {"wait", "--nope", "1"},
+		{"info"}, {"info", "1", "2"}, {"run"}, {"run", "-x", "true"},
+	} {
+		out, errOut, code := pidfdCommand(t, args...)
+		if code != 2 || !strings.Contains(errOut, "usage: pidfd") || out != "" {
+			t.Errorf("pidfd %q: exit %d, stdout %q, stderr %q; want 2 and the usage on stderr", args, code, out, errOut)
 		}
 	}
+}
+
+// TestHelp checks that help, asked for in each way, is the usage on stdout
+// with exit status 0, and that a command's help is about that command.
+func TestHelp(t *testing.T) {
+	leakcheck.Check(t)
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}, {"help"}} {
+		out, errOut, code := pidfdCommand(t, args...)
+		if code != 0 || errOut != "" || !strings.HasPrefix(out, "usage: pidfd COMMAND") {
+			t.Errorf("pidfd %q: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", args, code, out, errOut)
+		}
+		for _, c := range commands {
+			if !strings.Contains(out, "\n  "+c.name+" ") {
+				t.Errorf("pidfd %q does not list %s: %q", args, c.name, out)
+			}
+		}
+	}
+	flags := map[string][]string{
+		"info": {"-json"},
+		"wait": {"-timeout", "-exited", "-count"},
+		"kill": {"-s SIGNAL", "-queue", "-timeout MS SIGNAL"},
+		"run":  {"-v", "-g", "-s"},
+	}
+	for _, c := range commands {
+		for _, args := range [][]string{{"help", c.name}, {c.name, "-h"}, {c.name, "--help"}, {c.name, "-h", "1"}} {
+			out, errOut, code := pidfdCommand(t, args...)
+			if code != 0 || errOut != "" || !strings.HasPrefix(out, "usage: pidfd "+c.name+" ") {
+				t.Errorf("pidfd %q: exit %d, stdout %q, stderr %q; want 0 and the usage of %s on stdout", args, code, out, errOut, c.name)
+				continue
+			}
+			for _, flag := range flags[c.name] {
+				if !strings.Contains(out, "  "+flag) {
+					t.Errorf("pidfd %q does not tell of %s: %q", args, flag, out)
+				}
+			}
+		}
+	}
+}
+
+// unusedPID returns a PID that no process has (for the moment: a new
+// process could take it, which would make a test fail, not pass wrongly).
+func unusedPID(t *testing.T) int {
+	t.Helper()
+	for pid := 999_999; pid < 1_100_000; pid++ {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); errors.Is(err, os.ErrNotExist) {
+			return pid
+		}
+	}
+	t.Fatal("no unused PID found")
+	return 0
+}
+
+// procState is a process's state letter and parent, from /proc/PID/stat
+// ("pid (comm) state ppid ..."; comm may hold spaces and parentheses).
+func procState(pid int) (state string, ppid int, err error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, err
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 2 {
+		return "", 0, fmt.Errorf("/proc/%d/stat: %q", pid, stat)
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return fields[0], ppid, err
+}
+
+// childrenOf lists the children of process parent, zombies included, with
+// their states.
+func childrenOf(t *testing.T, parent int) map[int]string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kids := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if state, ppid, err := procState(pid); err == nil && ppid == parent {
+			kids[pid] = state
+		}
+	}
+	return kids
 }
 
 // holdsPidFd waits until process holder has a pidfd open for process pid.
@@ -183,49 +245,6 @@ func holdsPidFd(t *testing.T, holder, pid int) {
 		}
 	}
 	t.Fatalf("process %d never opened a pidfd for %d", holder, pid)
-}
-
-// TestRunVerbose runs a sleeper under "run -v", signals the command, and
-// checks that the signal went through the pidfd to the sleeper and that
-// each step was reported.
-func TestRunVerbose(t *testing.T) {
-	leakcheck.Check(t)
-	cmd := exec.Command(os.Args[0], "run", "-v", "--", "sleep", "3600")
-	cmd.Env = append(os.Environ(), asCommandEnv+"=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cmd.Process.Kill()
-	lines := bufio.NewScanner(stderr)
-	var sleeper int
-	if !lines.Scan() {
-		t.Fatal("run -v said nothing")
-	}
-	if _, err := fmt.Sscanf(lines.Text(), "pidfd: started sleep as PID %d", &sleeper); err != nil {
-		t.Fatalf("first line %q: %v", lines.Text(), err)
-	}
-	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper)); err != nil || string(comm) != "sleep\n" {
-		t.Fatalf("PID %d is %q, %v; want the sleeper", sleeper, comm, err)
-	}
-	// The handler is in place once "started" is said.
-	cmd.Process.Signal(syscall.SIGTERM)
-	var said []string
-	for lines.Scan() {
-		said = append(said, lines.Text())
-	}
-	want := []string{"pidfd: forwarded terminated", fmt.Sprintf("pidfd: PID %d ended: signal: terminated", sleeper)}
-	if strings.Join(said, "\n") != strings.Join(want, "\n") {
-		t.Errorf("run -v said %q; want %q", said, want)
-	}
-	var exitErr *exec.ExitError
-	if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 128+15 {
-		t.Errorf("run -v: %v; want exit status 143", err)
-	}
 }
 
 // TestBuiltBinary builds the command with the go tool, as a user would, and

@@ -1,0 +1,281 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/pidfd-go/pidfd"
+	"golang.org/x/sys/unix"
+)
+
+var runCommand = command{
+	name:    "run",
+	args:    "[-v] [-g] [-s] -- COMMAND [ARG...]",
+	summary: "run a command as its init: forward signals, reap orphans, exit as it did",
+	doc: `Start COMMAND with no race window, hold it by pidfd and exit as it did: with
+its exit code, or 128+N if signal N killed it.
+
+Every signal the tool can catch is forwarded to the command through its
+pidfd, never to a process that got its PID since: all but SIGKILL and
+SIGSTOP (which nobody can catch), SIGCHLD (the tool's own business), the
+signals the kernel raises for the tool's own faults (SIGSEGV, SIGBUS,
+SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), the terminal's SIGTTIN and
+SIGTTOU, SIGURG (which Go's runtime sends itself, so a user's cannot be
+told from the runtime's) and signals 32 and 33 (the C library's). With -g
+the command starts in a process group of its own, in the terminal's
+foreground if the tool has it, and the signals go to that whole group.
+
+As PID 1 of a PID namespace (a container's init), or as a child subreaper
+with -s, the tool is the parent of every orphan among the command's
+descendants, and reaps them as they exit, so no zombie piles up; the
+command's own status is never taken by that reaping.`,
+	setup: func(flags *flag.FlagSet) func([]string, stdio) (int, error) {
+		var o runOptions
+		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
+		flags.BoolVar(&o.group, "g", false, "start the command in a process group of its own and forward signals to the group")
+		flags.BoolVar(&o.subreaper, "s", false, "become a child subreaper (PR_SET_CHILD_SUBREAPER), to reap orphans when not PID 1")
+		return func(args []string, s stdio) (int, error) { return runMain(args, o, s) }
+	},
+}
+
+type runOptions struct {
+	verbose, group, subreaper bool
+}
+
+// forwardedSignals lists the signals run forwards: see runCommand.doc.
+var forwardedSignals = func() []os.Signal {
+	var sigs []os.Signal
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		switch sig {
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD,
+			unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGABRT,
+			unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, 32, 33:
+			continue
+		}
+		sigs = append(sigs, sig)
+	}
+	return sigs
+}()
+
+func runMain(args []string, o runOptions, s stdio) (int, error) {
+	if len(args) == 0 {
+		return 2, usageError("run needs a command")
+	}
+	var sayMu sync.Mutex
+	say := func(format string, a ...any) {
+		if o.verbose {
+			sayMu.Lock()
+			fmt.Fprintf(s.err, "pidfd: "+format+"\n", a...)
+			sayMu.Unlock()
+		}
+	}
+	if o.subreaper {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return 1, os.NewSyscallError("prctl PR_SET_CHILD_SUBREAPER", err)
+		}
+	}
+	// Catch the signals before the command exists: one that comes while it
+	// starts is forwarded, not fatal to the tool. The handlers stay until
+	// the tool exits: a signal that comes after the command's end must not
+	// kill the tool with another status than the command's.
+	signals := make(chan os.Signal, 32)
+	signal.Notify(signals, forwardedSignals...)
+	childEvents := make(chan os.Signal, 1) // a pending wake-up is enough
+	signal.Notify(childEvents, unix.SIGCHLD)
+
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.in, s.out, s.err
+	tty, foreground := -1, false
+	if o.group {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if tty, foreground = foregroundTerminal(s.in); foreground {
+			cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
+		}
+	}
+	p, err := pidfd.Start(cmd)
+	if err != nil {
+		return 127, err
+	}
+	defer p.Close()
+	pid := cmd.Process.Pid
+	if id, err := p.ID(); err == nil {
+		say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], pid, id, p.Fd())
+	} else {
+		say("started %s as PID %d, held by pidfd %d", args[0], pid, p.Fd())
+	}
+
+	f := forwarder{p: p, pid: pid, group: o.group, byPidFd: true}
+	for {
+		// Only this loop reaps, and the command only after it: until then
+		// the command is alive or a zombie, and its PID and process group
+		// ID name it and its group, and nobody else.
+		if zombie, err := exitedUnreaped(pid); err != nil {
+			return 1, fmt.Errorf("PID %d: %w", pid, err)
+		} else if zombie {
+			break
+		}
+		reapOrphans(pid, say)
+		select {
+		case sig := <-signals:
+			if err := f.forward(sig.(syscall.Signal)); err != nil {
+				say("%v not forwarded to %s: %v", sig, f.target(), err)
+			} else {
+				say("forwarded %v to %s", sig, f.target())
+			}
+		case <-childEvents:
+		}
+	}
+	status, err := p.Wait()
+	reapOrphans(0, say)
+	if foreground {
+		// Take the terminal back, as a shell does when its job ends:
+		// from a background group that takes ignoring SIGTTOU.
+		signal.Ignore(unix.SIGTTOU)
+		unix.IoctlSetPointerInt(tty, unix.TIOCSPGRP, unix.Getpgrp())
+	}
+	var waitErr *pidfd.WaitError
+	switch {
+	case errors.As(err, &waitErr): // it ended, and copying its output failed
+		status = waitErr.Status
+		say("PID %d ended: %v", pid, status)
+		return exitCode(status), err
+	case err != nil:
+		return 1, fmt.Errorf("PID %d: %w", pid, err)
+	}
+	say("PID %d ended: %v", pid, status)
+	return exitCode(status), nil
+}
+
+// forwarder sends the signals the tool receives to the command, or to its
+// process group.
+type forwarder struct {
+	p       *pidfd.PidFd
+	pid     int
+	group   bool
+	byPidFd bool // for a group: the kernel takes PIDFD_SIGNAL_PROCESS_GROUP
+}
+
+func (f *forwarder) target() string {
+	if f.group {
+		return fmt.Sprintf("process group %d", f.pid)
+	}
+	return fmt.Sprintf("PID %d", f.pid)
+}
+
+func (f *forwarder) forward(sig syscall.Signal) error {
+	if !f.group {
+		return f.p.Signal(sig)
+	}
+	if f.byPidFd {
+		err := f.p.Signal(sig, pidfd.ToProcessGroup())
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+		f.byPidFd = false // before Linux 6.9
+	}
+	// kill(-pgid) names the group by number, which is safe here, and only
+	// here: the group's ID is the PID of our child, the command, which the
+	// run loop alone reaps, and not before it stops forwarding. Until it is
+	// reaped, alive or a zombie, the command keeps its PID, so no other
+	// process can get that number, nor found a group by it: the number
+	// names the command's group and no other. The check that the command
+	// still leads its group (it may have moved to another) matches what
+	// ToProcessGroup does.
+	pgid, err := unix.Getpgid(f.pid)
+	switch {
+	case err != nil:
+		return os.NewSyscallError("getpgid", err)
+	case pgid != f.pid:
+		return fmt.Errorf("%w (PID %d is in group %d)", pidfd.ErrNotGroupLeader, f.pid, pgid)
+	}
+	return os.NewSyscallError("kill", unix.Kill(-f.pid, sig))
+}
+
+// exitedUnreaped reports whether the command (PID pid) has exited, leaving
+// it a zombie (WNOWAIT): its reaping is for PidFd.Wait. Named by PID, which
+// is safe for a child that nobody else reaps.
+func exitedUnreaped(pid int) (bool, error) {
+	var si childInfo
+	err := waitid(unix.P_PID, pid, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
+	return si.signo == int32(unix.SIGCHLD), os.NewSyscallError("waitid", err)
+}
+
+// reapOrphans reaps the children that have exited, other than the command
+// (PID main). The tool has other children only as PID 1 of a PID namespace
+// or as a subreaper: orphans, reparented to it. It looks before it reaps
+// (WNOWAIT), and reaps by PID a child seen to be a zombie, which keeps its
+// PID until then; so the command's status is never taken here.
+func reapOrphans(main int, say func(string, ...any)) {
+	for {
+		var si childInfo
+		err := waitid(unix.P_ALL, 0, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT)
+		if err != nil || si.signo != int32(unix.SIGCHLD) || int(si.pid) == main {
+			return // ECHILD: no children; or none has exited; or only the command
+		}
+		var ws unix.WaitStatus
+		for {
+			_, err = unix.Wait4(int(si.pid), &ws, unix.WNOHANG, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			say("orphan PID %d not reaped: %v", si.pid, os.NewSyscallError("wait4", err))
+			return
+		}
+		say("reaped orphan PID %d: %s", si.pid, describeWaitStatus(ws))
+	}
+}
+
+func describeWaitStatus(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("signal: %v", ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// childInfo is the start of siginfo_t as waitid fills it: after three ints
+// the union is aligned like a pointer, so si_pid is at byte 16 on 64-bit
+// machines and at 12 on 32-bit ones.
+type childInfo struct {
+	signo, errno, code int32
+	_                  [unsafe.Sizeof(uintptr(0)) - 4]byte
+	pid                int32
+	_                  [128 - 12 - unsafe.Sizeof(uintptr(0))]byte
+}
+
+func waitid(idType, id int, si *childInfo, options int) error {
+	for {
+		err := unix.Waitid(idType, id, (*unix.Siginfo)(unsafe.Pointer(si)), options, nil)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// foregroundTerminal returns stdin's descriptor if stdin is the tool's
+// controlling terminal and the tool is in its foreground process group:
+// then a command in a group of its own is put in the foreground, as a
+// shell does with a job, or it could not read the terminal.
+func foregroundTerminal(in io.Reader) (int, bool) {
+	f, ok := in.(*os.File)
+	if !ok {
+		return -1, false
+	}
+	fd := int(f.Fd())
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return fd, err == nil && pgrp == unix.Getpgrp()
+}

@@ -1,0 +1,287 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+	"golang.org/x/sys/unix"
+)
+
+func TestRun(t *testing.T) {
+	leakcheck.Check(t)
+	out, _, code := pidfdCommand(t, "run", "--", "sh", "-c", "echo hi; exit 3")
+	if code != 3 || out != "hi\n" {
+		t.Errorf("run: exit %d, %q; want 3, hi", code, out)
+	}
+	_, _, code = pidfdCommand(t, "run", "--", "sh", "-c", "kill -TERM $$")
+	if code != 128+15 {
+		t.Errorf("run of a child killed by SIGTERM: exit %d; want 143", code)
+	}
+}
+
+// TestRunVerbose runs a sleeper under "run -v", signals the command, and
+// checks that the signal went through the pidfd to the sleeper and that
+// each step was reported.
+func TestRunVerbose(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := tool(t, "run", "-v", "--", "sleep", "3600")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	lines := bufio.NewScanner(stderr)
+	var sleeper int
+	if !lines.Scan() {
+		t.Fatal("run -v said nothing")
+	}
+	if _, err := fmt.Sscanf(lines.Text(), "pidfd: started sleep as PID %d", &sleeper); err != nil {
+		t.Fatalf("first line %q: %v", lines.Text(), err)
+	}
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper)); err != nil || string(comm) != "sleep\n" {
+		t.Fatalf("PID %d is %q, %v; want the sleeper", sleeper, comm, err)
+	}
+	// The handler is in place once "started" is said.
+	cmd.Process.Signal(syscall.SIGTERM)
+	var said []string
+	for lines.Scan() {
+		said = append(said, lines.Text())
+	}
+	want := []string{fmt.Sprintf("pidfd: forwarded terminated to PID %d", sleeper), fmt.Sprintf("pidfd: PID %d ended: signal: terminated", sleeper)}
+	if strings.Join(said, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run -v said %q; want %q", said, want)
+	}
+	var exitErr *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exitErr) || exitErr.ExitCode() != 128+15 {
+		t.Errorf("run -v: %v; want exit status 143", err)
+	}
+}
+
+// catchRole is the role of a command under run that reports the signals
+// it gets.
+const catchRole = "catch"
+
+// catch plays catchRole: it says "NAME ready pgid PGID", then "NAME got
+// SIGNAME" for each signal it catches, and dies by SIGTERM once it has said
+// so. With a second argument it first starts a grandchild, in its own
+// process group, that does the same under that name; it waits for the
+// grandchild's end before its own.
+func catch(args []string) int {
+	// A command whose tool is killed (by a failing test) dies with it.
+	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
+		syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR)
+	var grandchild *exec.Cmd
+	if len(args) > 1 {
+		grandchild = testchild.Command(catchRole, args[1])
+		grandchild.Stdout, grandchild.Stderr = os.Stdout, os.Stderr
+		if err := grandchild.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "catch:", err)
+			return 102
+		}
+	}
+	fmt.Printf("%s ready pgid %d\n", args[0], syscall.Getpgrp())
+	for sig := range sigs {
+		fmt.Printf("%s got %s\n", args[0], unix.SignalName(sig.(syscall.Signal)))
+		if sig == syscall.SIGTERM {
+			if grandchild != nil {
+				grandchild.Wait()
+			}
+			signal.Reset(syscall.SIGTERM)
+			syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			time.Sleep(time.Hour)
+		}
+	}
+	return 0
+}
+
+// runCatcher starts "pidfd run FLAGS -- catch NAMES..." with its stdout and
+// stderr read line by line.
+func runCatcher(t *testing.T, flags []string, names ...string) (cmd *exec.Cmd, stdout, stderr *lineReader) {
+	t.Helper()
+	role := testchild.Command(catchRole, names...)
+	args := append(append([]string{"run"}, flags...), "--", role.Path)
+	cmd = tool(t, append(args, role.Args[1:]...)...)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, role.Env[len(os.Environ()):]...) // the role
+	stdout, stderr = startReading(t, cmd)
+	return cmd, stdout, stderr
+}
+
+// startReading starts cmd with its stdout and stderr read line by line, and
+// kills it at the end of the test if the test has not waited for it.
+func startReading(t *testing.T, cmd *exec.Cmd) (stdout, stderr *lineReader) {
+	t.Helper()
+	stdout, outW := newLineReader(t)
+	stderr, errW := newLineReader(t)
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err := cmd.Start()
+	outW.Close() // the child's now: the readers see EOF once it and its descendants have closed them
+	errW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill() // a failed test's tool; its command dies with it
+			cmd.Wait()
+		}
+		stdout.rest()
+		stderr.rest()
+	})
+	return stdout, stderr
+}
+
+// lineReader has the lines a process writes on one of its outputs.
+type lineReader struct {
+	t     *testing.T
+	lines chan string
+}
+
+func newLineReader(t *testing.T) (*lineReader, *os.File) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr := &lineReader{t: t, lines: make(chan string, 100)}
+	go func() {
+		defer r.Close()
+		scanner := bufio.NewScanner(r)
+		for scanner.Scan() {
+			lr.lines <- scanner.Text()
+		}
+		close(lr.lines)
+	}()
+	return lr, w
+}
+
+// expect reads lines until it has seen one that starts with each of
+// prefixes, in any order, and returns them in the order of prefixes; lines
+// that match none are skipped.
+func (lr *lineReader) expect(prefixes ...string) []string {
+	lr.t.Helper()
+	found := make([]string, len(prefixes))
+	missing := len(prefixes)
+	timeout := time.After(10 * time.Second)
+	for missing > 0 {
+		select {
+		case line, ok := <-lr.lines:
+			if !ok {
+				lr.t.Fatalf("output ended without lines starting with %q (found %q)", prefixes, found)
+			}
+			for i, prefix := range prefixes {
+				if found[i] == "" && strings.HasPrefix(line, prefix) {
+					found[i] = line
+					missing--
+					break
+				}
+			}
+		case <-timeout:
+			lr.t.Fatalf("no lines starting with %q after 10s (found %q)", prefixes, found)
+		}
+	}
+	return found
+}
+
+// rest reads the remaining lines, until the end of the output.
+func (lr *lineReader) rest() []string {
+	var lines []string
+	for line := range lr.lines {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// exitStatus waits for cmd and returns its exit status.
+func exitStatus(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exitErr) && exitErr.Exited():
+		return exitErr.ExitCode()
+	}
+	t.Fatalf("%s: %v", cmd.Args, err)
+	return -1
+}
+
+// TestRunForwardsSignals sends the tool the signals a user sends, and checks
+// that each reached the command, that the tool survived them all (SIGHUP
+// used to kill it, orphaning the command), and that it exits as the
+// command did, killed by the last one.
+func TestRunForwardsSignals(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, stdout, stderr := runCatcher(t, []string{"-v"}, "child")
+	started := stderr.expect("pidfd: started ")[0]
+	var pid int
+	if _, err := fmt.Sscanf(started, "pidfd: started %s as PID %d", new(string), &pid); err != nil {
+		t.Fatalf("run -v said %q: %v", started, err)
+	}
+	stdout.expect("child ready")
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT,
+		syscall.SIGQUIT, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR, syscall.SIGTERM} {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("%v to the tool: %v", sig, err)
+		}
+		stdout.expect("child got " + unix.SignalName(sig))
+		stderr.expect(fmt.Sprintf("pidfd: forwarded %v to PID %d", sig, pid))
+	}
+	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("run: exit status %d; want %d, as the command killed by SIGTERM", code, 128+syscall.SIGTERM)
+	}
+	if said := stderr.rest(); len(said) != 1 || said[0] != fmt.Sprintf("pidfd: PID %d ended: signal: terminated", pid) {
+		t.Errorf("run -v said at the end %q", said)
+	}
+}
+
+// TestRunForwardsToGroup runs a command that starts a grandchild, under
+// run -g, and checks that the command leads a process group of its own
+// with the grandchild in it, and that the signals sent to the tool reach
+// them both.
+func TestRunForwardsToGroup(t *testing.T) {
+	leakcheck.Check(t)
+	cmd, stdout, stderr := runCatcher(t, []string{"-v", "-g"}, "child", "grandchild")
+	started := stderr.expect("pidfd: started ")[0]
+	var pid int
+	if _, err := fmt.Sscanf(started, "pidfd: started %s as PID %d", new(string), &pid); err != nil {
+		t.Fatalf("run -v said %q: %v", started, err)
+	}
+	ready := stdout.expect("child ready", "grandchild ready")
+	want := fmt.Sprintf("ready pgid %d", pid)
+	if ready[0] != "child "+want || ready[1] != "grandchild "+want {
+		t.Fatalf("said %q; want both in process group %d, the command's", ready, pid)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGTERM} {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("%v to the tool: %v", sig, err)
+		}
+		name := unix.SignalName(sig)
+		stdout.expect("child got "+name, "grandchild got "+name)
+		stderr.expect(fmt.Sprintf("pidfd: forwarded %v to process group %d", sig, pid))
+	}
+	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("run -g: exit status %d; want %d", code, 128+syscall.SIGTERM)
+	}
+}
