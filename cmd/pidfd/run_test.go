@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -284,4 +285,123 @@ func TestRunForwardsToGroup(t *testing.T) {
 	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("run -g: exit status %d; want %d", code, 128+syscall.SIGTERM)
 	}
+}
+
+// TestRunReapsOrphans runs a command that leaves orphans behind under run
+// as a child subreaper (-s), and, as root, as PID 1 of a new PID namespace,
+// as a container's init. Either way the orphans are reparented to the
+// tool, which must reap them: the test sees them reaped, and no zombie among
+// the tool's children, while the command still runs; and the tool exits
+// with the command's status, which the reaping must not have taken.
+func TestRunReapsOrphans(t *testing.T) {
+	for _, mode := range []struct {
+		name  string
+		flags []string
+		attr  *syscall.SysProcAttr
+	}{
+		{"subreaper", []string{"-s"}, nil},
+		{"PID 1", nil, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			if mode.attr != nil && os.Geteuid() != 0 {
+				t.Skip("a new PID namespace needs root (CAP_SYS_ADMIN)")
+			}
+			// Each ( ... &) is a subshell that starts a sleep and exits:
+			// the sleep is an orphan.
+			cmd := tool(t, append(append([]string{"run", "-v"}, mode.flags...),
+				"--", "sh", "-c", "(sleep 0.1 &); (sleep 0.1 &); read line; exit 7")...)
+			cmd.SysProcAttr = mode.attr
+			in, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, stderr := startReading(t, cmd)
+			var pid int
+			started := stderr.expect("pidfd: started sh as PID ")[0]
+			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+				t.Fatalf("run -v said %q: %v", started, err)
+			}
+			// "reaped orphan PID N: exit status 0" for each sleep.
+			reaped := stderr.expect("pidfd: reaped orphan PID ", "pidfd: reaped orphan PID ")
+			for _, line := range reaped {
+				if !strings.HasSuffix(line, ": exit status 0") {
+					t.Errorf("run -v said %q; want an orphan's exit status 0", line)
+				}
+			}
+			kids := childrenOf(t, cmd.Process.Pid)
+			if len(kids) != 1 {
+				t.Errorf("the tool's children: %v; want the command alone", kids)
+			}
+			for kid, state := range kids {
+				if state == "Z" {
+					t.Errorf("the tool's child %d is a zombie", kid)
+				}
+				if mode.attr != nil {
+					// The tool is init, PID 1, of the namespace where the
+					// command has the PID it said.
+					if ns := nsPIDs(t, cmd.Process.Pid); len(ns) != 2 || ns[1] != 1 {
+						t.Errorf("the tool's PIDs, outermost namespace first: %v; want PID 1 in the second", ns)
+					}
+					if ns := nsPIDs(t, kid); len(ns) != 2 || ns[1] != pid {
+						t.Errorf("the command's PIDs: %v; want %d in the second namespace", ns, pid)
+					}
+				}
+			}
+			in.Write([]byte("done\n"))
+			in.Close()
+			if code := exitStatus(t, cmd); code != 7 {
+				t.Errorf("run: exit status %d; want 7, the command's", code)
+			}
+			if said := stderr.rest(); len(said) == 0 || said[len(said)-1] != fmt.Sprintf("pidfd: PID %d ended: exit status 7", pid) {
+				t.Errorf("run -v said at the end %q", said)
+			}
+		})
+	}
+}
+
+// TestRunKeepsStatus runs commands whose orphans exit about when the
+// command does, so that the reaping of orphans and the command's end race,
+// and checks that the tool always exits with the command's status.
+func TestRunKeepsStatus(t *testing.T) {
+	leakcheck.Check(t)
+	var attr *syscall.SysProcAttr
+	flags := []string{"run", "-s"}
+	if os.Geteuid() == 0 {
+		attr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+		flags = flags[:1]
+	}
+	for i := range 10 {
+		cmd := tool(t, append(flags, "--", "sh", "-c",
+			"for i in 1 2 3 4 5 6 7 8; do (sleep 0.0$i &); done; sleep 0.04; exit 7")...)
+		cmd.SysProcAttr = attr
+		out, err := cmd.CombinedOutput()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != 7 {
+			t.Fatalf("run %d: %v, %q; want exit status 7", i, err, out)
+		}
+	}
+}
+
+// nsPIDs returns a process's PIDs in the namespaces it is in, the outermost
+// first (NSpid in /proc/PID/status).
+func nsPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			for _, f := range strings.Fields(rest) {
+				n, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("/proc/%d/status: %q", pid, line)
+				}
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
 }
