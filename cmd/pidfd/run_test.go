@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -404,4 +405,46 @@ func nsPIDs(t *testing.T, pid int) []int {
 		}
 	}
 	return pids
+}
+
+// TestRunForegroundGroup runs run -g on a terminal of its own (a pty), as
+// a shell runs a job, and checks that the command, in its own group, has
+// the terminal's foreground: else it could not read the terminal.
+func TestRunForegroundGroup(t *testing.T) {
+	leakcheck.Check(t)
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skip("no pseudo-terminals:", err)
+	}
+	defer master.Close()
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	terminal, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields 5 and 8 of /proc/PID/stat: the process group and the
+	// terminal's foreground group.
+	cmd := tool(t, "run", "-g", "--", "sh", "-c", `set -- $(cat /proc/self/stat); echo "group $5 foreground $8"`)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	err = cmd.Start()
+	terminal.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(master) // EIO once the terminal's last holder has closed it
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("run -g on a terminal: %v, %q", err, out)
+	}
+	var group, foreground int
+	if _, err := fmt.Sscanf(string(out), "group %d foreground %d", &group, &foreground); err != nil ||
+		group != foreground || group == cmd.Process.Pid {
+		t.Errorf("the command said %q; want its own group, in the foreground", out)
+	}
 }
