@@ -149,16 +149,6 @@ type notASignal struct{}
 func (notASignal) String() string { return "not a signal" }
 func (notASignal) Signal()        {}
 
-func openErr(p *PidFd, err error) error {
-	if p != nil {
-		p.Close()
-		if err == nil {
-			return errors.New("got a PidFd")
-		}
-	}
-	return err
-}
-
 func fileErr(f *os.File, err error) error {
 	if f != nil {
 		f.Close()

@@ -27,15 +27,13 @@ func ExampleStart() {
 	cmd.Stdout = os.Stdout
 	child, err := pidfd.Start(cmd)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 
 	status, err := child.Wait()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println(status, status.ExitCode(), status.Success())
 	// Output:
@@ -48,13 +46,17 @@ func ExampleStart() {
 func ExamplePidFd_Signal() {
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 
-	child.Signal(syscall.SIGTERM)
-	status, _ := child.Wait()
+	if err := child.Signal(syscall.SIGTERM); err != nil {
+		log.Fatal(err)
+	}
+	status, err := child.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(status)
 
 	err = child.Signal(syscall.SIGTERM)
@@ -68,8 +70,7 @@ func ExamplePidFd_Signal() {
 func ExamplePidFd_WaitContext() {
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 
@@ -178,7 +179,7 @@ func ExampleWaitError() {
 	var out strings.Builder
 	cmd := exec.Command("sh", "-c", "echo started; sleep 5 &") // sleep holds stdout
 	cmd.Stdout = &out
-	cmd.WaitDelay = 50 * time.Millisecond
+	cmd.WaitDelay = 200 * time.Millisecond
 	child, err := pidfd.Start(cmd)
 	if err != nil {
 		log.Fatal(err)
@@ -204,26 +205,26 @@ func ExampleWaitError() {
 func ExampleNewFile() {
 	self, err := pidfd.Self()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer self.Close()
 	dup, err := syscall.Dup(int(self.Fd()))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	adopted, err := pidfd.NewFile(uintptr(dup))
 	if err != nil {
 		syscall.Close(dup)
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer adopted.Close()
 	pid, _ := adopted.PID()
 	fmt.Println(pid == os.Getpid())
 
-	r, w, _ := os.Pipe()
+	r, w, err := os.Pipe()
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer r.Close()
 	defer w.Close()
 	_, err = pidfd.NewFile(r.Fd())
@@ -239,27 +240,23 @@ func ExampleNewFile() {
 func ExampleFromUnixConn() {
 	dir, err := os.MkdirTemp("", "pidfd-example")
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: dir + "/sock", Net: "unix"})
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer listener.Close()
 
 	client, err := net.Dial("unix", dir+"/sock") // here, a client in this very process
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer client.Close()
 	conn, err := listener.AcceptUnix()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer conn.Close()
 
@@ -271,14 +268,12 @@ func ExampleFromUnixConn() {
 		peer, err = openPeerByPID(conn) // defined at the end of this file
 	}
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer peer.Close()
 	creds, err := peer.Creds()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("client runs as our user:", creds.EUID == uint32(os.Geteuid()))
 	// Output: client runs as our user: true
@@ -290,28 +285,24 @@ func ExampleFromUnixConn() {
 func ExampleWriteMessage() {
 	conns, err := socketPair(syscall.SOCK_SEQPACKET) // defined at the end of this file
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer conns[0].Close()
 	defer conns[1].Close()
 
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 	if _, err := pidfd.WriteMessage(conns[0], []byte("stop this one"), nil, child); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 
 	buf := make([]byte, 64)
 	n, msg, err := pidfd.ReadMessage(conns[1], buf)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer msg.Close()
 	fmt.Printf("received %q with %d pidfd\n", buf[:n], len(msg.PidFds))
@@ -331,13 +322,11 @@ func ExampleWithValue() {
 	cmd := exec.Command("sh", "-c", `trap 'echo got SIGUSR1; exit 0' USR1; echo ready; while :; do sleep 0.01; done`)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	child, err := pidfd.Start(cmd)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 	lines := bufio.NewScanner(out)
@@ -345,8 +334,7 @@ func ExampleWithValue() {
 
 	const generation = 42
 	if err := child.Signal(syscall.SIGUSR1, pidfd.WithValue(generation)); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	lines.Scan()
 	fmt.Println(lines.Text())
@@ -361,32 +349,27 @@ func ExampleWithValue() {
 // so this example has no checked output: on older kernels SelfThread fails
 // with errors.ErrUnsupported.
 func ExampleSelfThread() {
-	threads := make(chan *pidfd.PidFd)
-	finish := make(chan struct{})
+	var thread *pidfd.PidFd
+	var err error
+	opened, finish := make(chan struct{}), make(chan struct{})
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		thread, err := pidfd.SelfThread()
-		if err != nil {
-			fmt.Println(err)
-			close(threads)
-			return
-		}
-		threads <- thread
+		thread, err = pidfd.SelfThread()
+		close(opened)
 		<-finish
 	}()
-	thread, ok := <-threads
-	if !ok {
-		return
+	<-opened
+	if err != nil {
+		log.Fatal(err)
 	}
 	defer thread.Close()
 	tid, _ := thread.PID()
 	fmt.Println("thread", tid, "is a thread:", thread.IsThread())
 
 	close(finish)
-	_, err := thread.Wait() // the thread's exit, while this process runs on
+	_, err = thread.Wait() // the thread's exit, while this process runs on
 	if err != nil && !errors.Is(err, pidfd.ErrNoExitStatus) {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("thread", tid, "has exited")
 }
@@ -397,26 +380,22 @@ func ExampleSelfThread() {
 func ExampleOpenIdentity() {
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
 	id, err := child.Identity()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	saved, _ := id.MarshalText() // what goes into the state file
 
 	var loaded pidfd.Identity
 	if err := loaded.UnmarshalText(saved); err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	again, err := pidfd.OpenIdentity(loaded)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	fmt.Println("found it again:", again.Equal(child))
 	again.Close()
@@ -440,8 +419,7 @@ func ExamplePidFd_Signal_processGroup() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // sh leads a group of its own
 	leader, err := pidfd.Start(cmd)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer leader.Close()
 
@@ -451,8 +429,7 @@ func ExamplePidFd_Signal_processGroup() {
 		err = syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	status, err := leader.Wait()
 	fmt.Println(status, err)
@@ -465,18 +442,103 @@ func ExamplePidFd_Signal_processGroup() {
 func ExamplePidFd_KillAndRelease() {
 	child, err := pidfd.Start(exec.Command("sleep", "60"))
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer child.Close()
-	// Kernels before 5.15 cannot release: the kill alone is sent, no error.
+	// Where the kernel cannot release (before Linux 5.15, say), the kill
+	// alone is sent, and that is no error.
 	if err := child.KillAndRelease(); err != nil {
-		fmt.Println(err)
-		child.Kill() // so that Wait below reaps it at once
+		log.Fatal(err)
 	}
 	status, err := child.Wait()
 	fmt.Println(status, err)
 	// Output: signal: killed <nil>
+}
+
+// Read what /proc/PID holds beyond the package's own queries, here a
+// process's command line, and know that it was that process's and not
+// another's that was given its PID meanwhile: WithProcDir checks
+// afterwards that the process still lives.
+func ExamplePidFd_WithProcDir() {
+	// A shell that says it is ready, then waits for a line on its input,
+	// a pipe that os/exec keeps open until the shell is reaped.
+	cmd := exec.Command("sh", "-c", "echo ready; read line")
+	if _, err := cmd.StdinPipe(); err != nil {
+		log.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	child, err := pidfd.Start(cmd)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+	// A process's command line is set during its exec, which may still be
+	// under way when Start returns: read it once the shell has spoken.
+	bufio.NewScanner(stdout).Scan()
+
+	var cmdline []byte
+	readCmdline := func(dir *os.Root) (err error) {
+		cmdline, err = dir.ReadFile("cmdline")
+		return err
+	}
+	if err := child.WithProcDir(readCmdline); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%q\n", strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00"))
+
+	// Once the process is reaped, its PID may name another process, and
+	// WithProcDir says so: what readCmdline found must be thrown away.
+	child.Kill()
+	child.Wait()
+	err = child.WithProcDir(readCmdline)
+	fmt.Println("once reaped:", errors.Is(err, os.ErrProcessDone))
+	// Output:
+	// ["sh" "-c" "echo ready; read line"]
+	// once reaped: true
+}
+
+// Run code in another process's network namespace: here a child's, given
+// a network of its own, where only the loopback interface exists.
+// Entering a namespace, even one's own, takes CAP_SYS_ADMIN, as making
+// one does: so this example has no checked output, and go test does not
+// run it.
+func ExamplePidFd_Setns() {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	child, err := pidfd.Start(cmd)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close()
+	defer child.Wait()
+	defer child.Kill()
+
+	// Namespaces belong to threads: enter it on a thread of its own.
+	var names []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Never unlocked: the thread, now in the child's namespace, ends
+		// with this goroutine instead of running others.
+		runtime.LockOSThread()
+		if err = child.Setns(pidfd.NamespaceNet); err != nil {
+			return
+		}
+		var ifaces []net.Interface
+		ifaces, err = net.Interfaces() // through a socket made in that namespace
+		for _, iface := range ifaces {
+			names = append(names, iface.Name)
+		}
+	}()
+	<-done
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(names)
+	// Run as root, it prints: [lo]
 }
 
 // Learn which process sent each message on a socket, named by a pidfd the
@@ -484,8 +546,7 @@ func ExamplePidFd_KillAndRelease() {
 func ExamplePassSender() {
 	conns, err := socketPair(syscall.SOCK_DGRAM) // defined at the end of this file
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer conns[0].Close()
 	defer conns[1].Close()
@@ -493,16 +554,14 @@ func ExamplePassSender() {
 	// after the receiver asked.
 	passed := pidfd.PassSender(conns[1])
 	if passed != nil && !errors.Is(passed, errors.ErrUnsupported) {
-		fmt.Println(passed)
-		return
+		log.Fatal(passed)
 	}
 	conns[0].Write([]byte("hello"))
 
 	buf := make([]byte, 64)
 	n, msg, err := pidfd.ReadMessage(conns[1], buf)
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer msg.Close()
 	sender := msg.Sender
@@ -510,15 +569,13 @@ func ExamplePassSender() {
 		// Before Linux 6.5: only the socket's peer, by its PID (racy:
 		// see FromUnixConn).
 		if sender, err = openPeerByPID(conns[1]); err != nil {
-			fmt.Println(err)
-			return
+			log.Fatal(err)
 		}
 		defer sender.Close()
 	}
 	self, err := pidfd.Self()
 	if err != nil {
-		fmt.Println(err)
-		return
+		log.Fatal(err)
 	}
 	defer self.Close()
 	fmt.Printf("%q came from this process: %v\n", buf[:n], sender.Equal(self))

@@ -18,28 +18,6 @@ import (
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
-// unixPair returns both ends of a connected pair of unix sockets of the
-// given type, closed at cleanup.
-func unixPair(t testing.TB, typ int) (a, b *net.UnixConn) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, typ|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conns := make([]*net.UnixConn, 2)
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "socket")
-		c, err := net.FileConn(f) // dups the descriptor
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns[i] = c.(*net.UnixConn)
-		t.Cleanup(func() { c.Close() })
-	}
-	return conns[0], conns[1]
-}
-
 func TestWriteReadMessage(t *testing.T) {
 	for name, typ := range map[string]int{"stream": unix.SOCK_STREAM, "seqpacket": unix.SOCK_SEQPACKET, "datagram": unix.SOCK_DGRAM} {
 		t.Run(name, func(t *testing.T) {

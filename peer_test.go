@@ -4,42 +4,13 @@ package pidfd
 
 import (
 	"errors"
-	"net"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
-	"github.com/pidfd-go/pidfd/internal/testchild"
 )
-
-// acceptChild starts a child that connects to a fresh unix socket (and
-// writes what it is told to say) and returns the server's end of the
-// connection and the child's PidFd. prepare, if not nil, runs on the
-// listener first.
-func acceptChild(t *testing.T, prepare func(*net.UnixListener) error, say ...string) (*net.UnixConn, *PidFd) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "sock")
-	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	if prepare != nil {
-		if err := prepare(listener); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_, child := startChild(t, testchild.Connect, append([]string{path}, say...)...)
-	conn, err := listener.AcceptUnix()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn, child
-}
 
 func TestFromUnixConn(t *testing.T) {
 	leakcheck.Check(t)

@@ -17,6 +17,10 @@ import (
 // caller's SysProcAttr settings are kept, its PidFD too (the descriptor it
 // receives is the caller's); cmd.SysProcAttr is left as it was.
 //
+// As with cmd.Start, the child may still be finishing its exec when Start
+// returns: until the new program runs, its /proc/PID/cmdline can read
+// empty. Wait for a sign from the program before reading what exec sets.
+//
 // If Start returns an error, no child is left running.
 func Start(cmd *exec.Cmd) (*PidFd, error) {
 	if cmd == nil {

@@ -3,14 +3,11 @@
 package pidfd
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,112 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
-	"github.com/pidfd-go/pidfd/internal/testchild"
 )
-
-// blockedChild is a test child with SIGUSR1 blocked on every thread, so a
-// SIGUSR1 sent to it stays pending where /proc shows it; see
-// testchild.Blocked.
-type blockedChild struct {
-	p    *PidFd
-	pid  int
-	in   io.WriteCloser
-	out  *bufio.Reader
-	tids []int
-}
-
-func startBlocked(t *testing.T, attr *syscall.SysProcAttr) *blockedChild {
-	t.Helper()
-	cmd := testchild.Command(testchild.Blocked)
-	cmd.SysProcAttr = attr
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &blockedChild{p: startCmd(t, cmd), in: in, out: bufio.NewReader(out)}
-	c.pid = mustPIDOf(t, c.p)
-	// Until then SIGUSR1 would kill it.
-	if line, err := c.out.ReadString('\n'); line != "ready\n" {
-		t.Fatalf("child said %q, %v; want ready", line, err)
-	}
-	return c
-}
-
-// say sends one command and returns the line it answers, if it answers.
-func (c *blockedChild) say(t *testing.T, command string, answers bool) string {
-	t.Helper()
-	if _, err := io.WriteString(c.in, command+"\n"); err != nil {
-		t.Fatal(err)
-	}
-	if !answers {
-		return ""
-	}
-	line, err := c.out.ReadString('\n')
-	if err != nil {
-		t.Fatalf("%s: %v", command, err)
-	}
-	return strings.TrimSpace(line)
-}
-
-// queuedSignal is what the child read of a SIGUSR1 by signalfd.
-type queuedSignal struct {
-	signo    uint32
-	code     int32
-	pid, uid uint32
-	sivalInt int32
-	sivalPtr uint64
-}
-
-func (c *blockedChild) sigwait(t *testing.T) queuedSignal {
-	t.Helper()
-	var q queuedSignal
-	line := c.say(t, "sigwait", true)
-	if _, err := fmt.Sscan(line, &q.signo, &q.code, &q.pid, &q.uid, &q.sivalInt, &q.sivalPtr); err != nil {
-		t.Fatalf("child said %q: %v", line, err)
-	}
-	return q
-}
-
-func (c *blockedChild) newThread(t *testing.T) int {
-	t.Helper()
-	tid, err := strconv.Atoi(c.say(t, "thread", true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tid
-}
-
-// pendingUSR1 reads whether SIGUSR1 is pending on the thread tid alone
-// (SigPnd of /proc/PID/task/TID) and on the whole process (ShdPnd).
-func pendingUSR1(t *testing.T, pid, tid int) (thread, process bool) {
-	t.Helper()
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		name, value, _ := strings.Cut(line, ":")
-		if name != "SigPnd" && name != "ShdPnd" {
-			continue
-		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		set := mask&(1<<(unix.SIGUSR1-1)) != 0
-		if name == "SigPnd" {
-			thread = set
-		} else {
-			process = set
-		}
-	}
-	return thread, process
-}
 
 // eventually polls cond for up to ten seconds: a signal is queued by the
 // time pidfd_send_signal returns, but a thread's exit is not.

@@ -29,13 +29,13 @@ type OldKernel struct {
 	// NoProcessMrelease makes process_mrelease fail with ENOSYS, as
 	// before Linux 5.15.
 	NoProcessMrelease bool
-	// PidfdTrap makes pidfd_open, pidfd_send_signal, pidfd_getfd and
+	// PidFdTrap makes pidfd_open, pidfd_send_signal, pidfd_getfd and
 	// process_mrelease raise SIGSYS instead of failing, which kills a Go
 	// program, as the app sandbox of Android before 12 does.
-	PidfdTrap bool
-	// PidfdOpen, if not zero, makes every pidfd_open fail with it, as some
+	PidFdTrap bool
+	// PidFdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
-	PidfdOpen unix.Errno
+	PidFdOpen unix.Errno
 	// Deny makes each system call it names fail with its errno, as
 	// sandboxes that allow pidfds but not signals do; errno 0 makes the
 	// call return 0 without running, as a sandbox that fakes success does.
@@ -107,8 +107,8 @@ func Install(k OldKernel) error {
 	if k.PidfsIoctls {
 		prog = append(prog, failWithBits(unix.SYS_IOCTL, 0xff00, unix.ENOTTY)...) // _IOC_TYPE 0xFF
 	}
-	if k.PidfdOpen != 0 {
-		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidfdOpen)...)
+	if k.PidFdOpen != 0 {
+		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidFdOpen)...)
 	}
 	for nr, e := range k.Deny {
 		prog = append(prog, fail(nr, e)...)
@@ -116,7 +116,7 @@ func Install(k OldKernel) error {
 	if k.NoProcessMrelease {
 		prog = append(prog, fail(unix.SYS_PROCESS_MRELEASE, unix.ENOSYS)...)
 	}
-	if k.PidfdTrap {
+	if k.PidFdTrap {
 		for _, nr := range []uint32{unix.SYS_PIDFD_OPEN, unix.SYS_PIDFD_SEND_SIGNAL, unix.SYS_PIDFD_GETFD, unix.SYS_PROCESS_MRELEASE} {
 			prog = append(prog, rule(nr, unix.SECCOMP_RET_TRAP)...)
 		}
