@@ -21,7 +21,7 @@ func TestClose(t *testing.T) {
 
 	p, err := Self()
 	if errors.Is(err, errors.ErrUnsupported) {
-		t.Skip("no pidfds on this system (checked that it says so)")
+		t.Skip("no pidfd_open (Linux 5.3) on this system (checked that it says so)")
 	}
 	if err != nil {
 		t.Fatal(err)

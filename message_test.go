@@ -316,7 +316,7 @@ func passSenderOrSkip(t *testing.T) {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("PassSender before 6.5 = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no SO_PASSPIDFD on this kernel (checked that it says so)")
+		t.Skip("no SO_PASSPIDFD (Linux 6.5) on this kernel (checked that it says so)")
 	}
 	if err != nil {
 		t.Fatal(err)

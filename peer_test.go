@@ -21,7 +21,7 @@ func TestFromUnixConn(t *testing.T) {
 			peer.Close()
 			t.Fatalf("FromUnixConn without SO_PEERPIDFD = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no SO_PEERPIDFD on this kernel (checked that it says so)")
+		t.Skip("no SO_PEERPIDFD (Linux 6.5) on this kernel (checked that it says so)")
 	}
 	if err != nil {
 		t.Fatal(err)

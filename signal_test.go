@@ -85,7 +85,7 @@ func TestSignalScopes(t *testing.T) {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no signal scopes on this kernel (checked that it says so)")
+		t.Skip("no PIDFD_SIGNAL_* scope flags (Linux 6.9) on this kernel (checked that it says so)")
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestSignalProcessGroup(t *testing.T) {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("Signal(ToProcessGroup) before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no signal scopes on this kernel (checked that it says so, and refuses non-leaders)")
+		t.Skip("no PIDFD_SIGNAL_* scope flags (Linux 6.9) on this kernel (checked that it says so, and refuses non-leaders)")
 	}
 	if err != nil {
 		t.Fatalf("Signal(ToProcessGroup) on the leader: %v", err)

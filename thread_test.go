@@ -37,7 +37,7 @@ func TestOpenThread(t *testing.T) {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("OpenThread before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no thread pidfds on this kernel (checked that it says so)")
+		t.Skip("no PIDFD_THREAD (Linux 6.9) on this kernel (checked that it says so)")
 	}
 	c := startBlocked(t, nil)
 	tid := c.newThread(t)
@@ -181,7 +181,7 @@ func TestSelfThread(t *testing.T) {
 		if _, err := SelfThread(); !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("SelfThread before 6.9 = %v; want errors.ErrUnsupported", err)
 		}
-		t.Skip("no thread pidfds on this kernel (checked that it says so)")
+		t.Skip("no PIDFD_THREAD (Linux 6.9) on this kernel (checked that it says so)")
 	}
 	got := make(chan error, 1)
 	go func() {

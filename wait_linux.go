@@ -243,15 +243,24 @@ func (p *PidFd) isUnreapedChild() (bool, error) {
 	if p.thread {
 		return false, nil
 	}
+	// Pinned before p.mu is taken, and so unpinned after it is let go: the
+	// last unpin after a Close closes the descriptor, which waits for a
+	// parked waiter's poll callback (pollExit) to return, and that callback
+	// takes p.mu.
+	fd, err := p.pin()
+	if err == nil {
+		defer p.unpin()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.exitSeen {
 		return true, nil
 	}
-	err := p.withFd(func(fd int) error {
-		var si siginfoChild
-		return waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	})
+	if err != nil {
+		return false, err
+	}
+	var si siginfoChild
+	err = waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 	if errors.Is(err, syscall.ECHILD) {
 		return false, nil
 	}

@@ -338,7 +338,7 @@ func (w *heldWriter) Write(b []byte) (int, error) {
 func TestWaitersAgreeOnOldKernel(t *testing.T) {
 	leakcheck.Check(t)
 	if has, _ := getInfo.has(); !has {
-		t.Skip("this kernel has no PIDFD_GET_INFO itself: TestWaitersAgree covers it")
+		t.Skip("this kernel has no ioctl(PIDFD_GET_INFO) (Linux 6.13) itself: TestWaitersAgree covers it")
 	}
 	runUnder(t, "6.1", "^(TestWaitersAgree|TestWaitNotChild|TestWaitParent|TestExitStatusUnknowns)$", "TestWaitersAgree")
 }

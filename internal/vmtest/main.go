@@ -10,10 +10,15 @@
 // and exits with the test binary's status.
 //
 // It needs qemu-system-x86 and busybox-static from Debian, and fetches the
-// kernel package with apt-get into .cache/kernels (see .ci/run).
+// kernel package with apt-get into .cache/kernels (see .ci/run): 6.1 and
+// 6.12 from the machine's own apt sources (bookworm), 5.10 and 7.3 from
+// bullseye and trixie-backports through a private apt list and state under
+// .cache/apt, on the mirror the machine's sources name. The machine's apt
+// configuration is never changed.
 package main
 
 import (
+	"archive/tar"
 	"bufio"
 	"context"
 	"errors"
@@ -23,16 +28,27 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// kernelPackages maps a kernel version to the Debian package that has it.
-var kernelPackages = map[string]string{
-	"6.1":  "linux-image-cloud-amd64",
-	"6.12": "linux-image-6.12-cloud-amd64",
+// A kernel is a Debian package (or a metapackage naming it) in a suite.
+type kernelSource struct {
+	suite string // "" for the machine's own apt sources
+	pkg   string
 }
+
+// kernels maps a kernel version to where Debian ships it.
+var kernels = map[string]kernelSource{
+	"5.10": {"bullseye", "linux-image-cloud-amd64"},
+	"6.1":  {"", "linux-image-cloud-amd64"},
+	"6.12": {"", "linux-image-6.12-cloud-amd64"},
+	"7.3":  {"trixie-backports", "linux-image-cloud-amd64"},
+}
+
+const kernelList = "5.10, 6.1, 6.12, 7.3"
 
 // As vminit prints them.
 const (
@@ -48,12 +64,12 @@ const (
 const bootAttempts = 3
 
 func main() {
-	kernel := flag.String("kernel", "6.1", "kernel version to boot: 6.1 or 6.12")
+	kernel := flag.String("kernel", "6.1", "kernel version to boot: "+kernelList)
 	arch := flag.String("arch", "amd64", "GOARCH of the test binary: amd64 or 386")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
 	pkgDir := flag.String("pkg", ".", "package whose tests to run")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 6.1|6.12] [-arch amd64|386] [-pkg DIR] [-- test flags]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386] [-pkg DIR] [-- test flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -70,9 +86,9 @@ func main() {
 }
 
 func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) (int, error) {
-	pkg, ok := kernelPackages[kernel]
+	src, ok := kernels[kernel]
 	if !ok {
-		return 0, fmt.Errorf("unknown kernel %q (have 6.1, 6.12)", kernel)
+		return 0, fmt.Errorf("unknown kernel %q (have %s)", kernel, kernelList)
 	}
 	if arch != "amd64" && arch != "386" {
 		return 0, fmt.Errorf("unknown arch %q (have amd64, 386)", arch)
@@ -85,7 +101,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	if err != nil {
 		return 0, fmt.Errorf("%w (apt-get install busybox-static)", err)
 	}
-	vmlinuz, err := fetchKernel(pkg)
+	vmlinuz, err := fetchKernel(kernel, src)
 	if err != nil {
 		return 0, err
 	}
@@ -174,27 +190,31 @@ func boot(ctx context.Context, qemu, accel, vmlinuz, initrd string) (code int, b
 	return code, booted, nil
 }
 
-// fetchKernel returns the path of the vmlinuz of the Debian package pkg (or
-// of the package it depends on, for a metapackage), downloading and
-// unpacking it into .cache/kernels on first use.
-func fetchKernel(pkg string) (string, error) {
-	dir, err := filepath.Abs(filepath.Join(".cache", "kernels", pkg))
+// fetchKernel returns the path of the vmlinuz of kernel version, from the
+// Debian package src names (or the package a metapackage depends on),
+// downloading and unpacking it into .cache/kernels/VERSION on first use.
+func fetchKernel(version string, src kernelSource) (string, error) {
+	dir, err := filepath.Abs(filepath.Join(".cache", "kernels", version))
 	if err != nil {
 		return "", err
 	}
-	if found, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*")); len(found) == 1 {
+	if found, _ := filepath.Glob(filepath.Join(dir, "vmlinuz-*")); len(found) == 1 {
 		return found[0], nil
 	}
-	real, err := imagePackage(pkg)
+	apt, err := newAptSource(src.suite)
+	if err != nil {
+		return "", err
+	}
+	real, err := apt.binaryPackage(src.pkg)
 	if err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	download := exec.Command("apt-get", "download", real)
+	download := apt.command("apt-get", "download", real)
 	download.Dir = dir
-	download.Stderr = os.Stderr
+	download.Stdout, download.Stderr = os.Stderr, os.Stderr
 	if err := download.Run(); err != nil {
 		return "", fmt.Errorf("apt-get download %s: %w (run apt-get update first?)", real, err)
 	}
@@ -202,33 +222,226 @@ func fetchKernel(pkg string) (string, error) {
 	if len(debs) != 1 {
 		return "", fmt.Errorf("apt-get download %s left %d packages", real, len(debs))
 	}
-	unpack := exec.Command("sh", "-c", `dpkg-deb --fsys-tarfile "$1" | tar -x --wildcards './boot/vmlinuz-*'`, "sh", debs[0])
-	unpack.Dir = dir
-	unpack.Stderr = os.Stderr
-	if err := unpack.Run(); err != nil {
-		return "", fmt.Errorf("unpack %s: %w", debs[0], err)
+	defer os.Remove(debs[0])
+	release, err := unpackKernel(debs[0], dir)
+	if err != nil {
+		return "", err
 	}
-	os.Remove(debs[0])
-	found, _ := filepath.Glob(filepath.Join(dir, "boot", "vmlinuz-*"))
-	if len(found) != 1 {
-		return "", fmt.Errorf("%s holds %d kernels", real, len(found))
+	if !strings.HasPrefix(release, version+".") {
+		return "", fmt.Errorf("%s has Linux %s, not %s: the suite moved on (update kernels in internal/vmtest)", real, release, version)
 	}
-	return found[0], nil
+	return filepath.Join(dir, "vmlinuz-"+release), nil
 }
 
-// imagePackage resolves a kernel metapackage to the package with the image.
-func imagePackage(pkg string) (string, error) {
-	out, err := exec.Command("apt-cache", "depends", pkg).Output()
+// unpackKernel copies the kernel image out of the package deb into
+// dir/vmlinuz-RELEASE and returns RELEASE. Up to 6.x Debian ships it in
+// linux-image-RELEASE at ./boot/vmlinuz-RELEASE; from 7.x in
+// linux-binary-RELEASE at ./usr/lib/modules/RELEASE/vmlinuz.
+func unpackKernel(deb, dir string) (string, error) {
+	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
+	cmd.Stderr = os.Stderr
+	data, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", fmt.Errorf("apt-cache depends %s: %w (run apt-get update first?)", pkg, err)
+		return "", err
 	}
-	for line := range strings.Lines(string(out)) {
-		dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: ")
-		if ok && strings.HasPrefix(dep, "linux-image-") {
-			return dep, nil
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	release, copyErr := copyKernel(tar.NewReader(data), dir)
+	io.Copy(io.Discard, data)
+	if err := cmd.Wait(); err != nil {
+		return "", fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", deb, err)
+	}
+	if copyErr != nil {
+		return "", fmt.Errorf("%s: %w", deb, copyErr)
+	}
+	return release, nil
+}
+
+func copyKernel(archive *tar.Reader, dir string) (string, error) {
+	for {
+		hdr, err := archive.Next()
+		if err == io.EOF {
+			return "", errors.New("no kernel image (./boot/vmlinuz-* or ./usr/lib/modules/*/vmlinuz) in the package")
+		}
+		if err != nil {
+			return "", err
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := strings.TrimPrefix(hdr.Name, "./")
+		release, ok := strings.CutPrefix(name, "boot/vmlinuz-")
+		if !ok {
+			var rest string
+			if rest, ok = strings.CutPrefix(name, "usr/lib/modules/"); ok {
+				release, ok = strings.CutSuffix(rest, "/vmlinuz")
+			}
+		}
+		if !ok || release == "" || strings.Contains(release, "/") {
+			continue
+		}
+		tmp, err := os.CreateTemp(dir, "vmlinuz-*.part")
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(tmp, archive)
+		if closeErr := tmp.Close(); err == nil {
+			err = closeErr
+		}
+		if err == nil {
+			err = os.Rename(tmp.Name(), filepath.Join(dir, "vmlinuz-"+release))
+		}
+		if err != nil {
+			os.Remove(tmp.Name())
+			return "", err
+		}
+		return release, nil
+	}
+}
+
+// aptSource runs apt-get and apt-cache on the machine's own sources, or,
+// for another suite, on a private list and state under .cache/apt/SUITE that
+// names only that suite on the machine's Debian mirror. The machine's apt
+// configuration is left as it is.
+type aptSource struct {
+	options []string
+}
+
+func newAptSource(suite string) (*aptSource, error) {
+	if suite == "" {
+		return &aptSource{}, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(".cache", "apt", suite))
+	if err != nil {
+		return nil, err
+	}
+	mirror, signedBy, err := machineMirror()
+	if err != nil {
+		return nil, err
+	}
+	line := "deb " + mirror + " " + suite + " main\n"
+	if signedBy != "" {
+		line = "deb [signed-by=" + signedBy + "] " + mirror + " " + suite + " main\n"
+	}
+	for _, sub := range []string{"lists/partial", "cache/archives/partial"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
 		}
 	}
-	return pkg, nil // not a metapackage
+	list := filepath.Join(dir, "sources.list")
+	if err := os.WriteFile(list, []byte(line), 0o644); err != nil {
+		return nil, err
+	}
+	a := &aptSource{options: []string{
+		"-o", "Dir::Etc::sourcelist=" + list,
+		"-o", "Dir::Etc::sourceparts=/nonexistent",
+		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
+		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+	}}
+	update := a.command("apt-get", "-q", "update")
+	update.Stdout, update.Stderr = os.Stderr, os.Stderr
+	if err := update.Run(); err != nil {
+		return nil, fmt.Errorf("apt-get update for %s (%s): %w", suite, strings.TrimSpace(line), err)
+	}
+	return a, nil
+}
+
+func (a *aptSource) command(name string, args ...string) *exec.Cmd {
+	return exec.Command(name, append(append([]string{}, a.options...), args...)...)
+}
+
+// binaryPackage resolves a kernel metapackage to the package with the
+// image: linux-image-cloud-amd64 → linux-image-RELEASE, and from 7.x on,
+// linux-image-RELEASE → linux-binary-RELEASE.
+func (a *aptSource) binaryPackage(pkg string) (string, error) {
+	for range 3 {
+		out, err := a.command("apt-cache", "depends", pkg).Output()
+		if err != nil {
+			return "", fmt.Errorf("apt-cache depends %s: %w (run apt-get update first?)", pkg, err)
+		}
+		next := ""
+		for line := range strings.Lines(string(out)) {
+			dep, ok := strings.CutPrefix(strings.TrimSpace(line), "Depends: ")
+			if ok && (strings.HasPrefix(dep, "linux-binary-") || strings.HasPrefix(dep, "linux-image-") && next == "") {
+				next = dep
+			}
+		}
+		if next == "" {
+			return pkg, nil // the package with the image itself
+		}
+		pkg = next
+	}
+	return "", fmt.Errorf("apt-cache depends: no kernel image package under %s", pkg)
+}
+
+// machineMirror returns the Debian mirror the machine's apt sources use for
+// its own release (and the keyring they name, if any).
+func machineMirror() (uri, signedBy string, err error) {
+	codename := ""
+	if osRelease, err := os.ReadFile("/etc/os-release"); err == nil {
+		for line := range strings.Lines(string(osRelease)) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "VERSION_CODENAME="); ok {
+				codename = strings.Trim(v, `"'`)
+			}
+		}
+	}
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
+	files = append(append(files, "/etc/apt/sources.list"), lists...)
+	for _, file := range files {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		if strings.HasSuffix(file, ".sources") {
+			for stanza := range strings.SplitSeq(string(text), "\n\n") {
+				fields := map[string]string{}
+				for line := range strings.Lines(stanza) {
+					if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(k, "#") {
+						fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+					}
+				}
+				uris := strings.Fields(fields["uris"])
+				if slices.Contains(strings.Fields(fields["types"]), "deb") && len(uris) > 0 &&
+					debianSuite(strings.Fields(fields["suites"]), codename) {
+					keyring := fields["signed-by"]
+					if !strings.HasPrefix(keyring, "/") {
+						keyring = "" // an inline key, or none
+					}
+					return uris[0], keyring, nil
+				}
+			}
+			continue
+		}
+		for line := range strings.Lines(string(text)) {
+			f := strings.Fields(line)
+			if len(f) < 3 || f[0] != "deb" {
+				continue
+			}
+			f = f[1:]
+			if strings.HasPrefix(f[0], "[") { // options
+				for len(f) > 0 && !strings.HasSuffix(f[0], "]") {
+					f = f[1:]
+				}
+				if len(f) > 0 {
+					f = f[1:]
+				}
+			}
+			if len(f) >= 2 && debianSuite(f[1:2], codename) {
+				return f[0], "", nil
+			}
+		}
+	}
+	return "", "", fmt.Errorf("no Debian mirror for %q in the machine's apt sources", codename)
+}
+
+// debianSuite reports whether suites names the machine's release itself.
+func debianSuite(suites []string, codename string) bool {
+	if codename == "" {
+		codename = "bookworm"
+	}
+	return slices.Contains(suites, codename)
 }
 
 func goTool(arch string, args ...string) error {
