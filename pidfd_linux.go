@@ -272,6 +272,10 @@ func (p *PidFd) pin() (int, error) {
 	}
 }
 
+// unpin lets go of a pin. The last one after a Close closes the file, and
+// os.File.Close waits for a waiter's poll callback (pollExit, which takes
+// p.mu) to return: never unpin while holding p.mu, or any lock such a
+// callback takes.
 func (p *PidFd) unpin() {
 	if p.pins.Add(-1) == closedBit {
 		p.file.Close() // Close ran while pinned, and this was the last pin
