@@ -11,6 +11,7 @@ import (
 // the first call closes, every later one is os.ErrClosed, and nil or zero
 // PidFds are os.ErrInvalid.
 func TestClose(t *testing.T) {
+	watchLeaks(t)
 	var none *PidFd
 	if err := none.Close(); err != os.ErrInvalid {
 		t.Errorf("Close of a nil *PidFd = %v; want os.ErrInvalid", err)

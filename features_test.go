@@ -136,6 +136,7 @@ func TestAndroid(t *testing.T) {
 // TestAndroidFilterKills makes a pidfd call under the android profile,
 // which must kill it.
 func TestAndroidFilterKills(t *testing.T) {
+	leakcheck.Check(t)
 	if os.Getenv(oldKernelEnv) != "android" {
 		t.Skip("runs only inside TestAndroid")
 	}
