@@ -33,8 +33,10 @@ type Exit struct {
 //
 // A Watcher has an epoll set of its own, itself registered with Go's
 // runtime poller, so a Watcher costs one goroutine, the caller's, parked in
-// Next without an OS thread, however many processes it watches; a
-// [PidFd.Wait] for each costs a goroutine each. Only Linux has pidfds:
+// Next without an OS thread, however many processes it watches, where a
+// [PidFd.Wait] for each costs a goroutine each. (While os/exec copies the
+// output of an exited child from [Start], one goroutine waits for that
+// child.) Only Linux has pidfds:
 // elsewhere [NewWatcher] returns [errors.ErrUnsupported].
 //
 // Each exit is delivered once, with the status [PidFd.Wait] returns for

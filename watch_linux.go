@@ -455,11 +455,10 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 	if p.isClosed() {
 		return stepDone, nil, os.ErrClosed
 	}
-	child, err := p.isUnreapedChild()
-	if err != nil {
-		return stepDone, nil, err
-	}
-	if child {
+	// pollExit, where isUnreapedChild would ask first: its waitid fails
+	// with ECHILD for a process that is not an unreaped child of ours,
+	// under p.mu as isUnreapedChild's does. A thread is nobody's child.
+	if !p.thread {
 		var exited, reapHere bool
 		err := p.withFd(func(fd int) (err error) {
 			exited, reapHere, err = p.pollExit(fd)
@@ -467,7 +466,7 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 		})
 		switch {
 		case errors.Is(err, syscall.ECHILD):
-			// Another party reaped it meanwhile: as for any process.
+			// Not our child, or another party reaped it: as for any process.
 		case err != nil:
 			return stepDone, nil, err
 		case !exited:
@@ -488,7 +487,7 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 		}
 	}
 	var revents int16
-	err = p.withFd(func(fd int) (err error) {
+	err := p.withFd(func(fd int) (err error) {
 		revents, err = pollNow(fd)
 		return err
 	})

@@ -3,6 +3,7 @@
 package pidfd
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -272,31 +273,59 @@ func TestWatcherNotChild(t *testing.T) {
 	exitInfo := KernelFeatures().ExitInfo
 	t.Run("grandchild", func(t *testing.T) {
 		w := newWatcherT(t)
-		// The subshell exits at once, and sh reaps it only after its sleep:
-		// the Watcher waits for that reaping where the kernel records exits.
-		p := grandchild(t, "exit 7")
-		slow := grandchild(t, "sleep 0.3; exit 9")
-		for _, p := range []*PidFd{p, slow} {
+		// The grandchild stays a zombie until its parent reads a line: the
+		// kernel records the exit at the reaping, which the Watcher waits
+		// for where it records exits.
+		cmd := testchild.Command(lateReaperRole)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		defer in.Close()
+		var pid int
+		if _, err := fmt.Fscan(out, &pid); err != nil {
+			t.Fatal(err)
+		}
+		zombie, err := Open(pid) // unreaped: its PID is its own
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zombie.Close()
+		slow := grandchild(t, "sleep 0.2; exit 9")
+		for _, p := range []*PidFd{zombie, slow} {
 			if err := w.Add(p); err != nil {
 				t.Fatal(err)
 			}
 		}
-		want := map[*PidFd]string{p: "exit status 7", slow: "exit status 9"}
+		eventually(t, "the subshell's exit", func() bool { return procState(t, pid) == "Z" })
+		if exitInfo {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			x, err := w.Next(ctx)
+			cancel()
+			if x.PidFd == zombie || !errors.Is(err, context.DeadlineExceeded) && x.PidFd != slow {
+				t.Errorf("Next while the grandchild is a zombie = %v, %v; want nothing until its reaping", x, err)
+			}
+			if x.PidFd == slow {
+				checkGrandchild(t, x, "exit status 9", exitInfo)
+				slow = nil
+			}
+		}
+		in.Write([]byte("\n"))
+		want := map[*PidFd]string{zombie: "exit status 7"}
+		if slow != nil {
+			want[slow] = "exit status 9"
+		}
 		for range want {
 			x := nextT(t, w)
-			if !exitInfo {
-				if x.Status != nil || !errors.Is(x.Err, ErrNoExitStatus) {
-					t.Errorf("before Linux 6.15 (no PIDFD_INFO_EXIT): %v, %v; want ErrNoExitStatus", x.Status, x.Err)
-				}
-				continue
-			}
-			if x.Err != nil || x.Status.String() != want[x.PidFd] {
-				t.Errorf("delivered %v, %v; want %s", x.Status, x.Err, want[x.PidFd])
-			}
-			// The kernel's record: each read makes a status of its own.
-			if status, err := x.PidFd.Wait(); err != nil || *status != *x.Status {
-				t.Errorf("Wait after delivery = %v, %v; want %v", status, err, x.Status)
-			}
+			checkGrandchild(t, x, want[x.PidFd], exitInfo)
 		}
 	})
 	t.Run("thread", func(t *testing.T) {
@@ -337,6 +366,40 @@ func TestWatcherNotChild(t *testing.T) {
 			t.Errorf("the process delivered %v, %v; want exit status 0", x.Status, x.Err)
 		}
 	})
+}
+
+const lateReaperRole = "late-reaper"
+
+// lateReaper is a test child that starts a grandchild that exits with 7,
+// prints the grandchild's PID, and reaps it once it has read a line.
+func lateReaper([]string) int {
+	cmd := testchild.Command(testchild.Exit, "7")
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "late-reaper:", err)
+		return 2
+	}
+	fmt.Println(cmd.Process.Pid)
+	bufio.NewReader(os.Stdin).ReadString('\n')
+	cmd.Wait()
+	return 0
+}
+
+// checkGrandchild checks the delivery of a process that is not our child.
+func checkGrandchild(t *testing.T, x Exit, want string, exitInfo bool) {
+	t.Helper()
+	if !exitInfo {
+		if x.Status != nil || !errors.Is(x.Err, ErrNoExitStatus) {
+			t.Errorf("before Linux 6.15 (no PIDFD_INFO_EXIT): %v, %v; want ErrNoExitStatus", x.Status, x.Err)
+		}
+		return
+	}
+	if x.Err != nil || x.Status.String() != want {
+		t.Errorf("delivered %v, %v; want %s", x.Status, x.Err, want)
+	}
+	// The kernel's record: each read makes a status of its own.
+	if status, err := x.PidFd.Wait(); err != nil || *status != *x.Status {
+		t.Errorf("Wait after delivery = %v, %v; want %v", status, err, x.Status)
+	}
 }
 
 // TestWatcherOutputCopy watches a child from Start whose output a grandchild
@@ -615,4 +678,15 @@ func TestWatcherMisuse(t *testing.T) {
 	if x, err := w.Next(ctx); err == nil {
 		t.Errorf("Next delivered a removed PidFd: %v", x)
 	}
+}
+
+// TestWatcherOnOldKernel runs the Watcher's tests as on Linux 6.1 (no
+// PIDFD_GET_INFO, so no PIDFD_INFO_EXIT) and 5.10, where the kernel keeps
+// no exit status for a process that is not the caller's child.
+func TestWatcherOnOldKernel(t *testing.T) {
+	leakcheck.Check(t)
+	if has, _ := getInfo.has(); !has {
+		t.Skip("this kernel has no PIDFD_GET_INFO itself: the other Watcher tests cover it")
+	}
+	runUnderEach(t, []string{"6.1", "5.10"}, "^TestWatcher(Many|WaitAgrees|NotChild|Close|ClosedPidFd)$", "TestWatcherNotChild")
 }
