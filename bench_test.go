@@ -3,6 +3,7 @@
 package pidfd
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -58,7 +59,8 @@ func BenchmarkPID(b *testing.B) {
 	})
 }
 
-// BenchmarkWaitMany waits for N children at once, with PidFd.Wait and with
+// BenchmarkWaitMany waits for N children at once, with PidFd.Wait (a
+// goroutine each), with one Watcher (one goroutine for all) and with
 // exec.Cmd.Wait. Each run happens in a fresh re-executed process, since the
 // Go runtime never gives back the threads a run made. It reports the peak OS
 // threads and RSS of that process, and the latency of one child's Wait while
@@ -70,12 +72,12 @@ func BenchmarkWaitMany(b *testing.B) {
 		method string
 		n      int
 	}{
-		{"PidFd.Wait", 1000}, {"exec.Cmd.Wait", 1000},
-		{"PidFd.Wait", 5000}, {"exec.Cmd.Wait", 5000},
+		{"PidFd.Wait", 1000}, {"Watcher", 1000}, {"exec.Cmd.Wait", 1000},
+		{"PidFd.Wait", 5000}, {"Watcher", 5000}, {"exec.Cmd.Wait", 5000},
 		// One descriptor per child: 10,000 children fit in RLIMIT_NOFILE
 		// 20,000, where Start (two each) would not. exec.Cmd.Wait dies here
 		// of Go's 10,000-thread limit, so it is not run.
-		{"StartProcess+Wait", 10000},
+		{"StartProcess+Wait", 10000}, {"StartProcess+Watcher", 10000},
 	}
 	for _, run := range runs {
 		method, n := run.method, run.n
@@ -133,13 +135,23 @@ func waitMany(args []string) int {
 	}
 	pids := make([]int, n)
 	kill := make([]func() error, n)
-	wait := make([]func(), n)
+	wait := make([]func(), n) // each in a goroutine of its own, or:
+	var watcher *Watcher      // all in one goroutine
+	var index map[*PidFd]int  // the watched, by position
+	if strings.HasSuffix(method, "Watcher") {
+		index = make(map[*PidFd]int, n)
+		if watcher, err = NewWatcher(); err != nil {
+			fmt.Fprintln(os.Stderr, "wait-many:", err)
+			return 1
+		}
+		defer watcher.Close()
+	}
 	for i := range n {
 		// The smallest child there is; it dies with us if we crash.
 		cmd := exec.Command("sleep", "3600")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		switch method {
-		case "PidFd.Wait":
+		case "PidFd.Wait", "Watcher":
 			p, err := Start(cmd)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "wait-many: child %d: %v\n", i, err)
@@ -147,9 +159,13 @@ func waitMany(args []string) int {
 			}
 			pids[i] = cmd.Process.Pid
 			kill[i] = p.Kill
-			wait[i] = func() { p.Wait() }
+			if watcher != nil {
+				index[p] = i
+			} else {
+				wait[i] = func() { p.Wait() }
+			}
 			defer p.Close()
-		case "StartProcess+Wait":
+		case "StartProcess+Wait", "StartProcess+Watcher":
 			p, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Sys: cmd.SysProcAttr})
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "wait-many: child %d: %v\n", i, err)
@@ -158,7 +174,11 @@ func waitMany(args []string) int {
 			pid, _ := p.PID()
 			pids[i] = pid
 			kill[i] = p.Kill
-			wait[i] = func() { p.Wait() }
+			if watcher != nil {
+				index[p] = i
+			} else {
+				wait[i] = func() { p.Wait() }
+			}
 			defer p.Close()
 		case "exec.Cmd.Wait":
 			if err := cmd.Start(); err != nil {
@@ -176,10 +196,31 @@ func waitMany(args []string) int {
 	returned := make([]chan time.Time, n)
 	for i := range n {
 		returned[i] = make(chan time.Time, 1)
+	}
+	if watcher != nil {
+		for p := range index {
+			if err := watcher.Add(p); err != nil {
+				fmt.Fprintln(os.Stderr, "wait-many: Add:", err)
+				return 1
+			}
+		}
 		go func() {
-			wait[i]()
-			returned[i] <- time.Now()
+			for range n {
+				x, err := watcher.Next(context.Background())
+				if err != nil || x.Err != nil {
+					fmt.Fprintln(os.Stderr, "wait-many: Next:", err, x.Err)
+					os.Exit(1)
+				}
+				returned[index[x.PidFd]] <- time.Now()
+			}
 		}()
+	} else {
+		for i := range n {
+			go func() {
+				wait[i]()
+				returned[i] <- time.Now()
+			}()
+		}
 	}
 	time.Sleep(500 * time.Millisecond) // let every wait park
 

@@ -100,6 +100,13 @@
 // returns both, and the error is a [*WaitError] that carries the status too,
 // so code that only checks err still finds it with [errors.As].
 //
+// A [Watcher] waits for many processes in one loop: Add PidFds to it, at
+// any time, and [Watcher.Next] returns each exit once, with the status Wait
+// gives for that PidFd, or the context's error when the loop should end.
+// Its epoll set is itself on the runtime poller, so ten thousand watched
+// children cost one parked goroutine, not ten thousand (see the
+// supervisor in its example).
+//
 // # Signals
 //
 // [PidFd.Signal] sends a signal through the pidfd. Options choose whom it

@@ -627,3 +627,72 @@ func openPeerByPID(conn *net.UnixConn) (*pidfd.PidFd, error) {
 	}
 	return pidfd.Open(int(cred.Pid))
 }
+
+// A supervisor: one loop watches every child, restarts the one that
+// crashes (twice at most), and stops at a deadline, terminating what still
+// runs and collecting it through the same Watcher.
+func ExampleWatcher() {
+	w, err := pidfd.NewWatcher()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+
+	services := map[string][]string{
+		"steady": {"sleep", "60"},
+		"flaky":  {"sh", "-c", "exit 1"}, // crashes as soon as it starts
+	}
+	running := make(map[*pidfd.PidFd]string)
+	start := func(name string) {
+		argv := services[name]
+		p, err := pidfd.Start(exec.Command(argv[0], argv[1:]...))
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := w.Add(p); err != nil {
+			log.Fatal(err)
+		}
+		running[p] = name
+	}
+	start("steady")
+	start("flaky")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	restarts := 0
+	for {
+		exit, err := w.Next(ctx)
+		if err != nil {
+			break // the deadline
+		}
+		name := running[exit.PidFd]
+		delete(running, exit.PidFd)
+		exit.PidFd.Close()
+		fmt.Printf("%s ended: %v\n", name, exit.Status)
+		if restarts < 2 {
+			restarts++
+			fmt.Println("restarting", name)
+			start(name)
+		}
+	}
+
+	for p := range running {
+		p.Signal(syscall.SIGTERM)
+	}
+	for len(running) > 0 {
+		exit, err := w.Next(context.Background())
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s stopped: %v\n", running[exit.PidFd], exit.Status)
+		delete(running, exit.PidFd)
+		exit.PidFd.Close()
+	}
+	// Output:
+	// flaky ended: exit status 1
+	// restarting flaky
+	// flaky ended: exit status 1
+	// restarting flaky
+	// flaky ended: exit status 1
+	// steady stopped: signal: terminated
+}

@@ -43,10 +43,11 @@ func TestMain(m *testing.M) {
 		onAndroid = onAndroid || profile == "android"
 	}
 	testchild.RunIfChild(map[string]func([]string) int{
-		waitManyRole:  waitMany,
-		outsideNSRole: outsideNS,
-		pidReuseRole:  pidReuse,
-		cachedRole:    printCached,
+		waitManyRole:   waitMany,
+		outsideNSRole:  outsideNS,
+		pidReuseRole:   pidReuse,
+		cachedRole:     printCached,
+		lateReaperRole: lateReaper,
 	})
 	// The runtime poller opens its own descriptors on first use; open them
 	// now so that no test counts them as leaked.

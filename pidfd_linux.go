@@ -51,6 +51,8 @@ type handle struct {
 	done      chan struct{} // closed once status and statusErr are final
 	status    *ExitStatus
 	statusErr error
+
+	watch atomic.Pointer[watchEntry] // the Watcher's entry while watched (watch_linux.go)
 }
 
 func newPidFd(fd, pid int) (*PidFd, error) {
@@ -306,11 +308,15 @@ func (p *PidFd) close() error {
 	close(p.closing)
 	if old != 0 {
 		// The last unpin closes the descriptor; a waiter parked on the
-		// poller meanwhile wakes now, as os.File.Close would wake it.
+		// poller meanwhile wakes now, as os.File.Close would wake it. A
+		// Watcher gives up its pin now, not at the process's exit.
 		p.file.SetReadDeadline(deadlinePassed)
+		p.unwatch()
 		return nil
 	}
-	return p.file.Close()
+	err := p.file.Close()
+	p.unwatch()
+	return err
 }
 
 func (p *PidFd) fd() uintptr {

@@ -63,3 +63,12 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 }
 func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) tryWait() (*ExitStatus, error)                 { return nil, errUnsupported }
+
+type watcher struct{}
+
+func newWatcher() (*Watcher, error)                   { return nil, errUnsupported }
+func (w *watcher) add(p *PidFd) error                 { return os.ErrInvalid }
+func (w *watcher) remove(p *PidFd) error              { return os.ErrInvalid }
+func (w *watcher) next(context.Context) (Exit, error) { return Exit{}, os.ErrInvalid }
+func (w *watcher) len() int                           { return 0 }
+func (w *watcher) close() error                       { return os.ErrInvalid }

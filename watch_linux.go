@@ -1,0 +1,512 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Watcher works like this. Its epoll set holds each watched pidfd
+// (level-triggered, keyed by descriptor number) and an eventfd that wakes
+// it. The epoll descriptor is itself on the runtime poller: Next parks in
+// RawConn.Read on it, which takes events with epoll_wait(0) and parks while
+// there are none. An event runs a step of the wait family on the PidFd
+// (watchStep, outside the Watcher's lock), and its outcome moves the entry
+// on:
+//
+//	armed (EPOLLIN) ──exit known──────────────────────────> queued ──Next──> gone
+//	  ├─ exited, not ours, parent has not reaped it ──> hangup (EPOLLHUP only) ─┘
+//	  └─ os/exec still copying output ──> reaping (a goroutine awaits p.done) ──┘
+//
+// Remove, the PidFd's Close (unwatch) and the Watcher's Close move any entry
+// to gone, or, for Close of the PidFd, to queued with os.ErrClosed. A
+// registered entry (armed, hangup) holds a pin on the PidFd, so that its
+// descriptor number names it while it is in the set, and leaves the set
+// (EPOLL_CTL_DEL) before the pin goes: the set watches the open file
+// description, which a dup elsewhere can keep alive after the number is
+// closed.
+
+type watchState int8
+
+const (
+	watchArmed   watchState = iota // in the set for EPOLLIN: the exit
+	watchHangup                    // in the set for EPOLLHUP alone: the parent's reaping
+	watchReaping                   // out of the set: a goroutine awaits p.done
+	watchQueued                    // out of the set: exit found, waiting for Next
+	watchGone                      // delivered, removed, or the Watcher closed
+)
+
+type watchEntry struct {
+	w     *watcher
+	p     *PidFd
+	fd    int           // p's descriptor, pinned while in the set
+	state watchState    // guarded by w.mu
+	stop  chan struct{} // closed to end the reaping goroutine
+	exit  Exit          // once queued
+}
+
+type watcher struct {
+	file    *os.File // the epoll set, on the runtime poller
+	conn    syscall.RawConn
+	epfd    int           // file's descriptor, for epoll_ctl under mu while !closed
+	eventfd int           // readable to wake Next; used under mu while !closed
+	closing chan struct{} // closed by Close
+	token   chan struct{} // held by the one Next that parks on the poller
+	events  []unix.EpollEvent
+	wg      sync.WaitGroup // reaping goroutines
+
+	mu     sync.Mutex
+	closed bool
+	live   map[*watchEntry]struct{} // every entry not gone
+	byFd   map[int32]*watchEntry    // entries in the set
+	queue  []*watchEntry            // queued, in order
+}
+
+// watchBatch is how many events one epoll_wait takes.
+const watchBatch = 128
+
+func newWatcher() (*Watcher, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	err = unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)})
+	if err == nil {
+		err = unix.SetNonblock(epfd, true)
+	}
+	if err != nil {
+		unix.Close(efd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	file := os.NewFile(uintptr(epfd), "epoll") // non-blocking: on the runtime poller
+	conn, err := file.SyscallConn()
+	if err != nil {
+		unix.Close(efd)
+		file.Close()
+		return nil, err
+	}
+	return &Watcher{watcher{
+		file:    file,
+		conn:    conn,
+		epfd:    epfd,
+		eventfd: efd,
+		closing: make(chan struct{}),
+		token:   make(chan struct{}, 1),
+		events:  make([]unix.EpollEvent, watchBatch),
+		live:    make(map[*watchEntry]struct{}),
+		byFd:    make(map[int32]*watchEntry),
+	}}, nil
+}
+
+var (
+	errWatched    = fmt.Errorf("pidfd: PidFd is watched already: %w", os.ErrExist)
+	errNotWatched = fmt.Errorf("pidfd: PidFd is not watched here (its exit delivered, or never added): %w", os.ErrNotExist)
+)
+
+func (w *watcher) add(p *PidFd) error {
+	if w.file == nil || p == nil || p.file == nil {
+		return os.ErrInvalid
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return os.ErrClosed
+	}
+	fd, err := p.pin()
+	if err != nil {
+		return err
+	}
+	e := &watchEntry{w: w, p: p, fd: fd, state: watchGone}
+	if !p.watch.CompareAndSwap(nil, e) {
+		p.unpin()
+		return errWatched
+	}
+	// A Close since the pin saw no entry to end (or waits for mu, and
+	// will find it gone): the PidFd must not be watched then.
+	if p.isClosed() {
+		p.watch.CompareAndSwap(e, nil)
+		p.unpin()
+		return os.ErrClosed
+	}
+	err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+	if err != nil {
+		p.watch.CompareAndSwap(e, nil)
+		p.unpin()
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	e.state = watchArmed
+	w.live[e] = struct{}{}
+	w.byFd[int32(fd)] = e
+	return nil
+}
+
+func (w *watcher) remove(p *PidFd) error {
+	if w.file == nil || p == nil || p.file == nil {
+		return os.ErrInvalid
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return os.ErrClosed
+	}
+	e := p.watch.Load()
+	if e == nil || e.w != w || e.state == watchGone {
+		return errNotWatched
+	}
+	w.release(e)
+	return nil
+}
+
+func (w *watcher) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.live)
+}
+
+// leaveSet takes a registered entry out of the epoll set and then unpins
+// its PidFd. Under w.mu.
+func (w *watcher) leaveSet(e *watchEntry) {
+	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, e.fd, nil) // the pinned descriptor is in the set
+	delete(w.byFd, int32(e.fd))
+	e.p.unpin()
+}
+
+// release ends e's watch, whatever its state, delivering nothing. Under
+// w.mu.
+func (w *watcher) release(e *watchEntry) {
+	switch e.state {
+	case watchArmed, watchHangup:
+		w.leaveSet(e)
+	case watchReaping:
+		close(e.stop)
+	case watchQueued:
+		for i, q := range w.queue {
+			if q == e {
+				w.queue = slices.Delete(w.queue, i, i+1)
+				break
+			}
+		}
+	}
+	e.state = watchGone
+	delete(w.live, e)
+	e.p.watch.CompareAndSwap(e, nil)
+}
+
+// enqueue queues x for Next, taking e out of the set or ending its reaping
+// goroutine first, and wakes Next. Under w.mu.
+func (w *watcher) enqueue(e *watchEntry, x Exit) {
+	switch e.state {
+	case watchArmed, watchHangup:
+		w.leaveSet(e)
+	case watchReaping:
+		close(e.stop)
+	}
+	e.state = watchQueued
+	e.exit = x
+	w.queue = append(w.queue, e)
+	w.wakeLocked()
+}
+
+// wakeLocked makes a parked Next return from the poller. Under w.mu.
+func (w *watcher) wakeLocked() {
+	if !w.closed {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1) // the eventfd's counter
+		unix.Write(w.eventfd, one[:])
+	}
+}
+
+func (w *watcher) wake() {
+	w.mu.Lock()
+	w.wakeLocked()
+	w.mu.Unlock()
+}
+
+// unwatch is the Watcher's part of p's Close: a watched PidFd's entry leaves
+// the set and gives up its pin at once, so that the descriptor closes now
+// rather than at the process's exit, and Next delivers it.
+func (p *PidFd) unwatch() {
+	if e := p.watch.Load(); e != nil {
+		e.w.forget(e)
+	}
+}
+
+func (w *watcher) forget(e *watchEntry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch e.state {
+	case watchArmed, watchHangup, watchReaping:
+		w.enqueue(e, exitAfterClose(e.p))
+	}
+}
+
+// exitAfterClose is what Next delivers for a PidFd closed while watched:
+// its status if a wait learned it before, else os.ErrClosed.
+func exitAfterClose(p *PidFd) Exit {
+	select {
+	case <-p.done:
+		return Exit{PidFd: p, Status: p.status, Err: p.statusErr}
+	default:
+		return Exit{PidFd: p, Err: os.ErrClosed}
+	}
+}
+
+func (w *watcher) next(ctx context.Context) (Exit, error) {
+	if w.file == nil {
+		return Exit{}, os.ErrInvalid
+	}
+	select {
+	case w.token <- struct{}{}:
+	case <-ctx.Done():
+		return Exit{}, ctx.Err()
+	case <-w.closing:
+		return Exit{}, os.ErrClosed
+	}
+	defer func() { <-w.token }()
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, w.wake)
+		defer stop()
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return Exit{}, err
+		}
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return Exit{}, os.ErrClosed
+		}
+		if len(w.queue) > 0 {
+			e := w.queue[0]
+			w.queue[0] = nil
+			w.queue = w.queue[1:]
+			x := e.exit
+			e.exit = Exit{}
+			e.state = watchGone
+			delete(w.live, e)
+			e.p.watch.CompareAndSwap(e, nil)
+			w.mu.Unlock()
+			return x, nil
+		}
+		w.mu.Unlock()
+		n, err := w.wait()
+		if err != nil {
+			w.mu.Lock()
+			closed := w.closed
+			w.mu.Unlock()
+			if closed {
+				return Exit{}, os.ErrClosed
+			}
+			return Exit{}, err
+		}
+		for _, ev := range w.events[:n] {
+			w.check(ev.Fd)
+		}
+	}
+}
+
+// wait parks on the runtime poller until the set has events, and returns
+// how many it took into w.events.
+func (w *watcher) wait() (int, error) {
+	var n int
+	var waitErr error
+	err := w.conn.Read(func(fd uintptr) bool {
+		for {
+			n, waitErr = unix.EpollWait(int(fd), w.events, 0)
+			if waitErr != unix.EINTR {
+				return n > 0 || waitErr != nil
+			}
+		}
+	})
+	if err == nil && waitErr != nil {
+		err = os.NewSyscallError("epoll_wait", waitErr)
+	}
+	return n, err
+}
+
+// check moves on the entry whose descriptor has an event.
+func (w *watcher) check(fd int32) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	if int(fd) == w.eventfd {
+		var buf [8]byte
+		unix.Read(w.eventfd, buf[:])
+		w.mu.Unlock()
+		return
+	}
+	e := w.byFd[fd]
+	if e == nil {
+		w.mu.Unlock()
+		return
+	}
+	state := e.state
+	w.mu.Unlock()
+
+	// Outside the lock: this may reap the child, through os or os/exec.
+	step, status, err := e.p.watchStep()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.state != state {
+		return // removed, closed, or the Watcher closed meanwhile
+	}
+	switch step {
+	case stepDone:
+		w.enqueue(e, Exit{PidFd: e.p, Status: status, Err: err})
+	case stepHangup:
+		if state == watchArmed {
+			// EPOLLHUP is reported whatever the events asked for.
+			ev := unix.EpollEvent{Fd: int32(e.fd)}
+			if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
+				w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
+				return
+			}
+			e.state = watchHangup
+		}
+	case stepReaping:
+		w.leaveSet(e)
+		e.state = watchReaping
+		e.stop = make(chan struct{})
+		w.wg.Add(1)
+		go w.awaitReap(e, e.stop)
+	}
+}
+
+// awaitReap waits while os/exec finishes a child's wait (copying its
+// output), and queues the exit.
+func (w *watcher) awaitReap(e *watchEntry, stop chan struct{}) {
+	defer w.wg.Done()
+	select {
+	case <-e.p.done:
+	case <-e.p.closing:
+	case <-stop:
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if e.state == watchReaping {
+		w.enqueue(e, exitAfterClose(e.p))
+	}
+}
+
+func (w *watcher) close() error {
+	if w.file == nil {
+		return os.ErrInvalid
+	}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return os.ErrClosed
+	}
+	for e := range w.live {
+		w.release(e)
+	}
+	w.closed = true
+	close(w.closing)
+	unix.Close(w.eventfd)
+	w.mu.Unlock()
+	err := w.file.Close() // wakes a parked Next; closes once it has left
+	w.wg.Wait()
+	return err
+}
+
+// watchStepResult says what a watched PidFd waits for next.
+type watchStepResult int8
+
+const (
+	stepRunning watchStepResult = iota // the process runs
+	stepDone                           // the wait's result is final
+	stepHangup                         // exited, not ours: its parent's reaping
+	stepReaping                        // os/exec finishes the wait (p.done)
+)
+
+// watchStep is the step of the wait family (see TryWait) that a Watcher
+// takes when p's descriptor has an event: it never waits for a process, and
+// says what is left to wait for. An exited child is reaped here, directly
+// or through os (a moment); through os/exec in the background if it copies
+// output, which lasts as long as the pipe is held.
+func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
+	select {
+	case <-p.done:
+		return stepDone, p.status, p.statusErr
+	default:
+	}
+	if p.isClosed() {
+		return stepDone, nil, os.ErrClosed
+	}
+	// pollExit, where isUnreapedChild would ask first: its waitid fails
+	// with ECHILD for a process that is not an unreaped child of ours,
+	// under p.mu as isUnreapedChild's does. A thread is nobody's child.
+	if !p.thread {
+		var exited, reapHere bool
+		err := p.withFd(func(fd int) (err error) {
+			exited, reapHere, err = p.pollExit(fd)
+			return err
+		})
+		switch {
+		case errors.Is(err, syscall.ECHILD):
+			// Not our child, or another party reaped it: as for any process.
+		case err != nil:
+			return stepDone, nil, err
+		case !exited:
+			return stepRunning, nil, nil
+		case reapHere && !p.reapMayBlock:
+			p.finish(p.reap())
+			return stepDone, p.status, p.statusErr
+		default:
+			if reapHere {
+				p.startReap()
+			}
+			select {
+			case <-p.done:
+				return stepDone, p.status, p.statusErr
+			default:
+				return stepReaping, nil, nil
+			}
+		}
+	}
+	var revents int16
+	err := p.withFd(func(fd int) (err error) {
+		revents, err = pollNow(fd)
+		return err
+	})
+	switch {
+	case err != nil:
+		return stepDone, nil, err
+	case revents&unix.POLLIN == 0:
+		return stepRunning, nil, nil
+	case revents&unix.POLLHUP == 0:
+		// Exited, not reaped: where the kernel records the status, it
+		// does at the reaping.
+		f, err := kernelFeatures()
+		if err != nil {
+			return stepDone, nil, err
+		}
+		if f.ExitInfo {
+			return stepHangup, nil, nil
+		}
+	}
+	status, err := p.exitInfo()
+	return stepDone, status, err
+}
