@@ -218,7 +218,16 @@ func unharmed(stranger *PidFd) int {
 // giveAway starts a stranger, running as another user, that gets pid: the
 // next PID the kernel hands out in this namespace is ns_last_pid+1.
 func giveAway(pid int) (stranger *PidFd, cleanup func(), err error) {
-	for range 10 {
+	// Another process, or one of the Go runtime's threads, can take the
+	// number between the write and the clone (seen under qemu on a loaded
+	// machine): try again, each time once the number is free.
+	for range 50 {
+		for wait := 0; wait < 2000; wait++ {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
 			return nil, nil, fmt.Errorf("ns_last_pid: %w", err)
 		}
