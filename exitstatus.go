@@ -93,13 +93,16 @@ type Coredump struct {
 	HasCode bool
 }
 
-// Coredump returns what the kernel reported about a core dump of the
-// process, and whether it reported anything. A process that exited by
-// itself, or was killed by a signal without a dump (SIGKILL, say), has a
-// zero Coredump, reported. Only Linux 6.16+ reports it ([Features].Coredumps):
-// elsewhere, and where the record could not be read (the PidFd was closed
-// while os/exec reaped the child), ok is false. [ExitStatus.CoreDumped]
-// answers from the wait status instead, for the caller's own children.
+// Coredump returns what the kernel recorded about a core dump of the
+// process, and whether it could tell. A process that exited by itself, or
+// was killed by a signal that does not dump core (SIGKILL, SIGTERM), has a
+// zero Coredump, and ok. For one killed by a signal that dumps core, ok
+// says that the kernel kept a record of the dump: Linux 6.16+
+// ([Features].Coredumps) keeps one for some dumps only (7.3 kept none for a
+// core written to a file through core_pattern), and none where the PidFd
+// was closed while os/exec reaped the child. Elsewhere ok is false.
+// [ExitStatus.CoreDumped] answers from the wait status instead, for the
+// caller's own children.
 func (s *ExitStatus) Coredump() (dump Coredump, ok bool) {
 	if s == nil {
 		return Coredump{}, false

@@ -406,6 +406,7 @@ func probeExitByThread() (bool, error) {
 func askEndedThread(fd int) (bool, error) {
 	defer unix.Close(fd)
 	deadline := time.Now().Add(5 * time.Second)
+	var hup time.Time // when the thread first polled as reaped
 	for {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, err := unix.Poll(fds, 100)
@@ -415,13 +416,23 @@ func askEndedThread(fd int) (bool, error) {
 		case fds[0].Revents&unix.POLLHUP != 0:
 			info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
 			err := unix.IoctlPidfdInfo(fd, &info)
-			switch err {
-			case nil:
-				return info.Mask&unix.PIDFD_INFO_EXIT != 0, nil
-			case unix.ESRCH: // reaped, and no record: 6.13 and 6.14
-				return false, nil
+			// 6.13 and 6.14 keep no record: ESRCH for a reaped
+			// thread. 6.18 answers the same now and then, for a
+			// thread that polls as reaped a moment before its
+			// record is written: ask again for a while.
+			switch {
+			case err == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0:
+				return true, nil
+			case err == nil, err == unix.ESRCH, err == unix.EINTR:
+				if hup.IsZero() {
+					hup = time.Now()
+				} else if time.Since(hup) > 200*time.Millisecond {
+					return false, nil
+				}
+			default:
+				return answered("ioctl PIDFD_GET_INFO", err)
 			}
-			return answered("ioctl PIDFD_GET_INFO", err)
+			time.Sleep(time.Millisecond)
 		case time.Now().After(deadline):
 			return false, errors.New("pidfd: a thread of this process did not end in 5s")
 		}

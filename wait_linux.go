@@ -386,17 +386,20 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 }
 
 // readCoredump reads what the kernel recorded about a core dump of the
-// process of fd, which has ended with ws, and reports whether it could.
-// Only a process killed by a signal can have one; for it the kernel is
-// asked for PIDFD_INFO_COREDUMP, with PIDFD_INFO_EXIT, without which it
-// answers ESRCH once the process is reaped (fs/pidfs.c, pidfd_info). Its
-// record is written at the dump, before the exit, so it is complete for
-// a zombie as well.
+// process of fd, which has ended with ws and been reaped, and reports
+// whether it could tell. The kernel is asked for PIDFD_INFO_COREDUMP with
+// PIDFD_INFO_EXIT, without which a reaped process answers ESRCH (fs/pidfs.c,
+// pidfd_info). Its answer for a reaped process is the record of a dump; for
+// a live one (a zombie too, on 7.3) it is the mm's dumpable mode instead,
+// which is why this is asked only after the reaping. A process that exited,
+// or that a signal without a core action killed, dumped nothing. For one
+// killed by a signal that dumps, an answer without the record says nothing:
+// 7.3 wrote a core file through core_pattern and kept no record.
 func readCoredump(fd int, ws syscall.WaitStatus) (Coredump, bool) {
 	if has, err := coredumpInfo.ask(); err != nil || !has {
 		return Coredump{}, false
 	}
-	if !ws.Signaled() {
+	if !ws.Signaled() || !dumpsCore(ws.Signal()) {
 		return Coredump{}, true
 	}
 	var info unix.PidfdInfo
@@ -410,8 +413,8 @@ func readCoredump(fd int, ws syscall.WaitStatus) (Coredump, bool) {
 			return Coredump{}, false
 		}
 	}
-	if info.Mask&unix.PIDFD_INFO_COREDUMP == 0 {
-		return Coredump{}, true // no dump was begun
+	if info.Mask&unix.PIDFD_INFO_COREDUMP == 0 || info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return Coredump{}, false
 	}
 	m := info.Coredump_mask
 	dump := Coredump{
@@ -449,4 +452,14 @@ func exitStatusOf(state *os.ProcessState) *ExitStatus {
 	ws, _ := state.Sys().(syscall.WaitStatus)
 	ru, _ := state.SysUsage().(*syscall.Rusage)
 	return newExitStatus(state.Pid(), ws, ru)
+}
+
+// dumpsCore reports whether sig's default action dumps core (signal(7)).
+func dumpsCore(sig syscall.Signal) bool {
+	switch sig {
+	case unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS, unix.SIGFPE,
+		unix.SIGSEGV, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGSYS:
+		return true
+	}
+	return false
 }
