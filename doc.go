@@ -177,6 +177,10 @@
 //	6.13   pidfs file handles                ID: the inode number (64-bit kernels),
 //	                                         errors.ErrUnsupported (32-bit kernels)
 //	6.15   PIDFD_INFO_EXIT                   Wait on a non-child or thread: ErrNoExitStatus
+//	6.16   PIDFD_INFO_COREDUMP               ExitStatus.Coredump: unknown (ok false)
+//	7.x    PIDFD_INFO_COREDUMP_SIGNAL, _CODE Coredump.Signal nil, HasCode false
+//	7.x    PIDFD_INFO_SUPPORTED_MASK         probes: PIDFD_INFO_COREDUMP on itself, the
+//	                                         exit record of an ended thread of its own
 //
 // "Verified" is the liveness proof above. Each feature is probed once per
 // process; [KernelFeatures] reports the few a caller may want to decide on.

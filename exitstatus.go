@@ -15,8 +15,10 @@ type ExitStatus struct {
 	code         int       // exit code, or -1 if the process did not exit by itself
 	signal       os.Signal // the signal that killed it, or nil
 	core         bool
-	sys          any // what Sys returns: a syscall.WaitStatus on Linux
-	usage        any // what SysUsage returns: a *syscall.Rusage, or nil where unknown
+	dump         Coredump // what the kernel said about a core dump
+	dumpKnown    bool     // whether it said anything
+	sys          any      // what Sys returns: a syscall.WaitStatus on Linux
+	usage        any      // what SysUsage returns: a *syscall.Rusage, or nil where unknown
 	user, system time.Duration
 }
 
@@ -61,8 +63,52 @@ func (s *ExitStatus) Signal() os.Signal {
 	return s.signal
 }
 
-// CoreDumped reports whether the process dumped core when it was killed.
-func (s *ExitStatus) CoreDumped() bool { return s != nil && s.core }
+// CoreDumped reports whether the process dumped core when it was killed:
+// the wait status says so for the caller's children, and the kernel's
+// record (see [ExitStatus.Coredump]) for any process.
+func (s *ExitStatus) CoreDumped() bool { return s != nil && (s.core || s.dump.Dumped) }
+
+// A Coredump is what the kernel reported about whether a process that
+// ended was dumped to a core file: Linux 6.16+ records it for every process
+// a pidfd names (PIDFD_INFO_COREDUMP), not only for the caller's children,
+// and keeps it after the reaping. See [ExitStatus.Coredump].
+type Coredump struct {
+	// Dumped reports that the kernel dumped the process's core, to a
+	// file or to the program that core_pattern names (PIDFD_COREDUMPED).
+	Dumped bool
+	// Skipped reports that the process was not dumpable
+	// (PIDFD_COREDUMP_SKIP: prctl PR_SET_DUMPABLE 0, or a changed
+	// identity while fs.suid_dumpable is 0).
+	Skipped bool
+	// AsUser and AsRoot say whose the dump was: the process's user's
+	// (PIDFD_COREDUMP_USER), or root's only, as sensitive
+	// (PIDFD_COREDUMP_ROOT, fs.suid_dumpable 2).
+	AsUser, AsRoot bool
+	// Signal is the signal that caused the dump, a [syscall.Signal], or
+	// nil where the kernel does not say (PIDFD_INFO_COREDUMP_SIGNAL, 7.x).
+	Signal os.Signal
+	// Code is the si_code of that signal (SEGV_MAPERR, SI_USER, ...),
+	// valid where HasCode is set (PIDFD_INFO_COREDUMP_CODE, 7.x).
+	Code    int
+	HasCode bool
+}
+
+// Coredump returns what the kernel recorded about a core dump of the
+// process, and whether it could tell. A process that exited by itself, or
+// was killed by a signal that does not dump core (SIGKILL, SIGTERM), has a
+// zero Coredump, and ok. For one killed by a signal that dumps core, ok
+// says that the kernel kept a record of the dump: Linux 6.16+
+// ([Features].Coredumps) keeps one for some dumps only (7.3 kept none for a
+// core written to a file through core_pattern), and none where the PidFd
+// was closed while os/exec reaped the child. Elsewhere ok is false.
+// [ExitStatus.CoreDumped] answers from the wait status instead, for the
+// caller's own children.
+func (s *ExitStatus) Coredump() (dump Coredump, ok bool) {
+	if s == nil {
+		return Coredump{}, false
+	}
+	return s.dump, s.dumpKnown
+}
 
 // Sys returns the status as a [syscall.WaitStatus].
 func (s *ExitStatus) Sys() any {
@@ -103,7 +149,10 @@ func (s *ExitStatus) SystemTime() time.Duration {
 }
 
 // String describes the status in the words of [os.ProcessState.String]:
-// "exit status 3", "signal: killed", "signal: aborted (core dumped)".
+// "exit status 3", "signal: killed", "signal: aborted (core dumped)". Where
+// the kernel reported a core dump of a process that is not the caller's
+// child, it says "(core dumped)" as well, and "(core dump skipped)" where
+// the process was not dumpable.
 func (s *ExitStatus) String() string {
 	if s == nil {
 		return "<nil>"
@@ -115,8 +164,11 @@ func (s *ExitStatus) String() string {
 	case s.signal != nil:
 		text = "signal: " + s.signal.String()
 	}
-	if s.core {
+	switch {
+	case s.core || s.dump.Dumped:
 		text += " (core dumped)"
+	case s.dump.Skipped:
+		text += " (core dump skipped)"
 	}
 	return text
 }

@@ -9,6 +9,7 @@ type Features struct {
 	ThreadPidFds bool // OpenThread, SelfThread and signal scopes (PIDFD_THREAD), Linux 6.9
 	ExitInfo     bool // exit statuses of processes that are not children (PIDFD_INFO_EXIT), Linux 6.15
 	IDs          bool // PidFd.ID, and the ID in an Identity (pidfs), Linux 6.9
+	Coredumps    bool // ExitStatus.Coredump (PIDFD_INFO_COREDUMP), Linux 6.16
 }
 
 // KernelFeatures asks the kernel, once per process, which [Features] it

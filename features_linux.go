@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,14 @@ type capability struct {
 	probe func() (bool, error)
 	mu    sync.Mutex // one probe at a time
 }
+
+// PIDFD_GET_INFO flags that golang.org/x/sys/unix lacks, from Linux 7.3's
+// include/uapi/linux/pidfd.h.
+const (
+	pidfdInfoSupportedMask  = 1 << 5 // PIDFD_INFO_SUPPORTED_MASK: want/got supported_mask (not 6.18)
+	pidfdInfoCoredumpSignal = 1 << 6 // PIDFD_INFO_COREDUMP_SIGNAL: coredump_signal is set
+	pidfdInfoCoredumpCode   = 1 << 7 // PIDFD_INFO_COREDUMP_CODE: coredump_code is set
+)
 
 const (
 	capUnknown = iota
@@ -82,15 +91,21 @@ var (
 			return knowsCall("ioctl PIDFD_GET_INFO", unix.IoctlPidfdInfo(fd, &info))
 		})
 	}}
-	exitInfo = capability{name: "PIDFD_INFO_EXIT", since: "6.15", probe: func() (bool, error) {
-		has, err := getInfo.ask()
-		if err != nil || !has {
+	exitInfo     = capability{name: "PIDFD_INFO_EXIT", since: "6.15", probe: probeExitInfo}
+	coredumpInfo = capability{name: "PIDFD_INFO_COREDUMP", since: "6.16", probe: func() (bool, error) {
+		if has, err := getInfo.ask(); err != nil || !has {
 			return false, err
 		}
-		// The kernel records an exit status only once a process is
-		// reaped: no call can ask without reaping one. Judged by the
-		// version (see internal/NOTES.md).
-		return kernelAtLeast(6, 15), nil
+		info, call, err := selfInfo(unix.PIDFD_INFO_COREDUMP)
+		if err != nil {
+			return answered(call, err)
+		}
+		if info.Mask&pidfdInfoSupportedMask != 0 {
+			return info.Supported_mask&unix.PIDFD_INFO_COREDUMP != 0, nil
+		}
+		// A kernel that knows the flag answers it for a live process:
+		// whether it would be dumped, and as whom.
+		return info.Mask&unix.PIDFD_INFO_COREDUMP != 0, nil
 	}}
 )
 
@@ -110,6 +125,7 @@ func kernelFeatures() (Features, error) {
 		ThreadPidFds: ask(&threadPidFds),
 		ExitInfo:     ask(&exitInfo),
 		IDs:          ask(&pidfsIDs),
+		Coredumps:    ask(&coredumpInfo),
 	}, first
 }
 
@@ -271,21 +287,6 @@ func probePeerPidFd() (bool, error) {
 	return closeIfOpen(peer, "getsockopt SO_PEERPIDFD", err)
 }
 
-// kernelAtLeast compares the running kernel's version with major.minor, for
-// what no call can probe without side effects.
-func kernelAtLeast(major, minor int) bool {
-	var uts unix.Utsname
-	if unix.Uname(&uts) != nil {
-		return false
-	}
-	release := unix.ByteSliceToString(uts.Release[:])
-	var gotMajor, gotMinor int
-	if _, err := fmt.Sscanf(release, "%d.%d", &gotMajor, &gotMinor); err != nil {
-		return false
-	}
-	return gotMajor > major || gotMajor == major && gotMinor >= minor
-}
-
 // learnOnce returns a function that runs learn until its answer is definite
 // and from then on returns that answer without running it, as
 // sync.OnceValues does with the first answer: what capability does for the
@@ -316,5 +317,124 @@ func learnOnce[T any](learn func() (T, error)) func() (T, error) {
 			settled.Store(true)
 		}
 		return value, err
+	}
+}
+
+// selfInfo asks PIDFD_GET_INFO on a pidfd of this process for the fields
+// in want and for the flags the kernel supports (PIDFD_INFO_SUPPORTED_MASK,
+// which kernels before it ignore: the answer's mask then lacks the flag).
+// Its error is the errno of the call it names, for answered.
+func selfInfo(want uint64) (info unix.PidfdInfo, call string, err error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		return info, "pidfd_open", err
+	}
+	defer unix.Close(fd)
+	for {
+		info = unix.PidfdInfo{Mask: want | pidfdInfoSupportedMask}
+		if err = unix.IoctlPidfdInfo(fd, &info); err != unix.EINTR {
+			return info, "ioctl PIDFD_GET_INFO", err
+		}
+	}
+}
+
+// probeExitInfo asks whether the kernel records exit statuses. The kernel
+// fills only the fields it has, and never says which flags of a request it
+// does not know (fs/pidfs.c, pidfd_info; see internal/NOTES.md), so a
+// running process cannot tell: a kernel that answers the supported mask
+// says so in it; one that answers PIDFD_INFO_COREDUMP (6.16, after
+// PIDFD_INFO_EXIT in 6.15) records exits; any other is asked about a thread
+// of this process that has ended.
+func probeExitInfo() (bool, error) {
+	if has, err := getInfo.ask(); err != nil || !has {
+		return false, err
+	}
+	info, call, err := selfInfo(unix.PIDFD_INFO_COREDUMP)
+	switch {
+	case err != nil:
+		return answered(call, err)
+	case info.Mask&pidfdInfoSupportedMask != 0:
+		return info.Supported_mask&unix.PIDFD_INFO_EXIT != 0, nil
+	case info.Mask&unix.PIDFD_INFO_COREDUMP != 0:
+		return true, nil
+	}
+	return probeExitByThread()
+}
+
+// probeExitByThread ends an OS thread of its own (a goroutine that returns
+// with its thread locked ends the thread) and asks the thread's pidfd for
+// PIDFD_INFO_EXIT once the kernel has reaped it, which it does at once for
+// any thread but the first. Without thread pidfds it answers no: the
+// safe answer, since Wait then reports ErrNoExitStatus rather than waiting
+// for a record that may never come.
+func probeExitByThread() (bool, error) {
+	if has, err := threadPidFds.ask(); err != nil || !has {
+		return false, err
+	}
+	for range 3 {
+		type opened struct {
+			fd  int
+			err error
+		}
+		answer := make(chan opened)
+		go func() {
+			runtime.LockOSThread()
+			tid := unix.Gettid()
+			if tid == os.Getpid() {
+				// The first thread never ends before the process.
+				runtime.UnlockOSThread()
+				answer <- opened{-1, nil}
+				return
+			}
+			fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
+			answer <- opened{fd, err}
+			// Returns locked: the thread ends with the goroutine.
+		}()
+		o := <-answer
+		if o.err != nil {
+			return answered("pidfd_open", o.err)
+		}
+		if o.fd >= 0 {
+			return askEndedThread(o.fd)
+		}
+	}
+	return false, nil
+}
+
+// askEndedThread waits (a few seconds at most) until the thread of fd has
+// been reaped, and asks for its exit status; it closes fd.
+func askEndedThread(fd int) (bool, error) {
+	defer unix.Close(fd)
+	deadline := time.Now().Add(5 * time.Second)
+	var hup time.Time // when the thread first polled as reaped
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, err := unix.Poll(fds, 100)
+		switch {
+		case err != nil && err != unix.EINTR:
+			return false, os.NewSyscallError("poll", err)
+		case fds[0].Revents&unix.POLLHUP != 0:
+			info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT}
+			err := unix.IoctlPidfdInfo(fd, &info)
+			// 6.13 and 6.14 keep no record: ESRCH for a reaped
+			// thread. 6.18 answers the same now and then, for a
+			// thread that polls as reaped a moment before its
+			// record is written: ask again for a while.
+			switch {
+			case err == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0:
+				return true, nil
+			case err == nil, err == unix.ESRCH, err == unix.EINTR:
+				if hup.IsZero() {
+					hup = time.Now()
+				} else if time.Since(hup) > 200*time.Millisecond {
+					return false, nil
+				}
+			default:
+				return answered("ioctl PIDFD_GET_INFO", err)
+			}
+			time.Sleep(time.Millisecond)
+		case time.Now().After(deadline):
+			return false, errors.New("pidfd: a thread of this process did not end in 5s")
+		}
 	}
 }

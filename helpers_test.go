@@ -304,6 +304,9 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	"signal-faked":  {Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: 0}},
 	"poll-eperm":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: unix.EPERM}},
 	"poll-faked":    {Deny: map[uint32]unix.Errno{unix.SYS_PPOLL: 0}},
+	// A sandbox that denies ioctl: the kernel's answers about its
+	// PIDFD_GET_INFO flags are then "not supported", not a version.
+	"ioctl-eperm": {Deny: map[uint32]unix.Errno{unix.SYS_IOCTL: unix.EPERM}},
 	// The same before 5.10, where fdinfo cannot tell a zombie from a
 	// reaped process either.
 	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true,

@@ -86,7 +86,7 @@ func printCached([]string) int {
 
 // allCapabilities are every capability the package learns from the kernel.
 var allCapabilities = []*capability{&nonblockOpen, &setnsPidFd, &peerPidFd, &pidfsIDs, &threadPidFds,
-	&namespaceIoctls, &getInfo, &exitInfo}
+	&namespaceIoctls, &getInfo, &exitInfo, &coredumpInfo}
 
 // describeCached calls everything the package learns once per process.
 func describeCached() string {

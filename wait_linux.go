@@ -201,7 +201,9 @@ func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 	if p.reap != nil {
 		return true, true, nil
 	}
-	p.finish(newExitStatus(int(si.pid), si.waitStatus(), rusage), nil)
+	status := newExitStatus(int(si.pid), si.waitStatus(), rusage)
+	status.dump, status.dumpKnown = readCoredump(fd, si.waitStatus())
+	p.finish(status, nil)
 	return true, false, nil
 }
 
@@ -210,7 +212,22 @@ func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 // lasts as long as any grandchild holds the pipe, and neither a context nor
 // Close may have to wait for that.
 func (p *PidFd) startReap() {
-	go func() { p.finish(p.reap()) }()
+	go func() { p.finish(p.reapStatus()) }()
+}
+
+// reapStatus is p.reap with what the kernel recorded about a core dump,
+// which it keeps after the reaping for as long as a pidfd names the
+// process.
+func (p *PidFd) reapStatus() (*ExitStatus, error) {
+	status, err := p.reap()
+	if status != nil {
+		ws, _ := status.sys.(syscall.WaitStatus)
+		p.withFd(func(fd int) error {
+			status.dump, status.dumpKnown = readCoredump(fd, ws)
+			return nil
+		})
+	}
+	return status, err
 }
 
 // finish records the final result of waiting for a child. A status that
@@ -339,8 +356,15 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 		info  unix.PidfdInfo
 		known bool
 	)
+	var (
+		dump      Coredump
+		dumpKnown bool
+	)
 	err := p.withFd(func(fd int) (err error) {
 		known, err = getPidFdInfo(fd, &info, unix.PIDFD_INFO_EXIT)
+		if known && err == nil {
+			dump, dumpKnown = readCoredump(fd, syscall.WaitStatus(info.Exit_code))
+		}
 		return err
 	})
 	switch {
@@ -356,7 +380,56 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 	if pid <= 0 {
 		pid = -1 // never known here: 0 is no PID either
 	}
-	return newExitStatus(pid, syscall.WaitStatus(info.Exit_code), nil), nil
+	status := newExitStatus(pid, syscall.WaitStatus(info.Exit_code), nil)
+	status.dump, status.dumpKnown = dump, dumpKnown
+	return status, nil
+}
+
+// readCoredump reads what the kernel recorded about a core dump of the
+// process of fd, which has ended with ws and been reaped, and reports
+// whether it could tell. The kernel is asked for PIDFD_INFO_COREDUMP with
+// PIDFD_INFO_EXIT, without which a reaped process answers ESRCH (fs/pidfs.c,
+// pidfd_info). Its answer for a reaped process is the record of a dump; for
+// a live one (a zombie too, on 7.3) it is the mm's dumpable mode instead,
+// which is why this is asked only after the reaping. A process that exited,
+// or that a signal without a core action killed, dumped nothing. For one
+// killed by a signal that dumps, an answer without the record says nothing:
+// 7.3 wrote a core file through core_pattern and kept no record.
+func readCoredump(fd int, ws syscall.WaitStatus) (Coredump, bool) {
+	if has, err := coredumpInfo.ask(); err != nil || !has {
+		return Coredump{}, false
+	}
+	if !ws.Signaled() || !dumpsCore(ws.Signal()) {
+		return Coredump{}, true
+	}
+	var info unix.PidfdInfo
+	for {
+		info = unix.PidfdInfo{Mask: unix.PIDFD_INFO_EXIT | unix.PIDFD_INFO_COREDUMP}
+		err := unix.IoctlPidfdInfo(fd, &info)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			return Coredump{}, false
+		}
+	}
+	if info.Mask&unix.PIDFD_INFO_COREDUMP == 0 || info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		return Coredump{}, false
+	}
+	m := info.Coredump_mask
+	dump := Coredump{
+		Dumped:  m&unix.PIDFD_COREDUMPED != 0,
+		Skipped: m&unix.PIDFD_COREDUMP_SKIP != 0,
+		AsUser:  m&unix.PIDFD_COREDUMP_USER != 0,
+		AsRoot:  m&unix.PIDFD_COREDUMP_ROOT != 0,
+	}
+	if info.Mask&pidfdInfoCoredumpSignal != 0 && info.Coredump_signal != 0 {
+		dump.Signal = syscall.Signal(info.Coredump_signal)
+	}
+	if info.Mask&pidfdInfoCoredumpCode != 0 {
+		dump.Code, dump.HasCode = int(int32(info.Coredump_code)), true
+	}
+	return dump, true
 }
 
 // newExitStatus makes the status of a process that ended with ws; ru is
@@ -379,4 +452,14 @@ func exitStatusOf(state *os.ProcessState) *ExitStatus {
 	ws, _ := state.Sys().(syscall.WaitStatus)
 	ru, _ := state.SysUsage().(*syscall.Rusage)
 	return newExitStatus(state.Pid(), ws, ru)
+}
+
+// dumpsCore reports whether sig's default action dumps core (signal(7)).
+func dumpsCore(sig syscall.Signal) bool {
+	switch sig {
+	case unix.SIGQUIT, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGBUS, unix.SIGFPE,
+		unix.SIGSEGV, unix.SIGXCPU, unix.SIGXFSZ, unix.SIGSYS:
+		return true
+	}
+	return false
 }

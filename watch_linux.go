@@ -472,7 +472,7 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 		case !exited:
 			return stepRunning, nil, nil
 		case reapHere && !p.reapMayBlock:
-			p.finish(p.reap())
+			p.finish(p.reapStatus())
 			return stepDone, p.status, p.statusErr
 		default:
 			if reapHere {

@@ -61,7 +61,9 @@ func run() int {
 			args = append(args, line)
 		}
 	}
-	env := []string{"PATH=/bin", "HOME=/tmp", "TMPDIR=/tmp"}
+	// PIDFD_VMTEST tells the tests that they run in a throwaway VM, where
+	// they may change what is global to the machine (core_pattern).
+	env := []string{"PATH=/bin", "HOME=/tmp", "TMPDIR=/tmp", "PIDFD_VMTEST=1"}
 	proc, err := os.StartProcess(args[0], args, &os.ProcAttr{
 		Dir:   "/tmp",
 		Env:   env,
