@@ -167,6 +167,15 @@ func TestCoredump(t *testing.T) {
 		}
 		check(t, s)
 	})
+	t.Run("single-threaded child", func(t *testing.T) {
+		p := startCmd(t, exec.Command("sh", "-c", "kill -ABRT $$"))
+		defer p.Close()
+		s, err := p.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s)
+	})
 	t.Run("reaped elsewhere", func(t *testing.T) {
 		cmd := testchild.Command(testchild.Die, "6")
 		if err := cmd.Start(); err != nil {
