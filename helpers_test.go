@@ -49,29 +49,10 @@ func TestMain(m *testing.M) {
 		cachedRole:     printCached,
 		lateReaperRole: lateReaper,
 	})
-	// The runtime poller opens its own descriptors on first use; open them
-	// now so that no test counts them as leaked.
-	r, w, err := os.Pipe()
-	if err != nil {
-		panic(err)
-	}
-	r.Close()
-	w.Close()
-	before, err := leakcheck.Take()
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	if fuzzing() {
-		os.Exit(code) // the fuzzing engine keeps goroutines and workers of its own
-	}
-	// Examples and benchmarks have no *testing.T to fail: check them all here.
-	for _, leak := range before.Leaks() {
-		fmt.Println("after all tests:", leak)
-		code = 1
-	}
-	fmt.Println("tests:", leakcheck.Summary())
-	os.Exit(code)
+	// Examples and benchmarks have no *testing.T to fail: Run checks them
+	// after all tests, except under the fuzzing engine, which keeps
+	// goroutines and workers of its own.
+	os.Exit(leakcheck.Run(m, func() bool { return !fuzzing() }))
 }
 
 // fuzzing reports whether this process coordinates or serves a fuzzing run.

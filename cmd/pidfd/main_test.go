@@ -29,30 +29,12 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
 	}
 	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch})
-	// The runtime poller opens its own descriptors on first use; open them
-	// now so that no test counts them as leaked.
-	r, w, err := os.Pipe()
-	if err != nil {
-		panic(err)
-	}
-	r.Close()
-	w.Close()
-	before, err := leakcheck.Take()
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	// Each test checks its own leaks; this catches what a test left to
-	// the next, and whatever runs outside a test.
-	for _, leak := range before.Leaks() {
-		fmt.Println("after all tests:", leak)
-		code = 1
-	}
-	fmt.Println("tests:", leakcheck.Summary())
-	os.Exit(code)
+	os.Exit(leakcheck.Run(m, func() bool {
+		if built.dir != "" {
+			os.RemoveAll(built.dir)
+		}
+		return true
+	}))
 }
 
 // built is the command, built once by the go tool as a user builds it.

@@ -17,25 +17,7 @@ func TestMain(m *testing.M) {
 	}
 	// Race-enabled clients otherwise sleep a second before exiting.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	// The runtime poller opens its own descriptors on first use; open them
-	// now so that no test counts them as leaked.
-	r, w, err := os.Pipe()
-	if err != nil {
-		panic(err)
-	}
-	r.Close()
-	w.Close()
-	before, err := leakcheck.Take()
-	if err != nil {
-		panic(err)
-	}
-	code := m.Run()
-	for _, leak := range before.Leaks() {
-		fmt.Println("after all tests:", leak)
-		code = 1
-	}
-	fmt.Println("tests:", leakcheck.Summary())
-	os.Exit(code)
+	os.Exit(leakcheck.Run(m, nil))
 }
 
 // TestServe runs the demonstration against real client processes and

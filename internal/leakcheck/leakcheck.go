@@ -95,6 +95,36 @@ func Check(t testing.TB) {
 	})
 }
 
+// Run is the body of a TestMain: it runs m's tests, then reports whatever
+// they left behind between them (examples and benchmarks have no
+// *testing.T to fail), prints the "tests:" line and returns the exit code.
+// done, if not nil, runs after the tests; it returns false where a check
+// would be wrong (the fuzzing engine keeps workers of its own).
+func Run(m *testing.M, done func() (check bool)) int {
+	// The runtime poller opens its own descriptors on first use; open them
+	// now so that they do not count as leaked.
+	r, w, err := os.Pipe()
+	if err != nil {
+		panic(err)
+	}
+	r.Close()
+	w.Close()
+	before, err := Take()
+	if err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	if done != nil && !done() {
+		return code
+	}
+	for _, leak := range before.Leaks() {
+		fmt.Println("after all tests:", leak)
+		code = 1
+	}
+	fmt.Println("tests:", Summary())
+	return code
+}
+
 // Summary is a line counting the tests Check watched.
 func Summary() string {
 	return fmt.Sprintf("%d passed, %d failed, %d skipped", ran.Load(), failed.Load(), skipped.Load())
