@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,6 +48,10 @@ const (
 	// process group PGID and prints its group's ID. It exits at the end of
 	// stdin.
 	Blocked = "blocked"
+	// Fds checks the descriptors it was given: for each argument N it
+	// writes "N" into descriptor N, for each -N it exits 3 if descriptor N
+	// is open. It exits 4 if a write fails.
+	Fds = "fds"
 )
 
 // Command returns a command that re-executes the test binary in a role.
@@ -54,7 +59,12 @@ func Command(role string, args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	// A race-enabled child otherwise sleeps a second before exiting.
 	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, "GORACE="+race)
+	// Without our own role, if we play one: a program started by execve
+	// alone, not through os/exec, sees the first of two settings.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, roleEnv+"=") || strings.HasPrefix(kv, "GORACE=")
+	})
+	cmd.Env = append(env, roleEnv+"="+role, "GORACE="+race)
 	return cmd
 }
 
@@ -129,9 +139,32 @@ func play(role string, args []string) int {
 		return 0
 	case Blocked:
 		return blocked(args)
+	case Fds:
+		return checkFds(args)
 	}
 	fmt.Fprintf(os.Stderr, "testchild: unknown role %q\n", role)
 	return 100
+}
+
+func checkFds(args []string) int {
+	for _, a := range args {
+		n, err := strconv.Atoi(a)
+		if err != nil {
+			return 100
+		}
+		if n < 0 || a == "-0" {
+			if _, err := unix.FcntlInt(uintptr(-n), unix.F_GETFD, 0); err == nil {
+				fmt.Fprintf(os.Stderr, "testchild: descriptor %d is open\n", -n)
+				return 3
+			}
+			continue
+		}
+		if _, err := unix.Write(n, []byte(a)); err != nil {
+			fmt.Fprintf(os.Stderr, "testchild: write to descriptor %d: %v\n", n, err)
+			return 4
+		}
+	}
+	return 0
 }
 
 const blockedEnv = "PIDFD_TEST_CHILD_BLOCKED"

@@ -1,0 +1,216 @@
+//go:build linux
+
+// Package spawn starts a program with clone3 flags that syscall.ForkExec
+// cannot pass: it always asks clone3 for SIGCHLD, while CLONE_AUTOREAP needs
+// an exit signal of 0.
+//
+// The child is made as os/exec makes it, with CLONE_VM|CLONE_VFORK: it runs
+// in the parent's memory while the calling thread is suspended, until it
+// execs or exits. It runs no Go code. The parent plans everything the child
+// has to do (move descriptors, change directory, exec) as a list of system
+// calls with their arguments ready; the child, a few lines of assembly per
+// architecture, makes those calls in order, and on the first failure writes
+// which call failed and its errno into the plan and exits. It touches no
+// stack and no Go state, so it needs no stack of its own, no signal handler
+// can run in it (CLONE_CLEAR_SIGHAND), and neither the race detector nor
+// coverage can instrument it.
+package spawn
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supported reports whether this architecture has the child code.
+const Supported = haveChild
+
+// Attr is what the child is to be.
+type Attr struct {
+	Path  string   // the program, as execve takes it (after Dir is entered)
+	Argv  []string // argv, Argv[0] included
+	Env   []string
+	Dir   string // "" to stay in the parent's directory
+	Files []int  // descriptor i of the child is Files[i]; -1: closed
+	// Setsid makes the child a session leader; Setpgid puts it in the
+	// process group Pgid (0: a new group it leads).
+	Setsid  bool
+	Setpgid bool
+	Pgid    int
+	Flags   uint64 // clone flags besides CLONE_VM|CLONE_VFORK
+	// ExitSignal is the signal the parent gets at the child's exit:
+	// SIGCHLD for a child to reap as usual, 0 for none (and for
+	// CLONE_AUTOREAP, which needs 0).
+	ExitSignal syscall.Signal
+}
+
+// step is one system call of the child. The layout is the assembly's: five
+// words.
+type step struct {
+	nr, a1, a2, a3, a4 uintptr
+}
+
+// plan is what the child reads and writes. The layout is the assembly's:
+// done counts the steps that succeeded, errno is set by the step that
+// failed, if one did.
+type plan struct {
+	steps *step
+	n     uintptr
+	done  uintptr
+	errno uintptr
+}
+
+// stepInfo is what the parent keeps about a step, to name its failure.
+type stepInfo struct {
+	op   string
+	path string // "" if the call takes none
+	fd   int    // the child's descriptor it sets up, or -1
+}
+
+func (s stepInfo) err(errno syscall.Errno) error {
+	switch {
+	case s.op == "execve":
+		return &os.PathError{Op: "fork/exec", Path: s.path, Err: errno} // as os.StartProcess says it
+	case s.path != "":
+		return &os.PathError{Op: s.op, Path: s.path, Err: errno}
+	case s.fd >= 0:
+		return fmt.Errorf("descriptor %d of the new process: %w", s.fd, os.NewSyscallError(s.op, errno))
+	}
+	return os.NewSyscallError(s.op, errno)
+}
+
+// cloneArgs is struct clone_args, as far as CLONE_ARGS_SIZE_VER0.
+type cloneArgs struct {
+	flags      uint64
+	pidfd      uint64
+	childTid   uint64
+	parentTid  uint64
+	exitSignal uint64
+	stack      uint64
+	stackSize  uint64
+	tls        uint64
+}
+
+// Start starts the child and returns its PID and, if Flags has
+// CLONE_PIDFD, its pidfd. An error of clone3 itself is the bare errno (and
+// the PID -1). If a step of the child failed, the error names the step
+// (an *os.PathError for chdir and execve, as os.StartProcess gives them)
+// and the child has exited with status 127: without CLONE_AUTOREAP it is
+// left as a zombie for the caller to reap by the returned PID.
+func Start(attr *Attr) (pid, pidfd int, err error) {
+	if !Supported {
+		return -1, -1, syscall.ENOSYS
+	}
+	p, infos, keep, err := makePlan(attr)
+	if err != nil {
+		return -1, -1, err
+	}
+	// On the heap, like all the child reads and the kernel writes: a
+	// goroutine's stack can move before the call.
+	fd := new(int32)
+	*fd = -1
+	keep = append(keep, fd)
+	args := &cloneArgs{flags: attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK, exitSignal: uint64(attr.ExitSignal)}
+	if attr.Flags&unix.CLONE_PIDFD != 0 {
+		args.pidfd = uint64(uintptr(unsafe.Pointer(fd)))
+	}
+	// Held as os/exec holds it: descriptors made in other goroutines
+	// without close-on-exec must not reach the child before it is set.
+	syscall.ForkLock.Lock()
+	r, errno := clone3(args, unsafe.Sizeof(*args), p)
+	syscall.ForkLock.Unlock()
+	runtime.KeepAlive(keep)
+	if errno != 0 {
+		return -1, -1, syscall.Errno(errno)
+	}
+	pid, pidfd = int(r), int(*fd)
+	if p.errno != 0 { // else the child execed: execve, the last step, does not return
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
+	}
+	return pid, pidfd, nil
+}
+
+// makePlan turns attr into the child's steps. keep holds every value the
+// steps point into, to be kept alive until the child is done with them.
+func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
+	path, err := syscall.BytePtrFromString(attr.Path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	argv, err := syscall.SlicePtrFromStrings(attr.Argv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	envv, err := syscall.SlicePtrFromStrings(attr.Env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	keep := []any{path, argv, envv}
+	var steps []step
+	var infos []stepInfo
+	add := func(info stepInfo, nr uintptr, a ...uintptr) {
+		s := step{nr: nr}
+		dst := []*uintptr{&s.a1, &s.a2, &s.a3, &s.a4}
+		for i, v := range a {
+			*dst[i] = v
+		}
+		steps = append(steps, s)
+		infos = append(infos, info)
+	}
+	// The thread that clones may have signals blocked; the program starts
+	// with none, as under os/exec.
+	var noSignals [2]uint32 // a kernel sigset_t of 64 signals
+	keep = append(keep, &noSignals)
+	add(stepInfo{op: "rt_sigprocmask", fd: -1}, unix.SYS_RT_SIGPROCMASK,
+		unix.SIG_SETMASK, uintptr(unsafe.Pointer(&noSignals)), 0, unsafe.Sizeof(noSignals))
+	if attr.Setsid {
+		add(stepInfo{op: "setsid", fd: -1}, unix.SYS_SETSID)
+	}
+	if attr.Setpgid {
+		add(stepInfo{op: "setpgid", fd: -1}, unix.SYS_SETPGID, 0, uintptr(attr.Pgid))
+	}
+	if attr.Dir != "" {
+		dir, err := syscall.BytePtrFromString(attr.Dir)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		keep = append(keep, dir)
+		add(stepInfo{op: "chdir", path: attr.Dir, fd: -1}, unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)))
+	}
+	// Descriptors, in two passes as os/exec moves them: first every source
+	// that a lower target would overwrite goes above all sources and
+	// targets, then each lands on its number without close-on-exec.
+	files := append([]int(nil), attr.Files...)
+	spare := len(files)
+	for _, f := range files {
+		spare = max(spare, f+1)
+	}
+	for i, f := range files {
+		if f >= 0 && f < i {
+			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(spare), unix.O_CLOEXEC)
+			files[i] = spare
+			spare++
+		}
+	}
+	for i, f := range files {
+		switch {
+		case f < 0: // close_range, unlike close, is content with a number not open
+			add(stepInfo{op: "close_range", fd: i}, unix.SYS_CLOSE_RANGE, uintptr(i), uintptr(i), 0)
+		case f == i:
+			add(stepInfo{op: "fcntl", fd: i}, unix.SYS_FCNTL, uintptr(i), unix.F_SETFD, 0)
+		default:
+			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(i), 0)
+		}
+	}
+	add(stepInfo{op: "execve", path: attr.Path, fd: -1}, unix.SYS_EXECVE,
+		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	keep = append(keep, steps)
+	return &plan{steps: &steps[0], n: uintptr(len(steps))}, infos, keep, nil
+}

@@ -1,0 +1,269 @@
+//go:build linux
+
+package spawn
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
+)
+
+func TestMain(m *testing.M) {
+	testchild.RunIfChild(nil)
+	os.Exit(leakcheck.Run(m, func() bool { return true }))
+}
+
+func supportedOrSkip(t *testing.T) {
+	t.Helper()
+	if !Supported {
+		if _, _, err := Start(&Attr{Path: "/bin/true"}); err != syscall.ENOSYS {
+			t.Fatalf("Start on %s = %v; want ENOSYS", runtime.GOARCH, err)
+		}
+		t.Skipf("no child code for %s (checked that Start says so)", runtime.GOARCH)
+	}
+}
+
+// TestLayout checks the offsets the assembly uses against Go's layout of the
+// plan and its steps.
+func TestLayout(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	src, err := os.ReadFile("child_" + runtime.GOARCH + ".s")
+	if err != nil {
+		t.Skipf("the assembly source is not here (a test binary run elsewhere): %v", err)
+	}
+	var p plan
+	want := map[string]uintptr{
+		"PLAN_STEPS": unsafe.Offsetof(p.steps),
+		"PLAN_N":     unsafe.Offsetof(p.n),
+		"PLAN_DONE":  unsafe.Offsetof(p.done),
+		"PLAN_ERRNO": unsafe.Offsetof(p.errno),
+		"STEP_SIZE":  unsafe.Sizeof(step{}),
+	}
+	for _, m := range regexp.MustCompile(`(?m)^#define (\w+) (\d+)$`).FindAllStringSubmatch(string(src), -1) {
+		v, _ := strconv.Atoi(m[2])
+		if w, ok := want[m[1]]; !ok || uintptr(v) != w {
+			t.Errorf("%s is %d in the assembly; Go's layout says %d", m[1], v, w)
+		}
+		delete(want, m[1])
+	}
+	for name := range want {
+		t.Errorf("the assembly does not define %s", name)
+	}
+	var s step
+	if unsafe.Offsetof(s.a4) != 4*unsafe.Sizeof(uintptr(0)) || unsafe.Sizeof(s) != 5*unsafe.Sizeof(uintptr(0)) {
+		t.Errorf("a step is not five words in a row")
+	}
+}
+
+// start starts a test child in a role with SIGCHLD as its exit signal,
+// so that it is reaped as usual; reap collects it.
+func start(t *testing.T, attr Attr, role string, args ...string) int {
+	t.Helper()
+	cmd := testchild.Command(role, args...)
+	attr.Path, attr.Argv, attr.Env = cmd.Path, cmd.Args, cmd.Env
+	attr.ExitSignal = syscall.SIGCHLD
+	pid, pidfd, err := Start(&attr)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if pidfd != -1 {
+		t.Errorf("a pidfd (%d) without CLONE_PIDFD", pidfd)
+	}
+	return pid
+}
+
+func reap(t *testing.T, pid int) syscall.WaitStatus {
+	t.Helper()
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("wait4(%d): %v", pid, err)
+		}
+		return ws
+	}
+}
+
+func TestStart(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := t.TempDir()
+	pid := start(t, Attr{Dir: dir, Files: []int{-1, int(w.Fd()), 2}, Setpgid: true}, testchild.Sleep)
+	w.Close()
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != dir {
+		t.Errorf("child's directory %q, %v; want %q", cwd, err, dir)
+	}
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || !bytes.Contains(env, []byte("PIDFD_TEST_CHILD_ROLE=sleep\x00")) {
+		t.Errorf("child's environment %q, %v; want the role in it", env, err)
+	}
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("child's process group %d, %v; want its own", pgid, err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	if ws := reap(t, pid); ws.Signal() != syscall.SIGKILL {
+		t.Errorf("child ended with %v; want SIGKILL", ws)
+	}
+	if out, err := io.ReadAll(r); len(out) != 0 || err != nil {
+		t.Errorf("read %q, %v from the child's stdout; want EOF", out, err)
+	}
+
+	pid = start(t, Attr{Files: []int{-1, -1, 2}}, testchild.Exit, "5")
+	if ws := reap(t, pid); ws.ExitStatus() != 5 {
+		t.Errorf("child ended with %v; want exit status 5", ws)
+	}
+}
+
+// TestSignalMask starts a child from a thread that blocks SIGUSR1: the
+// child must start with no signal blocked.
+func TestSignalMask(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	var usr1 unix.Sigset_t
+	usr1.Val[0] = 1 << (unix.SIGUSR1 - 1)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &usr1, &old); err != nil {
+		t.Fatal(err)
+	}
+	pid := start(t, Attr{}, testchild.Sleep)
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	defer reap(t, pid)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(status, []byte("\nSigBlk:\t0000000000000000\n")) {
+		t.Errorf("the child starts with signals blocked:\n%s", status)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	cmd := testchild.Command(testchild.Sleep)
+	tests := []struct {
+		attr Attr
+		want string
+		is   error
+	}{
+		{Attr{Path: "/nonexistent/spawn-test"}, "fork/exec /nonexistent/spawn-test: no such file or directory", os.ErrNotExist},
+		{Attr{Path: cmd.Path, Dir: "/nonexistent/spawn-test"}, "chdir /nonexistent/spawn-test: no such file or directory", os.ErrNotExist},
+		{Attr{Path: cmd.Path, Files: []int{0, 1 << 20}}, "descriptor 1 of the new process: dup3: bad file descriptor", syscall.EBADF},
+		{Attr{Path: cmd.Path, Setpgid: true, Pgid: 1 << 30}, "setpgid: ", nil},
+	}
+	for _, test := range tests {
+		test.attr.ExitSignal = syscall.SIGCHLD
+		pid, pidfd, err := Start(&test.attr)
+		if err == nil || !strings.Contains(err.Error(), test.want) || test.is != nil && !errors.Is(err, test.is) {
+			t.Errorf("Start(%+v) = %v; want %q (%v)", test.attr, err, test.want, test.is)
+		}
+		if pidfd != -1 {
+			t.Errorf("a pidfd (%d) after a failed start", pidfd)
+		}
+		if pid > 0 {
+			// Without CLONE_AUTOREAP the failed child is a zombie,
+			// exited with status 127.
+			if ws := reap(t, pid); ws.ExitStatus() != 127 {
+				t.Errorf("the failed child ended with %v; want exit status 127", ws)
+			}
+		}
+	}
+	if _, _, err := Start(&Attr{Path: "a\x00b"}); err != syscall.EINVAL {
+		t.Errorf("Start(path with NUL) = %v; want EINVAL", err)
+	}
+}
+
+// TestConcurrent starts children from many goroutines while others start
+// programs with os/exec and the garbage collector runs: every child must
+// run and exit with its own status, and no start may hang.
+func TestConcurrent(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	const workers, each = 4, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each+workers)
+	stop := make(chan struct{})
+	var churn sync.WaitGroup
+	churn.Add(2)
+	go func() { // os/exec's own vfork, concurrently
+		defer churn.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := testchild.Command(testchild.Exit, "0").Run(); err != nil {
+				errs <- fmt.Errorf("os/exec: %w", err)
+			}
+		}
+	}()
+	go func() { // garbage, and collections
+		defer churn.Done()
+		var keep [][]byte
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			keep = append(keep, make([]byte, 64<<10))
+			if len(keep) > 64 {
+				keep = nil
+				runtime.GC()
+			}
+		}
+	}()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				code := (w*each + i) % 100
+				cmd := testchild.Command(testchild.Exit, strconv.Itoa(code))
+				pid, _, err := Start(&Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: []int{-1, -1, 2}, ExitSignal: syscall.SIGCHLD})
+				if err != nil {
+					errs <- err
+					continue
+				}
+				var ws syscall.WaitStatus
+				if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != code {
+					errs <- fmt.Errorf("child %d: %v, %v; want exit status %d", pid, ws, err, code)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	churn.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
