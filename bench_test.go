@@ -4,9 +4,11 @@ package pidfd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -374,4 +376,68 @@ func BenchmarkMessage(b *testing.B) {
 			m.Close()
 		}
 	})
+}
+
+// BenchmarkStart measures how long a start takes until it returns (the
+// child has execed: all three wait for that) with exec.Cmd.Start,
+// StartProcess and StartProcessAutoKill, with an empty heap and with 256 MB
+// of it in use, which a start that copied the parent's memory would feel.
+// Ending the child is not timed.
+func BenchmarkStart(b *testing.B) {
+	starts := []struct {
+		name  string
+		start func(cmd *exec.Cmd) (end func(), err error)
+	}{
+		{"exec.Cmd.Start", func(cmd *exec.Cmd) (func(), error) {
+			err := cmd.Start()
+			return func() { cmd.Process.Kill(); cmd.Wait() }, err
+		}},
+		{"StartProcess", func(cmd *exec.Cmd) (func(), error) {
+			p, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+			return func() { p.Kill(); p.Wait(); p.Close() }, err
+		}},
+		{"StartProcessAutoKill", func(cmd *exec.Cmd) (func(), error) {
+			p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+			return func() { waitGone(p) }, err
+		}},
+	}
+	for _, heapMB := range []int{0, 256} {
+		heap := make([][]byte, heapMB)
+		for i := range heap {
+			heap[i] = make([]byte, 1<<20)
+			for j := 0; j < len(heap[i]); j += 4096 {
+				heap[i][j] = 1 // touched: resident
+			}
+		}
+		for _, s := range starts {
+			b.Run(fmt.Sprintf("heap=%dMB/%s", heapMB, s.name), func(b *testing.B) {
+				for b.Loop() {
+					cmd := testchild.Command(testchild.Sleep)
+					end, err := s.start(cmd)
+					if errors.Is(err, errors.ErrUnsupported) {
+						b.Skip(err)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.StopTimer()
+					end()
+					b.StartTimer()
+				}
+			})
+		}
+		runtime.KeepAlive(heap)
+	}
+}
+
+// waitGone closes p, the PidFd of a StartProcessAutoKill child, and waits
+// until the kernel has reaped the child.
+func waitGone(p *PidFd) {
+	if pid, err := p.PID(); err == nil {
+		if watch, err := Open(pid); err == nil {
+			defer watch.Close()
+			defer watch.Wait()
+		}
+	}
+	p.Close()
 }

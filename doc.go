@@ -77,6 +77,8 @@
 //     nobody, unless the process is your child, which Wait then reaps with
 //     waitid(P_PIDFD). If os/exec or os started that child, Release its
 //     os.Process first, or use FromProcess.
+//   - [StartProcessAutoKill]: the kernel (CLONE_AUTOREAP). The child never
+//     becomes a zombie and Wait reads its status from the kernel's record.
 //   - A thread is nobody's child: nothing reaps a thread PidFd.
 //
 // # Waiting
@@ -181,6 +183,8 @@
 //	7.x    PIDFD_INFO_COREDUMP_SIGNAL, _CODE Coredump.Signal nil, HasCode false
 //	7.x    PIDFD_INFO_SUPPORTED_MASK         probes: PIDFD_INFO_COREDUMP on itself, the
 //	                                         exit record of an ended thread of its own
+//	7.1    CLONE_AUTOREAP, CLONE_PIDFD_AUTOKILL,
+//	       CLONE_NNP                         StartProcessAutoKill: errors.ErrUnsupported
 //
 // "Verified" is the liveness proof above. Each feature is probed once per
 // process; [KernelFeatures] reports the few a caller may want to decide on.

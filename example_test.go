@@ -41,6 +41,36 @@ func ExampleStart() {
 	// exit status 3 3 false
 }
 
+// Start a child that cannot outlive this process: if it dies, even by
+// SIGKILL, the kernel kills the child too, and closing the PidFd does the
+// same. Before Linux 7.1 fall back to StartProcess, whose child would live
+// on.
+func ExampleStartProcessAutoKill() {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		log.Fatal(err)
+	}
+	argv := []string{"sh", "-c", "echo hello from the child; exit 3"}
+	attr := &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}}
+	child, err := pidfd.StartProcessAutoKill(sh, argv, attr)
+	if errors.Is(err, errors.ErrUnsupported) {
+		child, err = pidfd.StartProcess(sh, argv, attr)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer child.Close() // kills the child if it still runs
+
+	status, err := child.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(status)
+	// Output:
+	// hello from the child
+	// exit status 3
+}
+
 // Signal through the pidfd: once the process is gone, the signal fails
 // instead of reaching whoever holds the PID next.
 func ExamplePidFd_Signal() {

@@ -29,6 +29,10 @@ type handle struct {
 	// prove that it still lives after each read.
 	pid    int
 	thread bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
+	// kernelReaps: a child started with CLONE_AUTOREAP. Once it has
+	// execed, waitid sees it as an ordinary child while it lives, but the
+	// kernel reaps it: its status is only ever in the kernel's record.
+	kernelReaps bool
 
 	// The package's own calls use fdNum while they hold a pin (see pin);
 	// file is the descriptor's owner, registered with the runtime poller

@@ -61,6 +61,9 @@ func fromProcess(p *os.Process) (*PidFd, error) { return nil, errUnsupported }
 func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
+func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	return nil, errUnsupported
+}
 func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 func (p *PidFd) tryWait() (*ExitStatus, error)                 { return nil, errUnsupported }
 

@@ -62,3 +62,34 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 	}
 	return fromProcess(p)
 }
+
+// StartProcessAutoKill starts the program name as [StartProcess] does, as
+// a child that cannot outlive the returned PidFd: when the PidFd's
+// descriptor is closed, the kernel kills the child with SIGKILL. That
+// happens on [PidFd.Close], when the garbage collector finalizes an
+// unreachable PidFd, and when this process ends in any way, SIGKILL and
+// crashes included, so a supervisor's children never outlive it. Only a
+// copy of the descriptor keeps the child alive: one passed to another
+// process (see [WriteMessage]) hands it the child's life, until it closes
+// its copy too.
+//
+// The kernel reaps the child itself: it never becomes a zombie, sends no
+// SIGCHLD, and [PidFd.Wait] reads its status from the kernel's record.
+// The child and every program it execs run with no_new_privs: setuid bits
+// and file capabilities grant them nothing, so that a child that cannot
+// outlive an unprivileged parent cannot become a privileged one either.
+//
+// attr's Dir, Env (nil: the caller's environment) and Files are honoured as
+// by StartProcess; of attr.Sys, only Setsid, Setpgid and Pgid (any other
+// setting is an error). The child starts with no signal blocked, and with
+// the caller's ignored signals still ignored. name is not looked up in
+// PATH. If the child cannot exec, the error says which step failed (an
+// [*os.PathError] for the program or Dir, as os.StartProcess gives it),
+// and no child is left.
+//
+// It needs CLONE_PIDFD_AUTOKILL (Linux 7.1) and runs on amd64, arm64 and
+// 386; elsewhere, and where a seccomp filter denies clone3, the error is
+// [errors.ErrUnsupported].
+func StartProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	return startProcessAutoKill(name, argv, attr)
+}

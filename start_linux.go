@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"syscall"
 
+	"github.com/pidfd-go/pidfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,18 +121,11 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	}
 	pidfd := -1
 	sys.PidFD = &pidfd
-	env := attr.Env
-	if env == nil {
-		env = os.Environ()
-	}
 	files := make([]uintptr, len(attr.Files))
-	for i, f := range attr.Files {
-		files[i] = ^uintptr(0) // closed in the child
-		if f != nil {
-			files[i] = f.Fd()
-		}
+	for i, f := range childFiles(attr) {
+		files[i] = uintptr(f) // -1 is ^0: closed in the child
 	}
-	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env, Files: files, Sys: &sys})
+	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: childEnv(attr), Files: files, Sys: &sys})
 	runtime.KeepAlive(attr.Files)
 	if err != nil {
 		return nil, &os.PathError{Op: "fork/exec", Path: name, Err: err}
@@ -148,6 +143,84 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 		killAndReap(nil, pid)
 		return nil, err
 	}
+	return p, nil
+}
+
+// childEnv is the environment attr gives a child: its Env, or if that is
+// nil, ours.
+func childEnv(attr *os.ProcAttr) []string {
+	if attr.Env == nil {
+		return os.Environ()
+	}
+	return attr.Env
+}
+
+// childFiles is attr.Files as descriptor numbers, -1 for nil (closed in the
+// child). The caller keeps attr.Files alive until the child has them.
+func childFiles(attr *os.ProcAttr) []int {
+	fds := make([]int, len(attr.Files))
+	for i, f := range attr.Files {
+		fds[i] = -1
+		if f != nil {
+			fds[i] = int(f.Fd())
+		}
+	}
+	return fds
+}
+
+// The clone flags of StartProcessAutoKill, from Linux 7.1's
+// include/uapi/linux/sched.h (golang.org/x/sys/unix lacks the last three).
+const (
+	cloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
+	cloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
+	clonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
+)
+
+func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
+	if !spawn.Supported {
+		return nil, fmt.Errorf("pidfd: StartProcessAutoKill has no child code for %s: %w", runtime.GOARCH, errors.ErrUnsupported)
+	}
+	if attr == nil {
+		attr = new(os.ProcAttr)
+	}
+	sa := spawn.Attr{
+		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
+		Flags: unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND | cloneAutoreap | cloneNNP | clonePidFdAutokill,
+	}
+	if sys := attr.Sys; sys != nil {
+		rest := *sys
+		sa.Setsid, sa.Setpgid, sa.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
+		rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
+		if !reflect.ValueOf(rest).IsZero() {
+			return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
+		}
+	}
+	pid, fd, err := spawn.Start(&sa)
+	runtime.KeepAlive(attr.Files)
+	switch {
+	case err == syscall.EINVAL || err == syscall.ENOSYS || err == syscall.EPERM:
+		// EINVAL: a kernel without the flags; ENOSYS, EPERM: a seccomp
+		// filter (or a kernel before clone3, 5.3).
+		return nil, fmt.Errorf("pidfd: clone3 answered %v: StartProcessAutoKill needs CLONE_PIDFD_AUTOKILL (Linux 7.1): %w", err, errors.ErrUnsupported)
+	case err != nil:
+		var errno syscall.Errno
+		if errors.As(err, &errno) && pid < 0 {
+			err = os.NewSyscallError("clone3", errno)
+		}
+		return nil, err // a failed step: the child has exited, and the kernel reaped it
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd) // kills the child, which the kernel reaps
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	p, err := newPidFd(fd, pid) // closes fd, and so kills the child, if it fails
+	if err != nil {
+		return nil, err
+	}
+	p.kernelReaps = true
 	return p, nil
 }
 

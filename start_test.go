@@ -4,13 +4,22 @@ package pidfd
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
@@ -264,5 +273,458 @@ func TestStartProcess(t *testing.T) {
 	var pathErr *os.PathError
 	if p2 != nil || !errors.As(err, &pathErr) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("StartProcess(missing) = %v, %v; want a *PathError for ErrNotExist", p2, err)
+	}
+}
+
+// autoKillOrSkip skips the test where StartProcessAutoKill cannot work,
+// after checking that it says so: before Linux 7.1 (CLONE_PIDFD_AUTOKILL)
+// and on architectures without the child code it must answer
+// errors.ErrUnsupported, from 7.1 on amd64, arm64 and 386 it must work.
+func autoKillOrSkip(t *testing.T) {
+	t.Helper()
+	p, err := StartProcessAutoKill("/nonexistent/pidfd-test", nil, nil)
+	if p != nil {
+		p.Close()
+		t.Fatalf("StartProcessAutoKill(missing program) started a process")
+	}
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	release := unix.ByteSliceToString(uts.Release[:])
+	var major, minor int
+	fmt.Sscanf(release, "%d.%d", &major, &minor)
+	has := major > 7 || major == 7 && minor >= 1
+	archHas := runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" || runtime.GOARCH == "386"
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		if has && archHas && os.Getenv(oldKernelEnv) == "" {
+			t.Fatalf("StartProcessAutoKill on Linux %s, %s: %v; want it to work", release, runtime.GOARCH, err)
+		}
+		t.Skipf("no CLONE_PIDFD_AUTOKILL (Linux 7.1) or no child code for %s here (Linux %s; checked that it says so: %v)", runtime.GOARCH, release, err)
+	case !errors.Is(err, os.ErrNotExist):
+		t.Fatalf("StartProcessAutoKill(missing program) = %v; want ErrNotExist (or ErrUnsupported before Linux 7.1)", err)
+	case !has || !archHas:
+		t.Fatalf("StartProcessAutoKill on Linux %s, %s got as far as exec; want errors.ErrUnsupported", release, runtime.GOARCH)
+	}
+}
+
+// startAutoKill starts a test child in a role with StartProcessAutoKill.
+// Cleanup closes the PidFd (which kills the child) and waits until the
+// kernel has reaped it.
+func startAutoKill(t *testing.T, attr *os.ProcAttr, role string, args ...string) (*PidFd, int) {
+	t.Helper()
+	cmd := testchild.Command(role, args...)
+	if attr == nil {
+		attr = &os.ProcAttr{Files: []*os.File{nil, os.Stderr, os.Stderr}}
+	}
+	attr.Env = cmd.Env
+	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, attr)
+	if err != nil {
+		t.Fatalf("StartProcessAutoKill: %v", err)
+	}
+	pid := mustPIDOf(t, p)
+	watch, err := Open(pid)
+	if err != nil {
+		p.Close()
+		t.Fatalf("Open(%d): %v", pid, err)
+	}
+	t.Cleanup(func() {
+		p.Close()
+		watch.Wait()
+		watch.Close()
+	})
+	return p, pid
+}
+
+// gone waits until the process p names has exited and been reaped, and
+// returns its status as the kernel recorded it.
+func gone(t *testing.T, p *PidFd) *ExitStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	status, err := p.WaitContext(ctx)
+	if err != nil {
+		t.Fatalf("waiting for the child to end: %v", err)
+	}
+	return status
+}
+
+// TestStartProcessAutoKill runs where the kernel has CLONE_PIDFD_AUTOKILL;
+// elsewhere it checks that StartProcessAutoKill says it is unsupported.
+func TestStartProcessAutoKill(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "clone3-enosys" {
+		testAutoKillSandboxed(t)
+		return
+	}
+	t.Run("Sandboxed", func(t *testing.T) {
+		runUnder(t, "clone3-enosys", "^TestStartProcessAutoKill$", "TestStartProcessAutoKill")
+	})
+	autoKillOrSkip(t)
+	t.Run("Runs", testAutoKillRuns)
+	t.Run("CloseKills", testAutoKillCloseKills)
+	t.Run("NoNewPrivs", testAutoKillNoNewPrivs)
+	t.Run("GarbageCollected", testAutoKillGarbageCollected)
+	t.Run("Files", testAutoKillFiles)
+	t.Run("Sys", testAutoKillSys)
+	t.Run("StartFailure", testAutoKillStartFailure)
+	t.Run("StarterKilled", testAutoKillStarterKilled)
+	t.Run("Passed", testAutoKillPassed)
+	t.Run("Watched", testAutoKillWatched)
+}
+
+// testAutoKillSandboxed runs under a seccomp filter that answers ENOSYS
+// for clone3, as container runtimes' default profiles do.
+func testAutoKillSandboxed(t *testing.T) {
+	if _, _, errno := unix.RawSyscall(unix.SYS_CLONE3, 0, 0, 0); errno != unix.ENOSYS {
+		t.Fatalf("the filter let clone3 through: %v", errno)
+	}
+	cmd := testchild.Command(testchild.Exit, "0")
+	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	if p != nil || !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("StartProcessAutoKill under the filter = %v, %v; want errors.ErrUnsupported", p, err)
+	}
+	// The rest of the package still starts children.
+	p, err = StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if status, err := p.Wait(); err != nil || !status.Success() {
+		t.Errorf("StartProcess under the filter: Wait = %v, %v; want success", status, err)
+	}
+}
+
+func testAutoKillRuns(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, pid := startAutoKill(t, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}}, testchild.Output, "7")
+	w.Close()
+	if out, err := io.ReadAll(r); err != nil || string(out) != "xxxxxxx" {
+		t.Errorf("child wrote %q, %v; want xxxxxxx", out, err)
+	}
+	status, err := p.Wait()
+	if err != nil || !status.Success() || status.Pid() != pid {
+		t.Fatalf("Wait = %v, %v; want PID %d's success", status, err, pid)
+	}
+	// The kernel reaped it: nothing is left to wait for, not even as a
+	// clone child.
+	var si unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, pid, &si, unix.WEXITED|unix.WNOHANG|unix.WALL, nil); err != syscall.ECHILD {
+		t.Errorf("waitid(P_PID %d, __WALL) after the exit = %v; want ECHILD (no zombie)", pid, err)
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/proc/%d after the exit: %v; want it gone", pid, err)
+	}
+
+	p, _ = startAutoKill(t, nil, testchild.Exit, "9")
+	if status, err := p.Wait(); err != nil || status.ExitCode() != 9 {
+		t.Errorf("Wait = %v, %v; want exit status 9", status, err)
+	}
+	p, _ = startAutoKill(t, nil, testchild.Die, strconv.Itoa(int(syscall.SIGTERM)))
+	if status, err := p.Wait(); err != nil || status.Signal() != syscall.SIGTERM {
+		t.Errorf("Wait = %v, %v; want death by SIGTERM", status, err)
+	}
+}
+
+func testAutoKillCloseKills(t *testing.T) {
+	p, pid := startAutoKill(t, nil, testchild.Sleep)
+	watch, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	if state := procState(t, pid); state == "Z" || state == "X" {
+		t.Fatalf("child %d is %s before the Close; want it alive", pid, state)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if status := gone(t, watch); status.Signal() != syscall.SIGKILL {
+		t.Errorf("child ended with %v after Close; want SIGKILL", status)
+	}
+}
+
+func testAutoKillNoNewPrivs(t *testing.T) {
+	_, pid := startAutoKill(t, nil, testchild.Sleep)
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(status, []byte("\nNoNewPrivs:\t1\n")) {
+		t.Errorf("child's /proc/PID/status has no NoNewPrivs: 1:\n%s", status)
+	}
+}
+
+func testAutoKillGarbageCollected(t *testing.T) {
+	cmd := testchild.Command(testchild.Sleep)
+	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := Open(mustPIDOf(t, p))
+	if err != nil {
+		p.Close()
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	p = nil // unreachable: its finalizer closes the descriptor
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		if status, err := watch.TryWait(); err != nil || status != nil {
+			if err != nil || status.Signal() != syscall.SIGKILL {
+				t.Errorf("child ended with %v, %v; want SIGKILL", status, err)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the child lived on after its PidFd was garbage collected")
+}
+
+func testAutoKillFiles(t *testing.T) {
+	// Pipes whose descriptor numbers fall below, on and above the
+	// numbers they are to take in the child, one file twice, and holes.
+	var readers []*os.File
+	var writers []*os.File
+	for range 4 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		readers, writers = append(readers, r), append(writers, w)
+	}
+	files := make([]*os.File, 40)
+	files[2] = os.Stderr
+	wants := map[int]int{} // child descriptor -> pipe
+	place := func(child, pipe int) { files[child] = writers[pipe]; wants[child] = pipe }
+	place(0, 3) // far below the pipe's number
+	place(int(writers[1].Fd()), 1)
+	place(int(writers[2].Fd())+7, 2)
+	place(len(files)-1, 0)
+	place(int(writers[0].Fd()), 3) // the number of a pipe placed elsewhere
+	var args []string
+	for child := range files {
+		if _, ok := wants[child]; ok {
+			args = append(args, strconv.Itoa(child))
+		} else if files[child] == nil && child > 2 { // Go opens /dev/null on 0-2 if closed
+			args = append(args, "-"+strconv.Itoa(child))
+		}
+	}
+	p, _ := startAutoKill(t, &os.ProcAttr{Files: files}, testchild.Fds, args...)
+	for _, w := range writers {
+		w.Close()
+	}
+	if status, err := p.Wait(); err != nil || !status.Success() {
+		t.Fatalf("child checking its descriptors: %v, %v; want success", status, err)
+	}
+	got := map[int]string{}
+	for pipe, r := range readers {
+		out, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[pipe] = string(out)
+	}
+	for child, pipe := range wants {
+		if !strings.Contains(got[pipe], strconv.Itoa(child)) {
+			t.Errorf("descriptor %d of the child did not reach pipe %d (pipes got %v)", child, pipe, got)
+		}
+	}
+}
+
+func testAutoKillSys(t *testing.T) {
+	_, pid := startAutoKill(t, &os.ProcAttr{Sys: &syscall.SysProcAttr{Setpgid: true}}, testchild.Sleep)
+	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
+		t.Errorf("process group %d, %v; want its own", pgid, err)
+	}
+	_, pid = startAutoKill(t, &os.ProcAttr{Sys: &syscall.SysProcAttr{Setsid: true}}, testchild.Sleep)
+	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
+		t.Errorf("session %d, %v; want its own", sid, err)
+	}
+	p, err := StartProcessAutoKill("/bin/true", nil, &os.ProcAttr{Sys: &syscall.SysProcAttr{Chroot: "/"}})
+	if p != nil || !errors.Is(err, os.ErrInvalid) {
+		t.Errorf("StartProcessAutoKill(Chroot) = %v, %v; want os.ErrInvalid", p, err)
+	}
+}
+
+func testAutoKillStartFailure(t *testing.T) {
+	cmd := testchild.Command(testchild.Sleep)
+	tests := []struct {
+		name string
+		attr *os.ProcAttr
+		op   string
+		want error
+	}{
+		{"/nonexistent/pidfd-test", nil, "fork/exec", os.ErrNotExist},
+		{"/proc/self/status", nil, "fork/exec", os.ErrPermission}, // not executable
+		{cmd.Path, &os.ProcAttr{Dir: "/nonexistent/pidfd-test"}, "chdir", os.ErrNotExist},
+	}
+	for _, test := range tests {
+		p, err := StartProcessAutoKill(test.name, []string{test.name}, test.attr)
+		var pathErr *os.PathError
+		if p != nil || !errors.As(err, &pathErr) || pathErr.Op != test.op || !errors.Is(err, test.want) {
+			t.Errorf("StartProcessAutoKill(%s, %+v) = %v, %v; want a *PathError %s for %v", test.name, test.attr, p, err, test.op, test.want)
+		}
+		if p != nil {
+			p.Close()
+		}
+	}
+	// A descriptor that cannot be moved (a number never opened): the
+	// error names it.
+	bad := os.NewFile(uintptr(1<<20), "never opened")
+	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Files: []*os.File{nil, bad}})
+	if p != nil || !errors.Is(err, syscall.EBADF) || !strings.Contains(err.Error(), "descriptor 1 ") {
+		t.Errorf("StartProcessAutoKill with a bad descriptor = %v, %v; want EBADF naming descriptor 1", p, err)
+	}
+	if p != nil {
+		p.Close()
+	}
+}
+
+const autoKillStarterRole = "autokill-starter"
+
+// autoKillStarter starts a sleeping test child with StartProcessAutoKill,
+// sends its PidFd to the unix socket at args[0] if there is one, prints the
+// child's PID and sleeps until killed.
+func autoKillStarter(args []string) int {
+	cmd := testchild.Command(testchild.Sleep)
+	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if len(args) > 0 {
+		conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: args[0], Net: "unix"})
+		if err == nil {
+			_, err = WriteMessage(conn, []byte("child"), nil, p)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	}
+	pid, err := p.PID()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	fmt.Println(pid)
+	time.Sleep(time.Hour)
+	return 0
+}
+
+// startStarter runs autoKillStarter and returns its command and its
+// child's PID. Cleanup kills and reaps it.
+func startStarter(t *testing.T, args ...string) (*exec.Cmd, int) {
+	t.Helper()
+	starter := testchild.Command(autoKillStarterRole, args...)
+	starter.Stderr = os.Stderr
+	out, err := starter.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := starter.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		starter.Process.Kill()
+		starter.Wait()
+	})
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		t.Fatalf("reading the starter's child's PID: %v", err)
+	}
+	return starter, pid
+}
+
+func testAutoKillStarterKilled(t *testing.T) {
+	starter, pid := startStarter(t)
+	watch, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	starter.Process.Kill() // SIGKILL: the starter runs no code of its own
+	starter.Wait()
+	if status := gone(t, watch); status.Signal() != syscall.SIGKILL {
+		t.Errorf("the child of a SIGKILLed starter ended with %v; want SIGKILL", status)
+	}
+}
+
+func testAutoKillPassed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sock")
+	listener, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close()
+	starter, pid := startStarter(t, path)
+	conn, err := listener.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, m, err := ReadMessage(conn, make([]byte, 16))
+	if err != nil || len(m.PidFds) != 1 {
+		t.Fatalf("ReadMessage = %+v, %v; want one PidFd", m, err)
+	}
+	received := m.PidFds[0]
+	defer received.Close()
+	if got := mustPIDOf(t, received); got != pid {
+		t.Fatalf("received a PidFd for %d; want %d", got, pid)
+	}
+	starter.Process.Kill()
+	starter.Wait()
+	// The received copy holds the child's life now.
+	time.Sleep(200 * time.Millisecond)
+	if status, err := received.TryWait(); status != nil || err != nil {
+		t.Fatalf("the child ended (%v, %v) with its starter although another process holds its pidfd", status, err)
+	}
+	if state := procState(t, pid); state == "Z" || state == "X" {
+		t.Fatalf("child %d is %s; want it alive", pid, state)
+	}
+	watch, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	received.Close()
+	if status := gone(t, watch); status.Signal() != syscall.SIGKILL {
+		t.Errorf("child ended with %v once the received PidFd was closed; want SIGKILL", status)
+	}
+}
+
+func testAutoKillWatched(t *testing.T) {
+	w, err := NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	codes := map[*PidFd]int{}
+	for code := 1; code <= 3; code++ {
+		p, _ := startAutoKill(t, nil, testchild.Exit, strconv.Itoa(code))
+		codes[p] = code
+		if err := w.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range codes {
+		x, err := w.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Err != nil || x.Status == nil || x.Status.ExitCode() != codes[x.PidFd] {
+			t.Errorf("Next = %+v; want exit status %d", x, codes[x.PidFd])
+		}
+		if status, err := x.PidFd.Wait(); err != nil || status != x.Status {
+			t.Errorf("Wait after delivery = %v, %v; want the delivered status", status, err)
+		}
 	}
 }

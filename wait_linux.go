@@ -255,9 +255,10 @@ func waitid(fd int, si *siginfoChild, options int, rusage *syscall.Rusage) error
 // is being reaped, or has been, here. It asks under p.mu, which a waiter
 // holds from the waitid that sees the exit to its record in exitSeen, so
 // it cannot take our own child, reaped by os/exec a moment ago and not yet
-// handed to the waiters, for another's. A thread is nobody's child.
+// handed to the waiters, for another's. A thread is nobody's child, and a
+// child the kernel reaps is not ours to reap.
 func (p *PidFd) isUnreapedChild() (bool, error) {
-	if p.thread {
+	if p.thread || p.kernelReaps {
 		return false, nil
 	}
 	// Pinned before p.mu is taken, and so unpinned after it is let go: the
