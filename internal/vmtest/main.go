@@ -2,19 +2,22 @@
 // real Debian kernel, so that old kernels, and 32-bit programs, are tested
 // for real:
 //
-//	go run ./internal/vmtest -kernel 6.1 [-arch 386] [-- test binary flags]
+//	go run ./internal/vmtest -kernel 6.1 [-arch 386|arm64] [-- test binary flags]
 //
 // It builds the test binary statically, packs it with a small init
 // (./internal/vmtest/vminit) and busybox (for sh and sleep) into an
-// initramfs, boots it with qemu-system-x86_64, streams the serial console,
-// and exits with the test binary's status.
+// initramfs, boots it with qemu-system-x86_64 (or, for arm64, with
+// qemu-system-aarch64 emulating a whole arm64 machine), streams the serial
+// console, and exits with the test binary's status.
 //
-// It needs qemu-system-x86 and busybox-static from Debian, and fetches the
-// kernel package with apt-get into .cache/kernels (see .ci/run): 6.1 and
-// 6.12 from the machine's own apt sources (bookworm), 5.10 and 7.3 from
-// bullseye and trixie-backports through a private apt list and state under
-// .cache/apt, on the mirror the machine's sources name. The machine's apt
-// configuration is never changed.
+// It needs qemu-system-x86 (qemu-system-arm for arm64) and busybox-static
+// from Debian, and fetches the kernel package with apt-get into
+// .cache/kernels (see .ci/run): 6.1 and 6.12 from the machine's own apt
+// sources (bookworm), 5.10 and 7.3 from bullseye and trixie-backports through
+// a private apt list and state under .cache/apt, on the mirror the machine's
+// sources name. The arm64 kernel and busybox come through such a private list
+// too, for the arm64 architecture. The machine's apt configuration is never
+// changed.
 package main
 
 import (
@@ -40,12 +43,32 @@ type kernelSource struct {
 	pkg   string
 }
 
-// kernels maps a kernel version to where Debian ships it.
+// kernels maps a kernel version to where Debian ships it; ARCH stands for
+// the Debian architecture.
 var kernels = map[string]kernelSource{
-	"5.10": {"bullseye", "linux-image-cloud-amd64"},
-	"6.1":  {"", "linux-image-cloud-amd64"},
-	"6.12": {"", "linux-image-6.12-cloud-amd64"},
-	"7.3":  {"trixie-backports", "linux-image-cloud-amd64"},
+	"5.10": {"bullseye", "linux-image-cloud-ARCH"},
+	"6.1":  {"", "linux-image-cloud-ARCH"},
+	"6.12": {"", "linux-image-6.12-cloud-ARCH"},
+	"7.3":  {"trixie-backports", "linux-image-cloud-ARCH"},
+}
+
+// A machine is what qemu emulates for a GOARCH.
+type machine struct {
+	debArch  string // the Debian architecture of its kernel and busybox
+	goArch   string // of its init
+	qemu     string
+	qemuPkg  string
+	args     []string
+	console  string
+	nativeOK bool // the host's own busybox and hardware acceleration serve it
+}
+
+var machines = map[string]machine{
+	"amd64": {"amd64", "amd64", "qemu-system-x86_64", "qemu-system-x86", []string{"-cpu", "max", "-M", "q35"}, "ttyS0", true},
+	// A 32-bit program on the 64-bit kernel, as the kernel's compat layer
+	// runs it.
+	"386":   {"amd64", "amd64", "qemu-system-x86_64", "qemu-system-x86", []string{"-cpu", "max", "-M", "q35"}, "ttyS0", true},
+	"arm64": {"arm64", "arm64", "qemu-system-aarch64", "qemu-system-arm", []string{"-cpu", "max", "-M", "virt"}, "ttyAMA0", false},
 }
 
 const kernelList = "5.10, 6.1, 6.12, 7.3"
@@ -65,11 +88,11 @@ const bootAttempts = 3
 
 func main() {
 	kernel := flag.String("kernel", "6.1", "kernel version to boot: "+kernelList)
-	arch := flag.String("arch", "amd64", "GOARCH of the test binary: amd64 or 386")
+	arch := flag.String("arch", "amd64", "GOARCH of the test binary: amd64, 386 or arm64")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
 	pkgDir := flag.String("pkg", ".", "package whose tests to run")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386] [-pkg DIR] [-- test flags]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386|arm64] [-pkg DIR] [-- test flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -90,18 +113,20 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	if !ok {
 		return 0, fmt.Errorf("unknown kernel %q (have %s)", kernel, kernelList)
 	}
-	if arch != "amd64" && arch != "386" {
-		return 0, fmt.Errorf("unknown arch %q (have amd64, 386)", arch)
+	m, ok := machines[arch]
+	if !ok {
+		return 0, fmt.Errorf("unknown arch %q (have amd64, 386, arm64)", arch)
 	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
+	src.pkg = strings.ReplaceAll(src.pkg, "ARCH", m.debArch)
+	qemu, err := exec.LookPath(m.qemu)
 	if err != nil {
-		return 0, fmt.Errorf("%w (apt-get install --no-install-recommends qemu-system-x86)", err)
+		return 0, fmt.Errorf("%w (apt-get install --no-install-recommends %s)", err, m.qemuPkg)
 	}
-	busybox, err := exec.LookPath("busybox")
+	busybox, err := fetchBusybox(m)
 	if err != nil {
-		return 0, fmt.Errorf("%w (apt-get install busybox-static)", err)
+		return 0, err
 	}
-	vmlinuz, err := fetchKernel(kernel, src)
+	vmlinuz, err := fetchKernel(kernel, m.debArch, src)
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +141,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	if err := goTool(arch, "test", "-c", "-o", testBin, pkgDir); err != nil {
 		return 0, err
 	}
-	if err := goTool("amd64", "build", "-o", initBin, "./internal/vmtest/vminit"); err != nil {
+	if err := goTool(m.goArch, "build", "-o", initBin, "./internal/vmtest/vminit"); err != nil {
 		return 0, err
 	}
 	initrd := filepath.Join(work, "initrd.cpio")
@@ -125,7 +150,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	}
 
 	accel := "tcg"
-	if kvmUsable() {
+	if m.nativeOK && kvmUsable() {
 		accel = "kvm"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -133,7 +158,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	fmt.Printf("vmtest: booting Linux %s (%s) with a %s test binary under %s: %s\n",
 		kernel, filepath.Base(vmlinuz), arch, accel, strings.Join(testArgs, " "))
 	for attempt := 1; ; attempt++ {
-		code, booted, err := boot(ctx, qemu, accel, vmlinuz, initrd)
+		code, booted, err := boot(ctx, qemu, m, accel, vmlinuz, initrd)
 		if ctx.Err() != nil {
 			return 0, fmt.Errorf("Linux %s: no result within %v", kernel, timeout)
 		}
@@ -152,12 +177,13 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 
 // boot runs one machine to its end, streaming its console. It reports the
 // test binary's exit code, and whether init started at all.
-func boot(ctx context.Context, qemu, accel, vmlinuz, initrd string) (code int, booted bool, err error) {
-	cmd := exec.CommandContext(ctx, qemu,
-		"-accel", accel, "-cpu", "max", "-M", "q35", "-m", "1024", "-smp", "2",
+func boot(ctx context.Context, qemu string, m machine, accel, vmlinuz, initrd string) (code int, booted bool, err error) {
+	args := append([]string{"-accel", accel}, m.args...)
+	args = append(args, "-m", "1024", "-smp", "2",
 		"-no-reboot", "-nographic", "-monitor", "none", "-serial", "stdio",
 		"-kernel", vmlinuz, "-initrd", initrd,
-		"-append", "console=ttyS0 quiet panic=-1 random.trust_cpu=on")
+		"-append", "console="+m.console+" quiet panic=-1 random.trust_cpu=on")
+	cmd := exec.CommandContext(ctx, qemu, args...)
 	cmd.Stdin = nil
 	console, err := cmd.StdoutPipe()
 	if err != nil {
@@ -192,16 +218,21 @@ func boot(ctx context.Context, qemu, accel, vmlinuz, initrd string) (code int, b
 
 // fetchKernel returns the path of the vmlinuz of kernel version, from the
 // Debian package src names (or the package a metapackage depends on),
-// downloading and unpacking it into .cache/kernels/VERSION on first use.
-func fetchKernel(version string, src kernelSource) (string, error) {
-	dir, err := filepath.Abs(filepath.Join(".cache", "kernels", version))
+// downloading and unpacking it into .cache/kernels/VERSION (VERSION-ARCH
+// for another architecture than amd64) on first use.
+func fetchKernel(version, debArch string, src kernelSource) (string, error) {
+	name := version
+	if debArch != "amd64" {
+		name += "-" + debArch
+	}
+	dir, err := filepath.Abs(filepath.Join(".cache", "kernels", name))
 	if err != nil {
 		return "", err
 	}
 	if found, _ := filepath.Glob(filepath.Join(dir, "vmlinuz-*")); len(found) == 1 {
 		return found[0], nil
 	}
-	apt, err := newAptSource(src.suite)
+	apt, err := newAptSource(src.suite, debArch)
 	if err != nil {
 		return "", err
 	}
@@ -212,7 +243,7 @@ func fetchKernel(version string, src kernelSource) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	download := apt.command("apt-get", "download", real)
+	download := apt.command("apt-get", "download", real+":"+debArch)
 	download.Dir = dir
 	download.Stdout, download.Stderr = os.Stderr, os.Stderr
 	if err := download.Run(); err != nil {
@@ -301,28 +332,43 @@ func copyKernel(archive *tar.Reader, dir string) (string, error) {
 }
 
 // aptSource runs apt-get and apt-cache on the machine's own sources, or,
-// for another suite, on a private list and state under .cache/apt/SUITE that
-// names only that suite on the machine's Debian mirror. The machine's apt
-// configuration is left as it is.
+// for another suite or architecture, on a private list and state under
+// .cache/apt/SUITE (SUITE-ARCH) that names only that suite on the machine's
+// Debian mirror. The machine's apt configuration is left as it is.
 type aptSource struct {
 	options []string
 }
 
-func newAptSource(suite string) (*aptSource, error) {
-	if suite == "" {
+// newAptSource names suite ("" for the machine's own release) for the
+// Debian architecture debArch.
+func newAptSource(suite, debArch string) (*aptSource, error) {
+	native := debArch == "amd64"
+	if suite == "" && native {
 		return &aptSource{}, nil
 	}
-	dir, err := filepath.Abs(filepath.Join(".cache", "apt", suite))
+	mirror, signedBy, codename, err := machineMirror()
 	if err != nil {
 		return nil, err
 	}
-	mirror, signedBy, err := machineMirror()
+	if suite == "" {
+		suite = codename
+	}
+	name := suite
+	var opts []string
+	if !native {
+		name += "-" + debArch
+		opts = append(opts, "arch="+debArch)
+	}
+	dir, err := filepath.Abs(filepath.Join(".cache", "apt", name))
 	if err != nil {
 		return nil, err
+	}
+	if signedBy != "" {
+		opts = append(opts, "signed-by="+signedBy)
 	}
 	line := "deb " + mirror + " " + suite + " main\n"
-	if signedBy != "" {
-		line = "deb [signed-by=" + signedBy + "] " + mirror + " " + suite + " main\n"
+	if len(opts) > 0 {
+		line = "deb [" + strings.Join(opts, " ") + "] " + mirror + " " + suite + " main\n"
 	}
 	for _, sub := range []string{"lists/partial", "cache/archives/partial"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
@@ -338,6 +384,8 @@ func newAptSource(suite string) (*aptSource, error) {
 		"-o", "Dir::Etc::sourceparts=/nonexistent",
 		"-o", "Dir::State::Lists=" + filepath.Join(dir, "lists"),
 		"-o", "Dir::Cache=" + filepath.Join(dir, "cache"),
+		"-o", "APT::Architecture=" + debArch,
+		"-o", "APT::Architectures::=" + debArch,
 	}}
 	update := a.command("apt-get", "-q", "update")
 	update.Stdout, update.Stderr = os.Stderr, os.Stderr
@@ -376,8 +424,8 @@ func (a *aptSource) binaryPackage(pkg string) (string, error) {
 }
 
 // machineMirror returns the Debian mirror the machine's apt sources use for
-// its own release (and the keyring they name, if any).
-func machineMirror() (uri, signedBy string, err error) {
+// its own release (and the keyring they name, if any), and the release.
+func machineMirror() (uri, signedBy, release string, err error) {
 	codename := ""
 	if osRelease, err := os.ReadFile("/etc/os-release"); err == nil {
 		for line := range strings.Lines(string(osRelease)) {
@@ -409,7 +457,7 @@ func machineMirror() (uri, signedBy string, err error) {
 					if !strings.HasPrefix(keyring, "/") {
 						keyring = "" // an inline key, or none
 					}
-					return uris[0], keyring, nil
+					return uris[0], keyring, debianCodename(codename), nil
 				}
 			}
 			continue
@@ -429,19 +477,69 @@ func machineMirror() (uri, signedBy string, err error) {
 				}
 			}
 			if len(f) >= 2 && debianSuite(f[1:2], codename) {
-				return f[0], "", nil
+				return f[0], "", debianCodename(codename), nil
 			}
 		}
 	}
-	return "", "", fmt.Errorf("no Debian mirror for %q in the machine's apt sources", codename)
+	return "", "", "", fmt.Errorf("no Debian mirror for %q in the machine's apt sources", codename)
 }
 
 // debianSuite reports whether suites names the machine's release itself.
 func debianSuite(suites []string, codename string) bool {
+	return slices.Contains(suites, debianCodename(codename))
+}
+
+func debianCodename(codename string) string {
 	if codename == "" {
-		codename = "bookworm"
+		return "bookworm"
 	}
-	return slices.Contains(suites, codename)
+	return codename
+}
+
+// fetchBusybox returns the path of a static busybox for m: the host's own,
+// or, for another architecture, the machine's release's busybox-static for
+// it, unpacked into .cache/busybox/ARCH on first use.
+func fetchBusybox(m machine) (string, error) {
+	if m.nativeOK {
+		busybox, err := exec.LookPath("busybox")
+		if err != nil {
+			return "", fmt.Errorf("%w (apt-get install busybox-static)", err)
+		}
+		return busybox, nil
+	}
+	dir, err := filepath.Abs(filepath.Join(".cache", "busybox", m.debArch))
+	if err != nil {
+		return "", err
+	}
+	busybox := filepath.Join(dir, "bin", "busybox")
+	if _, err := os.Stat(busybox); err == nil {
+		return busybox, nil
+	}
+	apt, err := newAptSource("", m.debArch)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	download := apt.command("apt-get", "download", "busybox-static:"+m.debArch)
+	download.Dir = dir
+	download.Stdout, download.Stderr = os.Stderr, os.Stderr
+	if err := download.Run(); err != nil {
+		return "", fmt.Errorf("apt-get download busybox-static:%s: %w", m.debArch, err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "busybox-static_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("apt-get download busybox-static left %d packages", len(debs))
+	}
+	defer os.Remove(debs[0])
+	if out, err := exec.Command("dpkg-deb", "-x", debs[0], dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dpkg-deb -x %s: %v: %s", debs[0], err, out)
+	}
+	if _, err := os.Stat(busybox); err != nil {
+		return "", fmt.Errorf("no bin/busybox in busybox-static:%s: %w", m.debArch, err)
+	}
+	return busybox, nil
 }
 
 func goTool(arch string, args ...string) error {
