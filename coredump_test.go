@@ -106,20 +106,19 @@ func inVM() bool {
 // TestCoredump makes children that dump core, in the VM only, and checks
 // what the kernel recorded: for our child reaped here, and for a child
 // that os/exec reaped before the PidFd's Wait (the kernel's record, as
-// for any process).
+// for any process). It dumps through a file core_pattern, of which the
+// kernel keeps no record, and through a pipe to a helper given the dumping
+// process's pidfd (%F, 6.16+), of which it does (fs/coredump.c calls
+// pidfs_coredump() only there and for a coredump socket).
 func TestCoredump(t *testing.T) {
 	leakcheck.Check(t)
 	if !inVM() {
 		t.Skip("dumps core: runs only inside a vmtest VM (PIDFD_VMTEST=1, parent PID 1), " +
 			"which may change /proc/sys/kernel/core_pattern")
 	}
-	dir := t.TempDir()
 	const patternFile = "/proc/sys/kernel/core_pattern"
 	old, err := os.ReadFile(patternFile)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(patternFile, []byte(filepath.Join(dir, "core.%p")), 0); err != nil {
 		t.Fatal(err)
 	}
 	defer os.WriteFile(patternFile, old, 0)
@@ -133,6 +132,26 @@ func TestCoredump(t *testing.T) {
 	}
 	f := KernelFeatures()
 	t.Logf("kernel features: %+v", f)
+	dir := t.TempDir()
+	for _, pattern := range []struct {
+		name, pattern string
+		recorded      bool // where the kernel has PIDFD_INFO_COREDUMP
+	}{
+		{"file", filepath.Join(dir, "core.%p"), false},
+		{"pipe with pidfd", "|/bin/true %F", true}, // true reads nothing: the dump ends early
+	} {
+		t.Run(pattern.name, func(t *testing.T) {
+			if err := os.WriteFile(patternFile, []byte(pattern.pattern), 0); err != nil {
+				t.Fatal(err)
+			}
+			testCoredump(t, f, pattern.recorded)
+		})
+	}
+	cores, _ := filepath.Glob(filepath.Join(dir, "core.*"))
+	t.Logf("core files: %d", len(cores))
+}
+
+func testCoredump(t *testing.T, f Features, recorded bool) {
 	check := func(t *testing.T, s *ExitStatus) {
 		t.Helper()
 		if s.Signal() != syscall.SIGABRT || !strings.Contains(s.String(), "(core dumped)") {
@@ -145,14 +164,16 @@ func TestCoredump(t *testing.T) {
 			if ok || dump != (Coredump{}) {
 				t.Errorf("Coredump() = %+v, %v without PIDFD_INFO_COREDUMP; want unknown", dump, ok)
 			}
+		case !ok && recorded:
+			t.Errorf("Coredump() unknown; want the kernel's record of the dump")
 		case !ok:
-			// 7.3 keeps no record of a core written through a file
-			// core_pattern: unknown, and the wait status tells.
-			t.Logf("no record of the dump: unknown")
+			t.Logf("no record of the dump: unknown, and the wait status tells")
 		case !dump.Dumped || !dump.AsUser || dump.AsRoot || dump.Skipped:
 			t.Errorf("Coredump() = %+v, %v; want dumped as the user", dump, ok)
 		case dump.Signal != nil && dump.Signal != syscall.SIGABRT:
 			t.Errorf("Coredump().Signal = %v; want SIGABRT", dump.Signal)
+		case recorded && dump.Signal == nil:
+			t.Errorf("Coredump().Signal = nil; want SIGABRT (PIDFD_INFO_COREDUMP_SIGNAL)")
 		}
 		if !s.CoreDumped() {
 			t.Errorf("CoreDumped() = false")
@@ -203,8 +224,6 @@ func TestCoredump(t *testing.T) {
 		}
 		check(t, s)
 	})
-	cores, _ := filepath.Glob(filepath.Join(dir, "core.*"))
-	t.Logf("core files: %d", len(cores))
 }
 
 // askCoredump waits, if cmd is not nil, until its process has exited

@@ -73,8 +73,8 @@ func (s *ExitStatus) CoreDumped() bool { return s != nil && (s.core || s.dump.Du
 // a pidfd names (PIDFD_INFO_COREDUMP), not only for the caller's children,
 // and keeps it after the reaping. See [ExitStatus.Coredump].
 type Coredump struct {
-	// Dumped reports that the kernel dumped the process's core, to a
-	// file or to the program that core_pattern names (PIDFD_COREDUMPED).
+	// Dumped reports that the kernel dumped the process's core to the
+	// program or socket that core_pattern names (PIDFD_COREDUMPED).
 	Dumped bool
 	// Skipped reports that the process was not dumpable
 	// (PIDFD_COREDUMP_SKIP: prctl PR_SET_DUMPABLE 0, or a changed
@@ -98,9 +98,11 @@ type Coredump struct {
 // was killed by a signal that does not dump core (SIGKILL, SIGTERM), has a
 // zero Coredump, and ok. For one killed by a signal that dumps core, ok
 // says that the kernel kept a record of the dump: Linux 6.16+
-// ([Features].Coredumps) keeps one for some dumps only (7.3 kept none for a
-// core written to a file through core_pattern), and none where the PidFd
-// was closed while os/exec reaped the child. Elsewhere ok is false.
+// ([Features].Coredumps) keeps one only for a dump to a program given the
+// process's pidfd (core_pattern "|program ... %F") or to a coredump
+// socket, none for a core written to a file, and
+// none where the PidFd was closed while os/exec reaped the child.
+// Elsewhere ok is false.
 // [ExitStatus.CoreDumped] answers from the wait status instead, for the
 // caller's own children.
 func (s *ExitStatus) Coredump() (dump Coredump, ok bool) {

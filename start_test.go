@@ -723,8 +723,8 @@ func testAutoKillWatched(t *testing.T) {
 		if x.Err != nil || x.Status == nil || x.Status.ExitCode() != codes[x.PidFd] {
 			t.Errorf("Next = %+v; want exit status %d", x, codes[x.PidFd])
 		}
-		if status, err := x.PidFd.Wait(); err != nil || status != x.Status {
-			t.Errorf("Wait after delivery = %v, %v; want the delivered status", status, err)
+		if status, err := x.PidFd.Wait(); err != nil || status.Sys() != x.Status.Sys() || status.Pid() != x.Status.Pid() {
+			t.Errorf("Wait after delivery = %v, %v; want the delivered status, %v", status, err, x.Status)
 		}
 	}
 }

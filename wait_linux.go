@@ -395,7 +395,8 @@ func (p *PidFd) exitInfo() (*ExitStatus, error) {
 // which is why this is asked only after the reaping. A process that exited,
 // or that a signal without a core action killed, dumped nothing. For one
 // killed by a signal that dumps, an answer without the record says nothing:
-// 7.3 wrote a core file through core_pattern and kept no record.
+// the kernel records only dumps to a helper given the pidfd (core_pattern
+// "|... %F") or to a coredump socket, not to a file.
 func readCoredump(fd int, ws syscall.WaitStatus) (Coredump, bool) {
 	if has, err := coredumpInfo.ask(); err != nil || !has {
 		return Coredump{}, false
