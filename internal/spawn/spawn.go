@@ -209,6 +209,12 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(i), 0)
 		}
 	}
+	// The standard descriptors not given are closed, as os.StartProcess
+	// closes them: they are the one kind a process holds without
+	// close-on-exec.
+	for i := len(files); i < 3; i++ {
+		add(stepInfo{op: "close_range", fd: i}, unix.SYS_CLOSE_RANGE, uintptr(i), uintptr(i), 0)
+	}
 	add(stepInfo{op: "execve", path: attr.Path, fd: -1}, unix.SYS_EXECVE,
 		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
 	keep = append(keep, steps)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -140,6 +141,33 @@ func TestStart(t *testing.T) {
 	pid = start(t, Attr{Files: []int{-1, -1, 2}}, testchild.Exit, "5")
 	if ws := reap(t, pid); ws.ExitStatus() != 5 {
 		t.Errorf("child ended with %v; want exit status 5", ws)
+	}
+}
+
+// TestStandardFilesClosed starts a program that is not Go (which would
+// open /dev/null on closed standard descriptors) with fewer than three
+// files: the others must be closed, not the parent's.
+func TestStandardFilesClosed(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	for n := range 3 {
+		files := []int{0, 1, 2}[:n]
+		pid, _, err := Start(&Attr{Path: sleep, Argv: []string{"sleep", "60"}, Files: files, ExitSignal: syscall.SIGCHLD})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fd := range 3 {
+			_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+			if open := err == nil; open != (fd < n) {
+				t.Errorf("with %d files, descriptor %d of the child open: %v; want %v", n, fd, open, fd < n)
+			}
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		reap(t, pid)
 	}
 }
 
