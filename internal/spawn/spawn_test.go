@@ -194,8 +194,18 @@ func TestStartErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := Start(&Attr{Path: "a\x00b"}); err != syscall.EINVAL {
-		t.Errorf("Start(path with NUL) = %v; want EINVAL", err)
+	// A NUL byte is the caller's error, never clone3's bare errno.
+	for _, attr := range []Attr{
+		{Path: "a\x00b"},
+		{Path: cmd.Path, Argv: []string{"a\x00b"}},
+		{Path: cmd.Path, Env: []string{"A=\x00"}},
+		{Path: cmd.Path, Dir: "/\x00tmp"},
+	} {
+		pid, pidfd, err := Start(&attr)
+		var pathErr *os.PathError
+		if pid != -1 || pidfd != -1 || !errors.As(err, &pathErr) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Start(%+v) = %d, %d, %v; want a *PathError for EINVAL and no child", attr, pid, pidfd, err)
+		}
 	}
 }
 
