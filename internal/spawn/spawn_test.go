@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -117,7 +118,16 @@ func TestStart(t *testing.T) {
 	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != dir {
 		t.Errorf("child's directory %q, %v; want %q", cwd, err, dir)
 	}
-	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || !bytes.Contains(env, []byte("PIDFD_TEST_CHILD_ROLE=sleep\x00")) {
+	// The vfork parent resumes when exec lets go of its memory, before the
+	// new program's environment is in place: until then it reads empty.
+	var env []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		env, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || len(env) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !bytes.Contains(env, []byte("PIDFD_TEST_CHILD_ROLE=sleep\x00")) {
 		t.Errorf("child's environment %q, %v; want the role in it", env, err)
 	}
 	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
