@@ -200,16 +200,17 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	pid, fd, err := spawn.Start(&sa)
 	runtime.KeepAlive(attr.Files)
+	// Only clone3's own answer is a bare errno; a failed step, or a
+	// string with a NUL byte, comes wrapped.
+	errno, cloneFailed := err.(syscall.Errno)
 	switch {
-	case err == syscall.EINVAL || err == syscall.ENOSYS || err == syscall.EPERM:
+	case errno == syscall.EINVAL || errno == syscall.ENOSYS || errno == syscall.EPERM:
 		// EINVAL: a kernel without the flags; ENOSYS, EPERM: a seccomp
 		// filter (or a kernel before clone3, 5.3).
 		return nil, fmt.Errorf("pidfd: clone3 answered %v: StartProcessAutoKill needs CLONE_PIDFD_AUTOKILL (Linux 7.1): %w", err, errors.ErrUnsupported)
+	case cloneFailed:
+		return nil, os.NewSyscallError("clone3", errno)
 	case err != nil:
-		var errno syscall.Errno
-		if errors.As(err, &errno) && pid < 0 {
-			err = os.NewSyscallError("clone3", errno)
-		}
 		return nil, err // a failed step: the child has exited, and the kernel reaped it
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {

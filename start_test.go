@@ -574,6 +574,17 @@ func testAutoKillStartFailure(t *testing.T) {
 			p.Close()
 		}
 	}
+	// A NUL byte in a string is the caller's error (EINVAL, as
+	// os.StartProcess says it), not a kernel without the feature.
+	for _, argv := range [][]string{{"a\x00b"}, {cmd.Path, "\x00"}} {
+		p, err := StartProcessAutoKill(cmd.Path, argv, nil)
+		if p != nil || errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("StartProcessAutoKill(argv %q) = %v, %v; want EINVAL, not ErrUnsupported", argv, p, err)
+		}
+		if p != nil {
+			p.Close()
+		}
+	}
 	// A descriptor that cannot be moved (a number never opened): the
 	// error names it.
 	bad := os.NewFile(uintptr(1<<20), "never opened")

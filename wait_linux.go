@@ -302,7 +302,7 @@ func (p *PidFd) waitRecorded(ctx context.Context) (*ExitStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.exitInfo()
+	return p.settle(p.exitInfo())
 }
 
 // tryRecorded is waitRecorded that does not wait.
@@ -315,7 +315,25 @@ func (p *PidFd) tryRecorded() (*ExitStatus, error) {
 	if err != nil || !recorded {
 		return nil, err
 	}
-	return p.exitInfo()
+	return p.settle(p.exitInfo())
+}
+
+// settle makes the kernel's record of the exit of a child the kernel
+// reaped (kernelReaps) the PidFd's final status, as a child reaped here
+// has one: every wait, and a Watcher, then give the same status. The
+// record of another's process is returned as it is.
+func (p *PidFd) settle(status *ExitStatus, err error) (*ExitStatus, error) {
+	if !p.kernelReaps || status == nil || err != nil {
+		return status, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.done: // another wait settled it first
+	default:
+		p.finish(status, nil)
+	}
+	return p.status, p.statusErr
 }
 
 // exitRecorded reports whether the process has exited and, on kernels that

@@ -507,6 +507,6 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 			return stepHangup, nil, nil
 		}
 	}
-	status, err := p.exitInfo()
+	status, err := p.settle(p.exitInfo())
 	return stepDone, status, err
 }

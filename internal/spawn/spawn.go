@@ -97,10 +97,13 @@ type cloneArgs struct {
 
 // Start starts the child and returns its PID and, if Flags has
 // CLONE_PIDFD, its pidfd. An error of clone3 itself is the bare errno (and
-// the PID -1). If a step of the child failed, the error names the step
-// (an *os.PathError for chdir and execve, as os.StartProcess gives them)
-// and the child has exited with status 127: without CLONE_AUTOREAP it is
-// left as a zombie for the caller to reap by the returned PID.
+// the PID -1); only clone3's is bare. An attr that cannot be planned (a
+// NUL byte in a string) is an *os.PathError, as os.StartProcess gives it,
+// and no child was made. If a step of the child failed, the error names
+// the step (an *os.PathError for chdir and execve, as os.StartProcess
+// gives them) and the child has exited with status 127: without
+// CLONE_AUTOREAP it is left as a zombie for the caller to reap by the
+// returned PID.
 func Start(attr *Attr) (pid, pidfd int, err error) {
 	if !Supported {
 		return -1, -1, syscall.ENOSYS
@@ -140,17 +143,22 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 // makePlan turns attr into the child's steps. keep holds every value the
 // steps point into, to be kept alive until the child is done with them.
 func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
+	// A string with a NUL byte: EINVAL, said as os.StartProcess says it,
+	// never bare, which is clone3's answer alone.
+	unplannable := func(op, path string, err error) error {
+		return &os.PathError{Op: op, Path: path, Err: err}
+	}
 	path, err := syscall.BytePtrFromString(attr.Path)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	argv, err := syscall.SlicePtrFromStrings(attr.Argv)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	envv, err := syscall.SlicePtrFromStrings(attr.Env)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	keep := []any{path, argv, envv}
 	var steps []step
@@ -179,7 +187,7 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	if attr.Dir != "" {
 		dir, err := syscall.BytePtrFromString(attr.Dir)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, unplannable("chdir", attr.Dir, err)
 		}
 		keep = append(keep, dir)
 		add(stepInfo{op: "chdir", path: attr.Dir, fd: -1}, unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)))

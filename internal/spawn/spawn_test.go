@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -124,7 +125,16 @@ func TestStart(t *testing.T) {
 	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || cwd != dir {
 		t.Errorf("child's directory %q, %v; want %q", cwd, err, dir)
 	}
-	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || !bytes.Contains(env, []byte("PIDFD_TEST_CHILD_ROLE=sleep\x00")) {
+	// The vfork parent resumes when exec lets go of its memory, before the
+	// new program's environment is in place: until then it reads empty.
+	var env []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		env, err = os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || len(env) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !bytes.Contains(env, []byte("PIDFD_TEST_CHILD_ROLE=sleep\x00")) {
 		t.Errorf("child's environment %q, %v; want the role in it", env, err)
 	}
 	if pgid, err := syscall.Getpgid(pid); err != nil || pgid != pid {
@@ -228,8 +238,18 @@ func TestStartErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := Start(&Attr{Path: "a\x00b"}); err != syscall.EINVAL {
-		t.Errorf("Start(path with NUL) = %v; want EINVAL", err)
+	// A NUL byte is the caller's error, never clone3's bare errno.
+	for _, attr := range []Attr{
+		{Path: "a\x00b"},
+		{Path: cmd.Path, Argv: []string{"a\x00b"}},
+		{Path: cmd.Path, Env: []string{"A=\x00"}},
+		{Path: cmd.Path, Dir: "/\x00tmp"},
+	} {
+		pid, pidfd, err := Start(&attr)
+		var pathErr *os.PathError
+		if pid != -1 || pidfd != -1 || !errors.As(err, &pathErr) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Start(%+v) = %d, %d, %v; want a *PathError for EINVAL and no child", attr, pid, pidfd, err)
+		}
 	}
 }
 
