@@ -241,7 +241,9 @@ func waitMany(args []string) int {
 	} else {
 		defer clock.close()
 	}
-	const samples = 50
+	// A sample costs a couple of milliseconds, and the p50 of 50 moved by
+	// tens of microseconds between runs of the same code.
+	const samples = 200
 	var fromExit, fromKill []time.Duration
 	next := 0 // the first child not yet killed
 	for ; len(fromExit) < samples && next < n; next++ {
