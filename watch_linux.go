@@ -211,7 +211,8 @@ func (w *watcher) release(e *watchEntry) {
 }
 
 // enqueue queues x for Next, taking e out of the set or ending its reaping
-// goroutine first, and wakes Next. Under w.mu.
+// goroutine first. Under w.mu. Callers outside Next wake it; check runs in
+// Next, which finds the queue (no eventfd round trip for every exit).
 func (w *watcher) enqueue(e *watchEntry, x Exit) {
 	switch e.state {
 	case watchArmed, watchHangup:
@@ -222,7 +223,6 @@ func (w *watcher) enqueue(e *watchEntry, x Exit) {
 	e.state = watchQueued
 	e.exit = x
 	w.queue = append(w.queue, e)
-	w.wakeLocked()
 }
 
 // wakeLocked makes a parked Next return from the poller. Under w.mu.
@@ -245,16 +245,19 @@ func (w *watcher) wake() {
 // rather than at the process's exit, and Next delivers it.
 func (p *PidFd) unwatch() {
 	if e := p.watch.Load(); e != nil {
-		e.w.forget(e)
+		e.w.settle(e)
 	}
 }
 
-func (w *watcher) forget(e *watchEntry) {
+// settle queues what p's wait knows by now for an entry still watched, and
+// wakes Next: after p's Close, or once os/exec has reaped it.
+func (w *watcher) settle(e *watchEntry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch e.state {
 	case watchArmed, watchHangup, watchReaping:
 		w.enqueue(e, exitAfterClose(e.p))
+		w.wakeLocked()
 	}
 }
 
@@ -403,11 +406,7 @@ func (w *watcher) awaitReap(e *watchEntry, stop chan struct{}) {
 	case <-stop:
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if e.state == watchReaping {
-		w.enqueue(e, exitAfterClose(e.p))
-	}
+	w.settle(e)
 }
 
 func (w *watcher) close() error {

@@ -585,8 +585,8 @@ func TestWatcherContext(t *testing.T) {
 }
 
 // TestWatcherClosedPidFd closes PidFds while they are watched: the
-// descriptor closes at once, the Watcher delivers os.ErrClosed, and the
-// process runs on.
+// descriptor closes at once, the Watcher delivers os.ErrClosed (also to a
+// Next that waits meanwhile), and the process runs on.
 func TestWatcherClosedPidFd(t *testing.T) {
 	leakcheck.Check(t)
 	w := newWatcherT(t)
@@ -628,6 +628,41 @@ func TestWatcherClosedPidFd(t *testing.T) {
 			}
 		})
 	}
+	// A Close from another goroutine wakes a Next parked on the poller.
+	t.Run("while Next waits", func(t *testing.T) {
+		p, err := constructors["StartProcess"](exec.Command("sleep", "3600"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := mustPIDOf(t, p)
+		defer func() {
+			syscall.Kill(pid, syscall.SIGKILL)
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}()
+		if err := w.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			x   Exit
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			x, err := w.Next(ctx)
+			got <- result{x, err}
+		}()
+		time.Sleep(100 * time.Millisecond) // let Next park
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := <-got
+		if r.err != nil || r.x.PidFd != p || !errors.Is(r.x.Err, os.ErrClosed) {
+			t.Errorf("Next after a Close meanwhile = %v, %v, %v; want os.ErrClosed, at once", r.x.Status, r.x.Err, r.err)
+		}
+	})
 }
 
 // TestWatcherMisuse: Add twice, to two Watchers, Remove of what is not
