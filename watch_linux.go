@@ -245,13 +245,13 @@ func (w *watcher) wake() {
 // rather than at the process's exit, and Next delivers it.
 func (p *PidFd) unwatch() {
 	if e := p.watch.Load(); e != nil {
-		e.w.settle(e)
+		e.w.queueSettled(e)
 	}
 }
 
-// settle queues what p's wait knows by now for an entry still watched, and
-// wakes Next: after p's Close, or once os/exec has reaped it.
-func (w *watcher) settle(e *watchEntry) {
+// queueSettled queues what p's wait knows by now for an entry still
+// watched, and wakes Next: after p's Close, or once os/exec has reaped it.
+func (w *watcher) queueSettled(e *watchEntry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch e.state {
@@ -406,7 +406,7 @@ func (w *watcher) awaitReap(e *watchEntry, stop chan struct{}) {
 	case <-stop:
 		return
 	}
-	w.settle(e)
+	w.queueSettled(e)
 }
 
 func (w *watcher) close() error {
