@@ -40,14 +40,7 @@ func TestCoredumpUnknownOrNone(t *testing.T) {
 	}
 	t.Run("reaped elsewhere", func(t *testing.T) {
 		cmd := testchild.Command(testchild.Die, "9")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p, err := FromProcess(cmd.Process)
-		if err != nil {
-			cmd.Wait()
-			t.Fatal(err)
-		}
+		p := startFromProcess(t, cmd)
 		defer p.Close()
 		cmd.Wait()
 		s, err := p.Wait()
@@ -199,14 +192,7 @@ func testCoredump(t *testing.T, f Features, recorded bool) {
 	})
 	t.Run("reaped elsewhere", func(t *testing.T) {
 		cmd := testchild.Command(testchild.Die, "6")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p, err := FromProcess(cmd.Process)
-		if err != nil {
-			cmd.Wait()
-			t.Fatal(err)
-		}
+		p := startFromProcess(t, cmd)
 		defer p.Close()
 		zombie := askCoredump(t, cmd, p)
 		cmd.Wait()

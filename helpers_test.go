@@ -108,6 +108,21 @@ var constructors = map[string]func(*exec.Cmd) (*PidFd, error){
 	},
 }
 
+// startFromProcess starts cmd with os/exec and returns a PidFd for its child
+// from FromProcess; os/exec reaps it (cmd.Wait or the PidFd's Wait).
+func startFromProcess(t *testing.T, cmd *exec.Cmd) *PidFd {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := FromProcess(cmd.Process)
+	if err != nil {
+		cmd.Wait()
+		t.Fatal(err)
+	}
+	return p
+}
+
 // startAndOpen starts cmd with os/exec, opens its child by PID (our
 // unreaped child: no race) and releases os/exec's handle, leaving the
 // reaping to the PidFd.

@@ -181,14 +181,7 @@ func TestFromProcess(t *testing.T) {
 func TestFromProcessWait(t *testing.T) {
 	leakcheck.Check(t)
 	cmd := testchild.Command(testchild.Exit, "7")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := FromProcess(cmd.Process)
-	if err != nil {
-		cmd.Wait()
-		t.Fatal(err)
-	}
+	p := startFromProcess(t, cmd)
 	defer p.Close()
 	status, err := p.Wait()
 	if err != nil || status.ExitCode() != 7 {
