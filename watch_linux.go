@@ -16,8 +16,7 @@ import (
 )
 
 // A Watcher works like this. Its epoll set holds each watched pidfd
-// (level-triggered, keyed by descriptor number) and an eventfd that wakes
-// it. The epoll descriptor is itself on the runtime poller: Next parks in
+// (one-shot, keyed by descriptor number) and an eventfd that wakes it. The epoll descriptor is itself on the runtime poller: Next parks in
 // RawConn.Read on it, which takes events with epoll_wait(0) and parks while
 // there are none. An event runs a step of the wait family on the PidFd
 // (watchStep, outside the Watcher's lock), and its outcome moves the entry
@@ -30,10 +29,13 @@ import (
 // Remove, the PidFd's Close (unwatch) and the Watcher's Close move any entry
 // to gone, or, for Close of the PidFd, to queued with os.ErrClosed. A
 // registered entry (armed, hangup) holds a pin on the PidFd, so that its
-// descriptor number names it while it is in the set, and leaves the set
-// (EPOLL_CTL_DEL) before the pin goes: the set watches the open file
-// description, which a dup elsewhere can keep alive after the number is
-// closed.
+// descriptor number names it while it is in the set. An entry whose event
+// has fired is disabled in the set (EPOLLONESHOT) and just gives up the pin,
+// which keeps EPOLL_CTL_DEL off the way to delivery: the disabled
+// registration goes when the file does (or with the set, if a dup elsewhere
+// keeps the file) and never reports again. One still armed leaves the set
+// before the pin goes, since a dup could keep it reporting under a number
+// that names another PidFd by then.
 
 type watchState int8
 
@@ -50,6 +52,8 @@ type watchEntry struct {
 	p     *PidFd
 	fd    int           // p's descriptor, pinned while in the set
 	state watchState    // guarded by w.mu
+	fired bool          // the one-shot registration reported: disabled; guarded by w.mu
+	tag   int32         // in the events with fd: which registration of that number
 	stop  chan struct{} // closed to end the reaping goroutine
 	exit  Exit          // once queued
 }
@@ -63,6 +67,7 @@ type watcher struct {
 	token   chan struct{} // held by the one Next that parks on the poller
 	events  []unix.EpollEvent
 	wg      sync.WaitGroup // reaping goroutines
+	lastTag int32          // under mu
 
 	mu     sync.Mutex
 	closed bool
@@ -134,7 +139,8 @@ func (w *watcher) add(p *PidFd) error {
 	if err != nil {
 		return err
 	}
-	e := &watchEntry{w: w, p: p, fd: fd, state: watchGone}
+	w.lastTag++
+	e := &watchEntry{w: w, p: p, fd: fd, state: watchGone, tag: w.lastTag}
 	if !p.watch.CompareAndSwap(nil, e) {
 		p.unpin()
 		return errWatched
@@ -146,7 +152,13 @@ func (w *watcher) add(p *PidFd) error {
 		p.unpin()
 		return os.ErrClosed
 	}
-	err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(fd), Pad: e.tag}
+	err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
+	if err == unix.EEXIST {
+		// A delivered entry's disabled registration, of this PidFd's file
+		// under this number: take it over.
+		err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
+	}
 	if err != nil {
 		p.watch.CompareAndSwap(e, nil)
 		p.unpin()
@@ -181,10 +193,12 @@ func (w *watcher) len() int {
 	return len(w.live)
 }
 
-// leaveSet takes a registered entry out of the epoll set and then unpins
-// its PidFd. Under w.mu.
+// leaveSet takes a registered entry out of the epoll set, unless it is
+// disabled there already, and then unpins its PidFd. Under w.mu.
 func (w *watcher) leaveSet(e *watchEntry) {
-	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, e.fd, nil) // the pinned descriptor is in the set
+	if !e.fired {
+		unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, e.fd, nil) // the pinned descriptor is in the set
+	}
 	delete(w.byFd, int32(e.fd))
 	e.p.unpin()
 }
@@ -321,7 +335,7 @@ func (w *watcher) next(ctx context.Context) (Exit, error) {
 			return Exit{}, err
 		}
 		for _, ev := range w.events[:n] {
-			w.check(ev.Fd)
+			w.check(ev)
 		}
 	}
 }
@@ -345,24 +359,27 @@ func (w *watcher) wait() (int, error) {
 	return n, err
 }
 
-// check moves on the entry whose descriptor has an event.
-func (w *watcher) check(fd int32) {
+// check moves on the entry whose registration reported ev.
+func (w *watcher) check(ev unix.EpollEvent) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return
 	}
-	if int(fd) == w.eventfd {
+	if int(ev.Fd) == w.eventfd {
 		var buf [8]byte
 		unix.Read(w.eventfd, buf[:])
 		w.mu.Unlock()
 		return
 	}
-	e := w.byFd[fd]
-	if e == nil {
+	e := w.byFd[ev.Fd]
+	if e == nil || e.tag != ev.Pad {
+		// Taken in the same batch as an event that ended the entry, or
+		// reported by an earlier registration of the number.
 		w.mu.Unlock()
 		return
 	}
+	e.fired = true
 	state := e.state
 	w.mu.Unlock()
 
@@ -377,14 +394,19 @@ func (w *watcher) check(fd int32) {
 	switch step {
 	case stepDone:
 		w.enqueue(e, Exit{PidFd: e.p, Status: status, Err: err})
-	case stepHangup:
-		if state == watchArmed {
-			// EPOLLHUP is reported whatever the events asked for.
-			ev := unix.EpollEvent{Fd: int32(e.fd)}
-			if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
-				w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
-				return
-			}
+	case stepRunning, stepHangup:
+		// Arm the registration again; for the parent's reaping, EPOLLHUP
+		// alone, which is reported whatever the events ask for.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(e.fd), Pad: e.tag}
+		if step == stepHangup {
+			ev.Events = unix.EPOLLONESHOT
+		}
+		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
+			w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
+			return
+		}
+		e.fired = false
+		if step == stepHangup {
 			e.state = watchHangup
 		}
 	case stepReaping:

@@ -725,3 +725,125 @@ func TestWatcherOnOldKernel(t *testing.T) {
 	}
 	runUnderEach(t, []string{"6.1", "5.10"}, "^TestWatcher(Many|WaitAgrees|NotChild|Close|ClosedPidFd)$", "TestWatcherNotChild")
 }
+
+// TestWatcherReusedNumber: a registration whose exit was delivered is
+// disabled in the epoll set and may stay there while a dup keeps its file;
+// neither it nor a removed one may speak for a later PidFd under the same
+// descriptor number, and a delivered PidFd can be added again.
+func TestWatcherReusedNumber(t *testing.T) {
+	leakcheck.Check(t)
+	w := newWatcherT(t)
+	// start runs a sleeper and returns a PidFd for it at descriptor
+	// number at (any number if at < 0), and the Cmd to release.
+	start := func(at int) (*PidFd, *exec.Cmd) {
+		t.Helper()
+		cmd := testchild.Command(testchild.Sleep)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Process.Release() // the PidFd's Watcher reaps it
+		})
+		fd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at >= 0 && fd != at {
+			if err := unix.Dup3(fd, at, unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(fd)
+			fd = at
+		}
+		p, err := NewFile(uintptr(fd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p, cmd
+	}
+	quiet := func(why string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		if x, err := w.Next(ctx); err == nil {
+			t.Errorf("%s: delivered %v (%v, %v); want nothing", why, x.PidFd, x.Status, x.Err)
+		}
+	}
+	killed := func(p *PidFd, cmd *exec.Cmd) {
+		t.Helper()
+		cmd.Process.Kill()
+		x := nextT(t, w)
+		if x.PidFd != p || x.Err != nil || x.Status == nil || x.Status.Signal() != syscall.SIGKILL {
+			t.Errorf("delivered %p %v, %v; want %p killed", x.PidFd, x.Status, x.Err, p)
+		}
+	}
+
+	t.Run("added again", func(t *testing.T) {
+		p, cmd := start(-1)
+		if err := w.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		killed(p, cmd)
+		if err := w.Add(p); err != nil {
+			t.Fatalf("Add after delivery: %v", err)
+		}
+		x := nextT(t, w)
+		if x.PidFd != p || x.Status == nil || x.Status.Signal() != syscall.SIGKILL {
+			t.Errorf("delivered again %v, %v; want the same status", x.Status, x.Err)
+		}
+	})
+
+	t.Run("delivered, file kept by a dup", func(t *testing.T) {
+		old, oldCmd := start(-1)
+		number := int(old.Fd())
+		dup, err := unix.Dup(number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(dup)
+		if err := w.Add(old); err != nil {
+			t.Fatal(err)
+		}
+		killed(old, oldCmd)
+		old.Close()
+		p, cmd := start(number)
+		if err := w.Add(p); err != nil {
+			t.Fatalf("Add under the number of a delivered PidFd: %v", err)
+		}
+		quiet("a running process under a reused number")
+		killed(p, cmd)
+	})
+
+	t.Run("removed, file kept by a dup", func(t *testing.T) {
+		old, oldCmd := start(-1)
+		number := int(old.Fd())
+		dupFd, err := unix.Dup(number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dup, err := NewFile(uintptr(dupFd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dup.Close()
+		if err := w.Add(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Remove(old); err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+		p, cmd := start(number)
+		if err := w.Add(p); err != nil {
+			t.Fatal(err)
+		}
+		oldCmd.Process.Kill() // readable through the dup's file only
+		waitReadable(t, dup)
+		quiet("the removed PidFd's process exited")
+		killed(p, cmd)
+		var ws syscall.WaitStatus // nobody watches the old one: reap it here
+		syscall.Wait4(oldCmd.Process.Pid, &ws, 0, nil)
+	})
+}
