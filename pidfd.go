@@ -64,7 +64,8 @@ type PidFd struct {
 func Open(pid int) (*PidFd, error) { return open(pid) }
 
 // Self returns a PidFd for the calling process, which nobody reaps through
-// it.
+// it. A wait on it cannot see its own exit: it returns only when its
+// context ends or the PidFd is closed.
 func Self() (*PidFd, error) { return Open(os.Getpid()) }
 
 // NewFile returns a PidFd that takes ownership of fd, a pidfd obtained

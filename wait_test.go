@@ -87,6 +87,33 @@ func TestTryWait(t *testing.T) {
 	}
 }
 
+// TestWaitSelf: a wait on the calling process cannot see its own exit; it
+// ends with its context or with Close, as Self's doc says.
+func TestWaitSelf(t *testing.T) {
+	leakcheck.Check(t)
+	p, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if status, err := p.WaitContext(ctx); status != nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitContext on Self = %v, %v; want DeadlineExceeded", status, err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := p.Wait()
+		waited <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Wait on Self after Close = %v; want os.ErrClosed", err)
+	}
+}
+
 func TestWaitContext(t *testing.T) {
 	leakcheck.Check(t)
 	_, p := startChild(t, testchild.Sleep)
