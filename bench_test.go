@@ -232,9 +232,7 @@ func waitMany(args []string) int {
 			}()
 		}
 	}
-	time.Sleep(500 * time.Millisecond) // let every wait park
-
-	threads := statusField("Threads:") // before any exit watcher adds its own
+	threads := settledThreads() // before any exit watcher adds its own
 	clockName := "kernel"
 	clock, err := newExitClock()
 	if err != nil {
@@ -335,6 +333,25 @@ func watchExit(pid int) (<-chan time.Time, error) {
 }
 
 // statusField reads a number from /proc/self/status, or -1.
+// settledThreads lets every wait park and returns the most OS threads seen
+// meanwhile: it counts every 10 ms for at least 500 ms, until the count has
+// not grown for 250 ms (a blocked wait4 takes a thread, and 5000 of them
+// take longer than 500 ms to start).
+func settledThreads() int {
+	start := time.Now()
+	most, grew := 0, start
+	for {
+		if n := statusField("Threads:"); n > most {
+			most, grew = n, time.Now()
+		}
+		now := time.Now()
+		if now.Sub(start) >= 500*time.Millisecond && now.Sub(grew) >= 250*time.Millisecond || now.Sub(start) >= 10*time.Second {
+			return most
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func statusField(name string) int {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
