@@ -59,7 +59,7 @@ func ExampleStartProcessAutoKill() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer child.Close() // kills the child if it still runs
+	defer child.Close() // an AutoKill child still running dies with the close
 
 	status, err := child.Wait()
 	if err != nil {
