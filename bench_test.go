@@ -332,7 +332,6 @@ func watchExit(pid int) (<-chan time.Time, error) {
 	return exited, nil
 }
 
-// statusField reads a number from /proc/self/status, or -1.
 // settledThreads lets every wait park and returns the most OS threads seen
 // meanwhile: it counts every 10 ms for at least 500 ms, until the count has
 // not grown for 250 ms (a blocked wait4 takes a thread, and 5000 of them
@@ -344,14 +343,15 @@ func settledThreads() int {
 		if n := statusField("Threads:"); n > most {
 			most, grew = n, time.Now()
 		}
-		now := time.Now()
-		if now.Sub(start) >= 500*time.Millisecond && now.Sub(grew) >= 250*time.Millisecond || now.Sub(start) >= 10*time.Second {
+		settled := time.Since(start) >= 500*time.Millisecond && time.Since(grew) >= 250*time.Millisecond
+		if settled || time.Since(start) >= 10*time.Second {
 			return most
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
+// statusField reads a number from /proc/self/status, or -1.
 func statusField(name string) int {
 	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
