@@ -3,7 +3,6 @@
 package pidfd
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -116,15 +115,11 @@ func queuedInfo(s unix.Signal, value int) *unix.Siginfo {
 }
 
 // scopedErr wraps the error of a pidfd_send_signal: before 6.9 the kernel
-// knows no scope flags and answers EINVAL for any.
+// knows no scope flags and answers EINVAL for any. Only the scopes'
+// capability is asked (it came with thread pidfds).
 func scopedErr(err error, scope signalScope) error {
 	if err == unix.EINVAL && scope != 0 {
-		switch f, probeErr := kernelFeatures(); {
-		case probeErr != nil:
-			return fmt.Errorf("pidfd: pidfd_send_signal answered EINVAL, and the kernel cannot be asked why now: %w", probeErr)
-		case !f.ThreadPidFds:
-			return fmt.Errorf("pidfd: signal scopes need Linux 6.9: %w", errors.ErrUnsupported)
-		}
+		return threadPidFds.explain("pidfd_send_signal", err)
 	}
 	return wrapErr("pidfd_send_signal", err)
 }

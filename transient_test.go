@@ -4,6 +4,7 @@ package pidfd
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -367,4 +369,63 @@ func TestNewFileOutOfDescriptors(t *testing.T) {
 		defer p.Close()
 		check(t, p, os.Getpid())
 	})
+}
+
+// TestWaitOutOfDescriptors runs TestWaitOutOfDescriptorsFirst in fresh
+// processes, with the kernel as it is and as Linux 5.10 (no record of
+// exits), so that the first wait that needs to know whether the kernel
+// records exits runs while the process is out of descriptors.
+func TestWaitOutOfDescriptors(t *testing.T) {
+	leakcheck.Check(t)
+	runUnderEach(t, []string{"none", "5.10"}, "^TestWaitOutOfDescriptorsFirst$", "TestWaitOutOfDescriptorsFirst")
+}
+
+// TestWaitOutOfDescriptorsFirst waits for a process that is not its child
+// and has exited, unreaped, while the descriptor table is full: nothing may
+// be delivered as final then (the kernel cannot be asked what it keeps),
+// and once descriptors are free the exit arrives as a fresh process sees it.
+func TestWaitOutOfDescriptorsFirst(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		t.Skip("runs only inside TestWaitOutOfDescriptors, in a fresh process")
+	}
+	pid, reap := startLateReaper(t)
+	p, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	w := newWatcherT(t)
+	if err := w.Add(p); err != nil {
+		t.Fatal(err)
+	}
+	waitReadable(t, p) // exited; its parent has not reaped it
+
+	free := fillFdTable(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	x, nextErr := w.Next(ctx)
+	cancel()
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	status, waitErr := p.WaitContext(ctx)
+	cancel()
+	tried, tryErr := p.TryWait()
+	free()
+	if !errors.Is(nextErr, context.DeadlineExceeded) {
+		t.Errorf("Next out of descriptors = %v, %v, %v; want nothing delivered until it can tell", x.Status, x.Err, nextErr)
+	}
+	if !errors.Is(waitErr, context.DeadlineExceeded) {
+		t.Errorf("WaitContext out of descriptors = %v, %v; want it to go on waiting", status, waitErr)
+	}
+	if tried != nil || tryErr != nil {
+		t.Errorf("TryWait out of descriptors = %v, %v; want nil, nil", tried, tryErr)
+	}
+
+	exitInfo := KernelFeatures().ExitInfo
+	if exitInfo {
+		reap() // the kernel records the exit at the reaping
+	}
+	checkGrandchild(t, nextT(t, w), "exit status 7", exitInfo)
+	if !exitInfo {
+		reap()
+	}
 }

@@ -286,33 +286,60 @@ func (p *PidFd) isUnreapedChild() (bool, error) {
 }
 
 // waitRecorded waits until the kernel has recorded the exit of a process
-// that is not ours to reap, and returns the record.
+// that is not ours to reap, and returns the record. Where the kernel cannot
+// be asked now whether it keeps records (exitLater), it asks again after a
+// pause rather than fail: the process is out of descriptors, say, and the
+// exit is still to be had.
 func (p *PidFd) waitRecorded(ctx context.Context) (*ExitStatus, error) {
-	select {
-	case <-p.done:
-		return p.status, p.statusErr // reaped here after all
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-p.closing:
-		return nil, os.ErrClosed
-	case p.waiter <- struct{}{}:
+	for pause := askAgainFirst; ; pause = min(2*pause, askAgainMost) {
+		select {
+		case <-p.done:
+			return p.status, p.statusErr // reaped here after all
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.closing:
+			return nil, os.ErrClosed
+		case p.waiter <- struct{}{}:
+		}
+		var later bool
+		err := p.park(ctx, func(fd int) (bool, error) {
+			progress, err := exitProgress(fd)
+			later = progress == exitLater
+			return progress == exitRecorded || later, err
+		})
+		<-p.waiter
+		if err != nil {
+			return nil, err
+		}
+		if !later {
+			return p.settle(p.exitInfo())
+		}
+		timer := time.NewTimer(pause)
+		select {
+		case <-timer.C:
+		case <-p.done:
+		case <-ctx.Done():
+		case <-p.closing:
+		}
+		timer.Stop()
 	}
-	err := p.park(ctx, exitRecorded)
-	<-p.waiter
-	if err != nil {
-		return nil, err
-	}
-	return p.settle(p.exitInfo())
 }
+
+// How long a wait that could not learn what it needs for a passing reason
+// pauses before it asks again: doubling from the first to the most.
+const (
+	askAgainFirst = 10 * time.Millisecond
+	askAgainMost  = time.Second
+)
 
 // tryRecorded is waitRecorded that does not wait.
 func (p *PidFd) tryRecorded() (*ExitStatus, error) {
-	var recorded bool
+	var progress exitProgressState
 	err := p.withFd(func(fd int) (err error) {
-		recorded, err = exitRecorded(fd)
+		progress, err = exitProgress(fd)
 		return err
 	})
-	if err != nil || !recorded {
+	if err != nil || progress != exitRecorded {
 		return nil, err
 	}
 	return p.settle(p.exitInfo())
@@ -336,19 +363,39 @@ func (p *PidFd) settle(status *ExitStatus, err error) (*ExitStatus, error) {
 	return p.status, p.statusErr
 }
 
-// exitRecorded reports whether the process has exited and, on kernels that
-// record exit statuses, been reaped: a pidfd polls POLLIN once its process
-// has exited, and POLLIN|POLLHUP once it has been reaped.
-func exitRecorded(fd int) (bool, error) {
+// exitProgressState is how far a process that is not ours to reap has got
+// towards the end a wait reports.
+type exitProgressState int8
+
+const (
+	exitRunning  exitProgressState = iota // it runs
+	exitUnreaped                          // exited; the kernel records the status when its parent reaps it
+	exitRecorded                          // reaped, or exited on a kernel that keeps no record: read it now
+	exitLater                             // exited, and whether the kernel keeps records cannot be learned now
+)
+
+// exitProgress tells how far the process of fd has got: a pidfd polls
+// POLLIN once its process has exited, and POLLIN|POLLHUP once it has been
+// reaped. Between the two, only the kernel's capabilities decide, and only
+// PIDFD_INFO_EXIT's is asked: a wait must not fail for a probe it does not
+// need, nor for a passing failure of the one it does (exitLater).
+func exitProgress(fd int) (exitProgressState, error) {
 	revents, err := pollNow(fd)
 	switch {
-	case err != nil || revents&unix.POLLIN == 0:
-		return false, err
+	case err != nil:
+		return exitRunning, err
+	case revents&unix.POLLIN == 0:
+		return exitRunning, nil
 	case revents&unix.POLLHUP != 0:
-		return true, nil
+		return exitRecorded, nil
 	}
-	f, err := kernelFeatures()
-	return !f.ExitInfo, err
+	switch has, err := exitInfo.ask(); {
+	case err != nil:
+		return exitLater, nil
+	case has:
+		return exitUnreaped, nil
+	}
+	return exitRecorded, nil
 }
 
 // pollNow returns the pidfd's poll events without blocking.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +25,8 @@ import (
 //
 //	armed (EPOLLIN) ──exit known──────────────────────────> queued ──Next──> gone
 //	  ├─ exited, not ours, parent has not reaped it ──> hangup (EPOLLHUP only) ─┘
-//	  └─ os/exec still copying output ──> reaping (a goroutine awaits p.done) ──┘
+//	  ├─ os/exec still copying output ──> reaping (a goroutine awaits p.done) ──┘
+//	  └─ exited, and the next step cannot be learned now ──> armed again after a pause
 //
 // Remove, the PidFd's Close (unwatch) and the Watcher's Close move any entry
 // to gone, or, for Close of the PidFd, to queued with os.ErrClosed. A
@@ -56,6 +58,7 @@ type watchEntry struct {
 	tag   int32         // in the events with fd: which registration of that number
 	stop  chan struct{} // closed to end the reaping goroutine
 	exit  Exit          // once queued
+	pause time.Duration // before asking again after stepLater; guarded by w.mu
 }
 
 type watcher struct {
@@ -409,6 +412,11 @@ func (w *watcher) check(ev unix.EpollEvent) {
 		if step == stepHangup {
 			e.state = watchHangup
 		}
+	case stepLater:
+		// Left disabled in the set, and armed again after a pause: armed
+		// at once, an exit that stays readable would report at once.
+		e.pause = min(max(2*e.pause, askAgainFirst), askAgainMost)
+		time.AfterFunc(e.pause, func() { w.askAgain(e) })
 	case stepReaping:
 		w.leaveSet(e)
 		e.state = watchReaping
@@ -416,6 +424,24 @@ func (w *watcher) check(ev unix.EpollEvent) {
 		w.wg.Add(1)
 		go w.awaitReap(e, e.stop)
 	}
+}
+
+// askAgain arms again the registration of an entry whose last step could
+// not learn what it needed (stepLater), if the entry is still waiting for
+// it.
+func (w *watcher) askAgain(e *watchEntry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || e.state != watchArmed || !e.fired {
+		return
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(e.fd), Pad: e.tag}
+	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
+		w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
+		w.wakeLocked()
+		return
+	}
+	e.fired = false
 }
 
 // awaitReap waits while os/exec finishes a child's wait (copying its
@@ -460,6 +486,7 @@ const (
 	stepDone                           // the wait's result is final
 	stepHangup                         // exited, not ours: its parent's reaping
 	stepReaping                        // os/exec finishes the wait (p.done)
+	stepLater                          // exited; what follows cannot be learned now: ask again
 )
 
 // watchStep is the step of the wait family (see TryWait) that a Watcher
@@ -507,26 +534,20 @@ func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
 			}
 		}
 	}
-	var revents int16
+	var progress exitProgressState
 	err := p.withFd(func(fd int) (err error) {
-		revents, err = pollNow(fd)
+		progress, err = exitProgress(fd)
 		return err
 	})
 	switch {
 	case err != nil:
 		return stepDone, nil, err
-	case revents&unix.POLLIN == 0:
+	case progress == exitRunning:
 		return stepRunning, nil, nil
-	case revents&unix.POLLHUP == 0:
-		// Exited, not reaped: where the kernel records the status, it
-		// does at the reaping.
-		f, err := kernelFeatures()
-		if err != nil {
-			return stepDone, nil, err
-		}
-		if f.ExitInfo {
-			return stepHangup, nil, nil
-		}
+	case progress == exitUnreaped:
+		return stepHangup, nil, nil
+	case progress == exitLater:
+		return stepLater, nil, nil
 	}
 	status, err := p.settle(p.exitInfo())
 	return stepDone, status, err

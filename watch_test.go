@@ -276,24 +276,7 @@ func TestWatcherNotChild(t *testing.T) {
 		// The grandchild stays a zombie until its parent reads a line: the
 		// kernel records the exit at the reaping, which the Watcher waits
 		// for where it records exits.
-		cmd := testchild.Command(lateReaperRole)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer cmd.Wait()
-		defer in.Close()
-		var pid int
-		if _, err := fmt.Fscan(out, &pid); err != nil {
-			t.Fatal(err)
-		}
+		pid, reap := startLateReaper(t)
 		zombie, err := Open(pid) // unreaped: its PID is its own
 		if err != nil {
 			t.Fatal(err)
@@ -318,7 +301,7 @@ func TestWatcherNotChild(t *testing.T) {
 				slow = nil
 			}
 		}
-		in.Write([]byte("\n"))
+		reap()
 		want := map[*PidFd]string{zombie: "exit status 7"}
 		if slow != nil {
 			want[slow] = "exit status 9"
@@ -382,6 +365,32 @@ func lateReaper([]string) int {
 	bufio.NewReader(os.Stdin).ReadString('\n')
 	cmd.Wait()
 	return 0
+}
+
+// startLateReaper starts a lateReaper and returns its grandchild's PID, and
+// a function that has it reaped. Cleanup ends both.
+func startLateReaper(t *testing.T) (pid int, reap func()) {
+	t.Helper()
+	cmd := testchild.Command(lateReaperRole)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		in.Close()
+		cmd.Wait()
+	})
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		t.Fatal(err)
+	}
+	return pid, func() { in.Write([]byte("\n")) }
 }
 
 // checkGrandchild checks the delivery of a process that is not our child.
