@@ -63,18 +63,24 @@ func (s *ExitStatus) Signal() os.Signal {
 	return s.signal
 }
 
-// CoreDumped reports whether the process dumped core when it was killed:
-// the wait status says so for the caller's children, and the kernel's
-// record (see [ExitStatus.Coredump]) for any process.
-func (s *ExitStatus) CoreDumped() bool { return s != nil && (s.core || s.dump.Dumped) }
+// CoreDumped reports whether the process dumped core when it was killed,
+// as the wait status says (WCOREDUMP): for the caller's children, and for
+// any process where the status is the kernel's record of its exit (Linux
+// 6.15+). A dump that the kernel started but that was not taken (a
+// coredump socket with nothing listening, or whose server refused it) is
+// not one, though [Coredump.Dumped] says that it was started.
+func (s *ExitStatus) CoreDumped() bool { return s != nil && s.core }
 
 // A Coredump is what the kernel reported about whether a process that
 // ended was dumped to a core file: Linux 6.16+ records it for every process
 // a pidfd names (PIDFD_INFO_COREDUMP), not only for the caller's children,
 // and keeps it after the reaping. See [ExitStatus.Coredump].
 type Coredump struct {
-	// Dumped reports that the kernel dumped the process's core to the
-	// program or socket that core_pattern names (PIDFD_COREDUMPED).
+	// Dumped reports that the kernel started a dump of the process's core
+	// and handed it to the program or socket that core_pattern names
+	// (PIDFD_COREDUMPED). It says nothing of whether the dump was taken:
+	// a socket with nothing listening, or a server that refuses the dump,
+	// has it too. [ExitStatus.CoreDumped] says whether a core was dumped.
 	Dumped bool
 	// Skipped reports that the process was not dumpable
 	// (PIDFD_COREDUMP_SKIP: prctl PR_SET_DUMPABLE 0, or a changed
@@ -100,11 +106,10 @@ type Coredump struct {
 // says that the kernel kept a record of the dump: Linux 6.16+
 // ([Features].Coredumps) keeps one only for a dump to a program given the
 // process's pidfd (core_pattern "|program ... %F") or to a coredump
-// socket, none for a core written to a file, and
-// none where the PidFd was closed while os/exec reaped the child.
-// Elsewhere ok is false.
-// [ExitStatus.CoreDumped] answers from the wait status instead, for the
-// caller's own children.
+// socket, none for a core written to a file (an answer that holds no bit
+// of the record is none), and none where the PidFd was closed while
+// os/exec reaped the child. Elsewhere ok is false.
+// [ExitStatus.CoreDumped] answers from the wait status instead.
 func (s *ExitStatus) Coredump() (dump Coredump, ok bool) {
 	if s == nil {
 		return Coredump{}, false
@@ -151,10 +156,9 @@ func (s *ExitStatus) SystemTime() time.Duration {
 }
 
 // String describes the status in the words of [os.ProcessState.String]:
-// "exit status 3", "signal: killed", "signal: aborted (core dumped)". Where
-// the kernel reported a core dump of a process that is not the caller's
-// child, it says "(core dumped)" as well, and "(core dump skipped)" where
-// the process was not dumpable.
+// "exit status 3", "signal: killed", "signal: aborted (core dumped)", the
+// last as [ExitStatus.CoreDumped] says. Where the kernel reported that the
+// process was not dumpable, it says "(core dump skipped)".
 func (s *ExitStatus) String() string {
 	if s == nil {
 		return "<nil>"
@@ -167,7 +171,7 @@ func (s *ExitStatus) String() string {
 		text = "signal: " + s.signal.String()
 	}
 	switch {
-	case s.core || s.dump.Dumped:
+	case s.core:
 		text += " (core dumped)"
 	case s.dump.Skipped:
 		text += " (core dump skipped)"

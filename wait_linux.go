@@ -480,7 +480,9 @@ func readCoredump(fd int, ws syscall.WaitStatus) (Coredump, bool) {
 			return Coredump{}, false
 		}
 	}
-	if info.Mask&unix.PIDFD_INFO_COREDUMP == 0 || info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+	// 6.18 answers a dump to a file with the flag and an empty mask: no
+	// record either.
+	if info.Mask&unix.PIDFD_INFO_COREDUMP == 0 || info.Mask&unix.PIDFD_INFO_EXIT == 0 || info.Coredump_mask == 0 {
 		return Coredump{}, false
 	}
 	m := info.Coredump_mask
