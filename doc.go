@@ -209,7 +209,12 @@
 //     stand in for it (see the table), or the system is not Linux. Also
 //     before Linux 6.13 where /proc was mounted from an ancestor PID
 //     namespace, as in a container without a /proc of its own: its PIDs
-//     would name other processes.
+//     would name other processes. And where a sandbox (a seccomp filter,
+//     some container runtimes) refuses pidfd_open with EPERM or ENOSYS:
+//     [Open], [Self] and [Start] then return an error that is both
+//     ErrUnsupported and the refusal's errno, Start before it starts
+//     anything. [StartProcess] needs no pidfd_open (its pidfd comes
+//     from the clone) and works there.
 //   - [ErrNoExitStatus]: the process has exited, and the kernel cannot
 //     tell how.
 //   - [ErrNotInPIDNamespace]: the process, or for PPID its parent, lives in

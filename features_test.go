@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -84,26 +85,51 @@ func TestPidFdOpenForbidden(t *testing.T) {
 func TestForbiddenOpen(t *testing.T) {
 	leakcheck.Check(t)
 	profile := os.Getenv(oldKernelEnv)
-	var want error
+	var errno error
 	switch profile {
 	case "open-eperm":
-		want = syscall.EPERM
+		errno = syscall.EPERM
 	case "open-enosys":
-		want = errors.ErrUnsupported
+		errno = syscall.ENOSYS
 	default:
 		t.Skip("runs only inside TestPidFdOpenForbidden")
 	}
-	if p, err := Self(); p != nil || !errors.Is(err, want) {
-		t.Errorf("Self = %v, %v; want %v", p, err, want)
+	refused := func(name string, p *PidFd, err error) {
+		t.Helper()
+		if p != nil || !errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, errno) {
+			t.Errorf("%s = %v, %v; want errors.ErrUnsupported and %v", name, p, err, errno)
+		}
 	}
-	if p, err := Open(os.Getppid()); p != nil || !errors.Is(err, want) {
-		t.Errorf("Open = %v, %v; want %v", p, err, want)
+	p, err := Self()
+	refused("Self", p, err)
+	p, err = Open(os.Getppid())
+	refused("Open", p, err)
+	// Refused before anything starts: the program does not run, and cmd
+	// can still start it, as a caller that falls back would.
+	mark := filepath.Join(t.TempDir(), "ran")
+	cmd := exec.Command("sh", "-c", "echo ran > "+mark)
+	p, err = Start(cmd)
+	refused("Start", p, err)
+	if cmd.Process != nil {
+		t.Errorf("Start refused, and cmd.Process = %v; want cmd untouched", cmd.Process)
 	}
-	cmd := testchild.Command(testchild.Sleep)
-	if p, err := Start(cmd); p != nil || !errors.Is(err, want) {
-		t.Errorf("Start = %v, %v; want %v", p, err, want)
+	if err := cmd.Run(); err != nil {
+		t.Errorf("cmd.Run after Start's refusal: %v", err)
 	}
-	// Start made no child it could not hand over: leakcheck verifies it.
+	if data, err := os.ReadFile(mark); err != nil || string(data) != "ran\n" {
+		t.Errorf("the program's mark: %q, %v; want it written once", data, err)
+	}
+	// StartProcess takes its pidfd from the clone: it needs no pidfd_open.
+	p, err = StartProcess("/bin/sh", []string{"sh", "-c", "exit 3"}, nil)
+	if err != nil {
+		t.Errorf("StartProcess = %v; want a child", err)
+	} else {
+		status, err := p.Wait()
+		if err != nil || status.ExitCode() != 3 {
+			t.Errorf("StartProcess's Wait = %v, %v; want exit status 3", status, err)
+		}
+		p.Close()
+	}
 	other := testchild.Command(testchild.Exit, "0")
 	if err := other.Start(); err != nil {
 		t.Fatal(err)

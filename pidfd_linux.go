@@ -149,12 +149,29 @@ func openNonblocking(pid int) (int, error) {
 // for a thread only where /proc shows one. Either way the answer is ENOENT
 // and says why.
 func pidfdOpenErr(pid int, err error) error {
-	if err == unix.ENOENT || err == unix.EINVAL && namesThread(pid) {
+	switch {
+	case err == unix.ENOENT || err == unix.EINVAL && namesThread(pid):
 		return fmt.Errorf("pidfd: PID %d is the ID of a thread, not of a process (see OpenThread): %w",
 			pid, os.NewSyscallError("pidfd_open", unix.ENOENT))
+	case err == unix.EPERM || err == unix.ENOSYS:
+		// pidfd_open checks no permission: EPERM is a policy's (a seccomp
+		// filter, a container runtime's), as ENOSYS may be.
+		return fmt.Errorf("pidfd: this process may not use pidfd_open: %w: %w",
+			os.NewSyscallError("pidfd_open", err), errors.ErrUnsupported)
 	}
 	return wrapErr("pidfd_open", err)
 }
+
+// mayOpen learns, once, whether this process may call pidfd_open: nil, or
+// the error every pidfd_open would return. Start needs the call after its
+// child runs, and asks first, so that its refusal starts nothing.
+var mayOpen = learnOnce(func() (struct{}, error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err == nil {
+		unix.Close(fd)
+	}
+	return struct{}{}, pidfdOpenErr(os.Getpid(), err)
+})
 
 // openPinned opens a non-blocking pidfd for pid while anchor, another pidfd
 // believed to name the same process, is held. If the anchor's process was

@@ -21,7 +21,10 @@ import (
 // returns: until the new program runs, its /proc/PID/cmdline can read
 // empty. Wait for a sign from the program before reading what exec sets.
 //
-// If Start returns an error, no child is left running.
+// If Start returns an error, no child is left running. Where this process
+// may not use pidfd_open (see Errors in the package doc), Start returns an
+// error for which errors.Is(err, [errors.ErrUnsupported]) holds before it
+// starts anything: cmd is as it was, and cmd.Start may still run it.
 func Start(cmd *exec.Cmd) (*PidFd, error) {
 	if cmd == nil {
 		return nil, fmt.Errorf("pidfd: nil *exec.Cmd: %w", os.ErrInvalid)

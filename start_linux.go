@@ -21,6 +21,9 @@ func start(cmd *exec.Cmd) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err // before starting anything
 	}
+	if _, err := mayOpen(); err != nil {
+		return nil, err
+	}
 	callerAttr := cmd.SysProcAttr
 	var attr syscall.SysProcAttr
 	if callerAttr != nil {
