@@ -5,6 +5,7 @@ package pidfd
 import (
 	"errors"
 	"maps"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -171,5 +172,45 @@ func TestExitStatusUnknowns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAutoKillExitedAtOnce checks that a child from StartProcessAutoKill
+// that exits at once, which the kernel reaps as it exits, keeps its PID and
+// Identity until a wait returns its status, as a zombie child would, and
+// that the status has the same PID.
+func TestAutoKillExitedAtOnce(t *testing.T) {
+	leakcheck.Check(t)
+	autoKillOrSkip(t)
+	p, err := StartProcessAutoKill("/bin/true", []string{"true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Reaped by the kernel: the pidfd hangs up.
+	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
+	for fds[0].Revents&unix.POLLHUP == 0 {
+		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+	}
+	pid, err := p.PID()
+	if err != nil || pid <= 0 {
+		t.Fatalf("PID of the exited child = %d, %v; want the PID from the clone", pid, err)
+	}
+	id, err := p.Identity()
+	wantID, idErr := p.ID()
+	if err != nil || idErr != nil || id.PID != pid || id.ID != wantID {
+		t.Errorf("Identity = %+v, %v; want PID %d and ID %d (%v)", id, err, pid, wantID, idErr)
+	}
+	status, err := p.Wait()
+	if err != nil || !status.Success() || status.Pid() != pid {
+		t.Errorf("Wait = %v (pid %d), %v; want exit status 0 of %d", status, status.Pid(), err, pid)
+	}
+	if got, err := p.PID(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("PID after the wait = %d, %v; want os.ErrProcessDone", got, err)
+	}
+	if _, err := p.Identity(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Identity after the wait: %v; want os.ErrProcessDone", err)
 	}
 }

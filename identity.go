@@ -44,6 +44,9 @@ func (p *PidFd) equalByPID(other *PidFd) bool {
 // the start time and, where the kernel has one, the ID that [PidFd.ID]
 // returns. It needs /proc (for the start time, verified like every /proc
 // read) and fails with [os.ErrProcessDone] once the process has been reaped.
+// A child from [StartProcessAutoKill] that has exited, which the kernel
+// reaps at once, has an Identity until a wait returns its status, as its
+// PID ([PidFd.PID]): one without a start time, since its ID names it.
 func (p *PidFd) Identity() (Identity, error) { return p.identity() }
 
 // OpenIdentity opens the process that id names, or fails with

@@ -101,7 +101,10 @@ func (p *PidFd) identity() (Identity, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case p.reapedUnwaited(err) && id.ID != 0:
+		return id, nil // the ID names it, without the start time /proc had
+	case err != nil:
 		return Identity{}, err
 	}
 	return id, nil

@@ -97,7 +97,10 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) { return p.syscallConn() 
 
 // PID returns the process's PID in the caller's PID namespace. It fails with
 // [os.ErrProcessDone] once the process has been reaped, and with
-// [ErrNotInPIDNamespace] if the process is not visible from here.
+// [ErrNotInPIDNamespace] if the process is not visible from here. A child
+// from [StartProcessAutoKill], which the kernel reaps itself as it exits,
+// keeps its PID until a wait has returned its status, as any other child
+// does until it is waited for.
 //
 // The PID is only a name for the moment: to act on the process, use the
 // PidFd, not the number.

@@ -359,10 +359,31 @@ func (p *PidFd) queryPID() (pid int, err error) {
 		pid, err = readPID(fd)
 		return err
 	})
+	if p.reapedUnwaited(err) {
+		return p.pid, nil
+	}
 	if err != nil {
 		return 0, err
 	}
 	return pid, nil
+}
+
+// reapedUnwaited reports whether err, the answer of a question about the
+// process, says that the kernel has reaped a child that it reaps itself
+// (kernelReaps), and no wait has returned its status yet. Such a child
+// keeps the PID it had from the clone until then, as a zombie child keeps
+// its own until it is waited for: a caller must not see it vanish sooner
+// because it exited at once.
+func (p *PidFd) reapedUnwaited(err error) bool {
+	if !p.kernelReaps || p.pid <= 0 || !errors.Is(err, os.ErrProcessDone) {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
 }
 
 // readPID asks the kernel for the PID of fd's process, or /proc before 6.13.

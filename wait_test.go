@@ -608,6 +608,7 @@ func TestWaitNotChild(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
 			p := grandchild(t, tc.script)
+			pid := mustPIDOf(t, p)
 			if status, err := p.TryWait(); status != nil || err != nil {
 				t.Errorf("TryWait on a running grandchild = %v, %v; want nil, nil", status, err)
 			}
@@ -628,8 +629,8 @@ func TestWaitNotChild(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || status.String() != tc.want {
-				t.Errorf("Wait = %v, %v; want %s", status, err, tc.want)
+			if err != nil || status.String() != tc.want || status.Pid() != pid {
+				t.Errorf("Wait = %v (pid %d), %v; want %s of %d", status, status.Pid(), err, tc.want, pid)
 			}
 			if again, err := p.TryWait(); err != nil || again.String() != tc.want {
 				t.Errorf("TryWait after Wait = %v, %v; want %s", again, err, tc.want)
