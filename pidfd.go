@@ -104,7 +104,10 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) { return p.syscallConn() 
 //
 // The PID is only a name for the moment: to act on the process, use the
 // PidFd, not the number.
-func (p *PidFd) PID() (int, error) { return p.queryPID() }
+func (p *PidFd) PID() (int, error) {
+	pid, err := p.queryPID()
+	return pid, doneErr("PID", err)
+}
 
 // Creds are a process's user and group IDs, as the kernel sees them from
 // the caller's user namespace.
@@ -165,7 +168,8 @@ func (ns Namespace) String() string {
 // A kind the kernel was built without gives [errors.ErrUnsupported]; a
 // process the caller may not inspect (ptrace access rules), EPERM or EACCES.
 func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
-	return p.openNamespace(ns)
+	f, err := p.openNamespace(ns)
+	return f, doneErr("OpenNamespace", err)
 }
 
 // Setns moves the calling thread into the process's namespaces of the given
@@ -185,6 +189,16 @@ func (p *PidFd) OpenNamespace(ns Namespace) (*os.File, error) {
 // Setns with no kinds fails with EINVAL, as setns(2) does.
 func (p *PidFd) Setns(kinds ...Namespace) error {
 	return p.setns(kinds)
+}
+
+// doneErr names op, the method the caller called, in err where err says
+// that the process is gone: the calls the package made to learn it (an
+// ioctl, a /proc read) are the package's own business.
+func doneErr(op string, err error) error {
+	if errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("pidfd: %s: %w", op, os.ErrProcessDone)
+	}
+	return err
 }
 
 // Close closes the pidfd, as [os.File.Close] does: the first call closes

@@ -375,7 +375,7 @@ func (p *PidFd) queryPID() (pid int, err error) {
 // its own until it is waited for: a caller must not see it vanish sooner
 // because it exited at once.
 func (p *PidFd) reapedUnwaited(err error) bool {
-	if !p.kernelReaps || p.pid <= 0 || !errors.Is(err, os.ErrProcessDone) {
+	if p == nil || !p.kernelReaps || p.pid <= 0 || !errors.Is(err, os.ErrProcessDone) {
 		return false
 	}
 	select {

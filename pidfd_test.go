@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -479,4 +480,38 @@ func TestCloseWhileInUse(t *testing.T) {
 	if err := p.Close(); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("second Close = %v; want os.ErrClosed", err)
 	}
+}
+
+// TestReapedErrorsNameTheMethod asks a reaped process everything that
+// learns about it through calls of the package's own: each answers
+// os.ErrProcessDone in words that name the method called, not an ioctl or a
+// /proc file, by the kernel's calls and by the /proc fallbacks.
+func TestReapedErrorsNameTheMethod(t *testing.T) {
+	leakcheck.Check(t)
+	bothPaths(t, func(t *testing.T) {
+		cmd := testchild.Command(testchild.Exit, "0")
+		p := startFromProcess(t, cmd)
+		defer p.Close()
+		cmd.Wait()
+		ask := map[string]func() error{
+			"PID":      func() error { _, err := p.PID(); return err },
+			"PPID":     func() error { _, err := p.PPID(); return err },
+			"Creds":    func() error { _, err := p.Creds(); return err },
+			"CgroupID": func() error { _, err := p.CgroupID(); return err },
+			"OpenNamespace": func() error {
+				f, err := p.OpenNamespace(NamespaceUTS)
+				if err == nil {
+					f.Close()
+				}
+				return err
+			},
+			"Signal to the process group": func() error { return p.Signal(syscall.SIGTERM, ToProcessGroup()) },
+		}
+		for method, call := range ask {
+			err := call()
+			if !errors.Is(err, os.ErrProcessDone) || !strings.HasPrefix(err.Error(), "pidfd: "+method+": ") {
+				t.Errorf("%s of a reaped process: %v; want os.ErrProcessDone, said as \"pidfd: %s: ...\"", method, err, method)
+			}
+		}
+	})
 }

@@ -66,14 +66,14 @@ func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope signalScope)
 	pid, pgid := 0, 0
 	if scope == scopeProcessGroup {
 		var err error
-		if pid, err = p.PID(); err != nil {
-			return err
+		if pid, err = p.queryPID(); err != nil {
+			return doneErr("Signal to the process group", err)
 		}
 		// By number: the answer is the process's own only if it still
 		// holds the PID afterwards, which the proof below checks. ESRCH:
 		// nobody holds it, so the process has been reaped.
 		if pgid, err = unix.Getpgid(pid); err != nil {
-			return wrapErr("getpgid", err)
+			return doneErr("Signal to the process group", wrapErr("getpgid", err))
 		}
 	}
 	var refused error
