@@ -204,7 +204,10 @@ func doneErr(op string, err error) error {
 // Close closes the pidfd, as [os.File.Close] does: the first call closes
 // it, and wakes every goroutine waiting on it, which returns
 // [os.ErrClosed]; a later call returns os.ErrClosed, and a call on a nil
-// PidFd [os.ErrInvalid]. Closing does not affect the process.
+// PidFd [os.ErrInvalid]. Closing does not affect the process. A child from
+// [StartProcess] whose exit no wait has collected would be left for nothing
+// else to reap: the package reaps it when it exits, keeping a descriptor of
+// it (and, while it runs, a goroutine parked without a thread) until then.
 func (p *PidFd) Close() error {
 	if p == nil {
 		return os.ErrInvalid

@@ -29,6 +29,9 @@ type handle struct {
 	// prove that it still lives after each read.
 	pid    int
 	thread bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
+	// ownsChild: a child from StartProcess, which only this PidFd can reap
+	// (see leaveOrphan).
+	ownsChild bool
 	// kernelReaps: a child started with CLONE_AUTOREAP. Once it has
 	// execed, waitid sees it as an ordinary child while it lives, but the
 	// kernel reaps it: its status is only ever in the kernel's record.
@@ -321,6 +324,9 @@ func (p *PidFd) isClosed() bool { return p.pins.Load()&closedBit != 0 }
 func (p *PidFd) close() error {
 	if p.file == nil {
 		return os.ErrInvalid
+	}
+	if p.ownsChild && !p.isClosed() {
+		p.leaveOrphan()
 	}
 	old := p.pins.Or(closedBit)
 	if old&closedBit != 0 {

@@ -42,7 +42,8 @@ func Start(cmd *exec.Cmd) (*PidFd, error) {
 // The pidfd comes from the clone itself, so there is no race. attr's Sys
 // settings are kept (its PidFD field is ignored); a nil Env means the
 // caller's environment. If StartProcess returns an error, no child is left
-// running.
+// running. Closing the PidFd before a wait leaves no zombie: the package
+// reaps the child when it exits (see [PidFd.Close]).
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return startProcess(name, argv, attr)
 }

@@ -141,6 +141,9 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 		err = os.NewSyscallError("fcntl", err)
 	} else {
 		p, err = newPidFd(pidfd, pid) // closes pidfd if it fails
+		if err == nil {
+			p.ownsChild = true
+		}
 	}
 	if err != nil {
 		killAndReap(nil, pid)

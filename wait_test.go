@@ -704,3 +704,52 @@ func sleeperBy(t *testing.T, construct string) *PidFd {
 	t.Cleanup(func() { p.Close() })
 	return p
 }
+
+// TestCloseLeavesNoZombie starts children with StartProcess, which only
+// their PidFds can reap, and closes the PidFds without waiting: while the
+// child runs, once it has exited, and while a Watcher watches it. The
+// package must reap every one when it exits: no zombie is left.
+func TestCloseLeavesNoZombie(t *testing.T) {
+	leakcheck.Check(t)
+	const n = 2000
+	w := newWatcherT(t)
+	for i := range n {
+		p, err := StartProcess("/bin/true", []string{"true"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch i % 3 {
+		case 1: // exited, a zombie at the Close
+			waitReadable(t, p)
+		case 2:
+			if err := w.Add(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for w.Len() > 0 {
+		if x := nextT(t, w); x.Status == nil && !errors.Is(x.Err, os.ErrClosed) {
+			t.Errorf("a PidFd closed while watched: %v, %v; want its status or os.ErrClosed", x.Status, x.Err)
+		}
+	}
+	var kids []int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if kids, err = leakcheck.Children(); err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) == 0 {
+			return
+		}
+	}
+	zombies := 0
+	for _, pid := range kids {
+		if procState(t, pid) == "Z" {
+			zombies++
+		}
+	}
+	t.Errorf("%d of %d children closed unwaited are still there, %d of them zombies", len(kids), n, zombies)
+}
