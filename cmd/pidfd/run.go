@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -38,7 +40,12 @@ foreground if the tool has it, and the signals go to that whole group.
 As PID 1 of a PID namespace (a container's init), or as a child subreaper
 with -s, the tool is the parent of every orphan among the command's
 descendants, and reaps them as they exit, so no zombie piles up; the
-command's own status is never taken by that reaping.`,
+command's own status is never taken by that reaping.
+
+Exit status: the command's (its exit code, or 128+N if signal N killed
+it); as in a shell, 126 if COMMAND was found but could not be executed (no
+execute permission, a directory, not a program) and 127 if it was not
+found; 1 if the tool failed; 2 for a usage error.`,
 	setup: func(flags *flag.FlagSet) func([]string, stdio) (int, error) {
 		var o runOptions
 		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
@@ -102,9 +109,12 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 			cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
 		}
 	}
+	if errors.Is(cmd.Err, exec.ErrNotFound) && foundInPath(args[0]) {
+		return 126, &exec.Error{Name: args[0], Err: fs.ErrPermission}
+	}
 	p, err := pidfd.Start(cmd)
 	if err != nil {
-		return 127, err
+		return startStatus(err), err
 	}
 	defer p.Close()
 	pid := cmd.Process.Pid
@@ -154,6 +164,41 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 	say("PID %d ended: %v", pid, status)
 	return exitCode(status), nil
+}
+
+// foundInPath reports whether one of PATH's directories has a file (not a
+// directory) of that name: a command that exec.LookPath passed over as not
+// executable, which a shell would have found, and failed to execute.
+func foundInPath(name string) bool {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			dir = "." // as exec.LookPath and shells read PATH
+		}
+		if info, err := os.Stat(filepath.Join(dir, name)); err == nil && !info.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// startStatus is the exit status for a command that could not be started,
+// as POSIX shells have it: 127 if it was not found, 126 if it was found but
+// could not be executed (EACCES, ENOEXEC...); 1 if the tool itself failed.
+func startStatus(err error) int {
+	var lookErr *exec.Error // from exec.LookPath
+	var execErr *fs.PathError
+	switch {
+	case errors.As(err, &lookErr):
+		err = lookErr.Err
+	case errors.As(err, &execErr) && execErr.Op == "fork/exec":
+		err = execErr.Err
+	default:
+		return 1
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return 127
+	}
+	return 126
 }
 
 // forwarder sends the signals the tool receives to the command, or to its

@@ -33,6 +33,84 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunHelp checks that run's help tells what the tool does that a user
+// could not guess: its exit statuses, and which signals it forwards.
+func TestRunHelp(t *testing.T) {
+	leakcheck.Check(t)
+	out, _, code := pidfdCommand(t, "run", "-h")
+	if code != 0 {
+		t.Fatalf("run -h: exit %d", code)
+	}
+	help := strings.Join(strings.Fields(out), " ") // one line, to match phrases across line breaks
+	for _, phrase := range []string{
+		"126 if COMMAND was found but could not be executed",
+		"127 if it was not found",
+	} {
+		if !strings.Contains(help, phrase) {
+			t.Errorf("run -h does not say %q:\n%s", phrase, out)
+		}
+	}
+}
+
+// TestRunCannotExecute checks run's exit status for a command it cannot
+// start, as POSIX shells (and tini) give it: 127 for a command not found,
+// 126 for one found but not executable (no execute permission, a
+// directory, not a program the kernel can run), whether it is named by a
+// path or found in PATH. The tool says why on stderr.
+func TestRunCannotExecute(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	for name, file := range map[string]struct {
+		mode    os.FileMode
+		content string
+	}{
+		"text":    {0o644, "#!/bin/sh\necho ran\n"},
+		"garbage": {0o755, "\x00\x01\x02\x03 no kernel runs this\n"},
+	} {
+		if err := os.WriteFile(dir+"/"+name, []byte(file.content), file.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir+"/"+name, file.mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(dir+"/directory", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		command string
+		path    bool // run with PATH=dir
+		code    int
+		says    string
+	}{
+		{dir + "/text", false, 126, "permission denied"},
+		{"text", true, 126, "permission denied"},
+		{dir + "/directory", false, 126, "permission denied"}, // execve's EACCES
+		{dir + "/garbage", false, 126, "exec format error"},
+		{"garbage", true, 126, "exec format error"},
+		{dir + "/none", false, 127, "no such file or directory"},
+		{"none", true, 127, "executable file not found in $PATH"},
+		{"directory", true, 127, "executable file not found in $PATH"},
+	} {
+		cmd := tool(t, "run", "--", c.command)
+		if c.path {
+			if cmd.Env == nil {
+				cmd.Env = os.Environ()
+			}
+			cmd.Env = append(cmd.Env, "PATH="+dir) // the last one counts
+		}
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != c.code ||
+			!strings.HasPrefix(stderr.String(), "pidfd run: ") || !strings.Contains(stderr.String(), c.says) || stdout.Len() != 0 {
+			t.Errorf("run %s (PATH=dir: %v): %v, stdout %q, stderr %q; want exit status %d and %q",
+				c.command, c.path, err, stdout.String(), stderr.String(), c.code, c.says)
+		}
+	}
+}
+
 // TestRunVerbose runs a sleeper under "run -v", signals the command, and
 // checks that the signal went through the pidfd to the sleeper and that
 // each step was reported.
