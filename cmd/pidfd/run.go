@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -36,6 +38,14 @@ SIGTTOU, SIGURG (which Go's runtime sends itself, so a user's cannot be
 told from the runtime's) and signals 32 and 33 (the C library's). With -g
 the command starts in a process group of its own, in the terminal's
 foreground if the tool has it, and the signals go to that whole group.
+
+A signal that was ignored when the tool started (SIGHUP under nohup, or
+after trap '' HUP) stays ignored, for the tool and for the command, and is
+not forwarded, where Go's runtime lets the tool know of it: for SIGHUP,
+SIGINT, SIGTSTP and SIGCONT. Go's runtime takes every other signal over
+as the tool starts, before the tool can tell whether it was ignored (a
+shell's background job ignores SIGQUIT, say): the command gets such a
+signal with its default action, and the tool forwards it.
 
 As PID 1 of a PID namespace (a container's init), or as a child subreaper
 with -s, the tool is the parent of every orphan among the command's
@@ -95,8 +105,20 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	// starts is forwarded, not fatal to the tool. The handlers stay until
 	// the tool exits: a signal that comes after the command's end must not
 	// kill the tool with another status than the command's.
+	//
+	// A signal ignored when the tool started stays ignored, for the tool and
+	// the command: it is not caught (nor forwarded), so the tool keeps
+	// SIG_IGN, which the command inherits through exec, as it would not a
+	// handler.
+	ignored := ignoredSignals()
+	var caught []os.Signal
+	for _, sig := range forwardedSignals {
+		if !ignored[sig.(syscall.Signal)] {
+			caught = append(caught, sig)
+		}
+	}
 	signals := make(chan os.Signal, 32)
-	signal.Notify(signals, forwardedSignals...)
+	signal.Notify(signals, caught...)
 	childEvents := make(chan os.Signal, 1) // a pending wake-up is enough
 	signal.Notify(childEvents, unix.SIGCHLD)
 
@@ -164,6 +186,36 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 	say("PID %d ended: %v", pid, status)
 	return exitCode(status), nil
+}
+
+// ignoredSignals returns the signals that are ignored, before the tool has
+// caught any. As a Go program starts, Go's runtime installs its own handler
+// for most signals: it keeps an inherited SIG_IGN only for SIGHUP and SIGINT,
+// which signal.Ignored then reports, and for the signals it leaves alone,
+// among them SIGTSTP and SIGCONT, which only the kernel reports (SigIgn in
+// /proc/self/status). That some other signal was ignored is lost before
+// the tool starts.
+func ignoredSignals() map[syscall.Signal]bool {
+	ignored := map[syscall.Signal]bool{}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		ignored[sig] = signal.Ignored(sig)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ignored // no /proc: SIGHUP and SIGINT are known all the same
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				break
+			}
+			for sig := syscall.Signal(1); sig <= 64; sig++ {
+				ignored[sig] = ignored[sig] || mask&(1<<(sig-1)) != 0
+			}
+		}
+	}
+	return ignored
 }
 
 // foundInPath reports whether one of PATH's directories has a file (not a

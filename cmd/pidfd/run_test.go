@@ -34,7 +34,8 @@ func TestRun(t *testing.T) {
 }
 
 // TestRunHelp checks that run's help tells what the tool does that a user
-// could not guess: its exit statuses, and which signals it forwards.
+// could not guess: its exit statuses, which signals it forwards, and that
+// it keeps ignored signals ignored.
 func TestRunHelp(t *testing.T) {
 	leakcheck.Check(t)
 	out, _, code := pidfdCommand(t, "run", "-h")
@@ -45,6 +46,7 @@ func TestRunHelp(t *testing.T) {
 	for _, phrase := range []string{
 		"126 if COMMAND was found but could not be executed",
 		"127 if it was not found",
+		"A signal that was ignored when the tool started (SIGHUP under nohup, or after trap '' HUP) stays ignored, for the tool and for the command",
 	} {
 		if !strings.Contains(help, phrase) {
 			t.Errorf("run -h does not say %q:\n%s", phrase, out)
@@ -364,6 +366,84 @@ func TestRunForwardsToGroup(t *testing.T) {
 	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("run -g: exit status %d; want %d", code, 128+syscall.SIGTERM)
 	}
+}
+
+// TestRunKeepsIgnoredSignals starts the tool with SIGHUP, SIGINT and
+// SIGTSTP ignored (as nohup ignores SIGHUP, or trap "" HUP), and checks that
+// they stay ignored, for the tool and for the command, as they would for the
+// command started without the tool: both have them in SigIgn, and those
+// signals sent to the tool change nothing (a SIGHUP used to kill the
+// command, exit status 129); the SIGUSR1 sent after them is forwarded, and
+// kills the command.
+func TestRunKeepsIgnoredSignals(t *testing.T) {
+	leakcheck.Check(t)
+	ignored := []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTSTP}
+	run := tool(t, "run", "-v", "--", "sh", "-c",
+		`while read -r line; do case $line in SigIgn:*) echo "$line";; esac; done </proc/self/status; exec sleep 600`)
+	cmd := exec.Command("sh", append([]string{"-c", `trap '' HUP INT TSTP; exec "$0" "$@"`, run.Path}, run.Args[1:]...)...)
+	cmd.Env = run.Env
+	stdout, stderr := startReading(t, cmd)
+	var pid int
+	started := stderr.expect("pidfd: started sh as PID ")[0]
+	if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+		t.Fatalf("run -v said %q: %v", started, err)
+	}
+	commandIgnores := sigIgn(t, "the command", stdout.expect("SigIgn:")[0])
+	toolIgnores := sigIgn(t, "the tool", procStatusLine(t, cmd.Process.Pid, "SigIgn:"))
+	for _, sig := range ignored {
+		if !commandIgnores[sig] {
+			t.Errorf("the command does not ignore %v", sig)
+		}
+		if !toolIgnores[sig] {
+			t.Errorf("the tool does not ignore %v", sig)
+		}
+	}
+	for _, sig := range append(ignored, syscall.SIGUSR1) {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("%v to the tool: %v", sig, err)
+		}
+	}
+	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGUSR1) {
+		t.Errorf("run: exit status %d; want %d, as the command killed by SIGUSR1", code, 128+syscall.SIGUSR1)
+	}
+	want := []string{
+		fmt.Sprintf("pidfd: forwarded %v to PID %d", syscall.SIGUSR1, pid),
+		fmt.Sprintf("pidfd: PID %d ended: signal: %v", pid, syscall.SIGUSR1),
+	}
+	if said := stderr.rest(); strings.Join(said, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run -v said %q; want %q", said, want)
+	}
+}
+
+// sigIgn reads a SigIgn line of /proc/PID/status: the signals ignored.
+func sigIgn(t *testing.T, whose, line string) map[syscall.Signal]bool {
+	t.Helper()
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("%s: %q: %v", whose, line, err)
+	}
+	ignored := map[syscall.Signal]bool{}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		ignored[sig] = mask&(1<<(sig-1)) != 0
+	}
+	return ignored
+}
+
+// procStatusLine returns the line of /proc/PID/status that starts with
+// prefix.
+func procStatusLine(t *testing.T, pid int, prefix string) string {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s line", pid, prefix)
+	return ""
 }
 
 // TestRunReapsOrphans runs a command that leaves orphans behind under run
