@@ -32,10 +32,12 @@ its exit code, or 128+N if signal N killed it.
 Every signal the tool can catch is forwarded to the command through its
 pidfd, never to a process that got its PID since: all but SIGKILL and
 SIGSTOP (which nobody can catch), SIGCHLD (the tool's own business), the
-signals the kernel raises for the tool's own faults (SIGSEGV, SIGBUS,
-SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), the terminal's SIGTTIN and
-SIGTTOU, SIGURG (which Go's runtime sends itself, so a user's cannot be
-told from the runtime's) and signals 32 and 33 (the C library's). With -g
+terminal's SIGTTIN and SIGTTOU, SIGURG (which Go's runtime sends itself,
+so a user's cannot be told from the runtime's) and signals 32 and 33 (the
+C library's). The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them, as
+"docker kill -s ABRT" does: only a real fault of the tool's own crashes
+it. With -g
 the command starts in a process group of its own, in the terminal's
 foreground if the tool has it, and the signals go to that whole group.
 
@@ -70,13 +72,15 @@ type runOptions struct {
 }
 
 // forwardedSignals lists the signals run forwards: see runCommand.doc.
+// Those of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+// SIGABRT) are among them: Go's runtime relays one to the program only if
+// a process sent it (si_code SI_USER or SI_TKILL), and still crashes the
+// tool on a real fault of its own.
 var forwardedSignals = func() []os.Signal {
 	var sigs []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD,
-			unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGABRT,
-			unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, 32, 33:
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, 32, 33:
 			continue
 		}
 		sigs = append(sigs, sig)

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
@@ -46,6 +48,7 @@ func TestRunHelp(t *testing.T) {
 	for _, phrase := range []string{
 		"126 if COMMAND was found but could not be executed",
 		"127 if it was not found",
+		"The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them",
 		"A signal that was ignored when the tool started (SIGHUP under nohup, or after trap '' HUP) stays ignored, for the tool and for the command",
 	} {
 		if !strings.Contains(help, phrase) {
@@ -160,16 +163,20 @@ func TestRunVerbose(t *testing.T) {
 const catchRole = "catch"
 
 // catch plays catchRole: it says "NAME ready pgid PGID", then "NAME got
-// SIGNAME" for each signal it catches, and dies by SIGTERM once it has said
-// so. With a second argument it first starts a grandchild, in its own
-// process group, that does the same under that name; it waits for the
-// grandchild's end before its own.
+// SIGNAME" for each signal it catches, and dies by SIGTERM or SIGABRT once
+// it has said so (dumping no core). With a second argument it first starts
+// a grandchild, in its own process group, that does the same under that
+// name; it waits for the grandchild's end before its own.
 func catch(args []string) int {
 	// A command whose tool is killed (by a failing test) dies with it.
 	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // no core file, whatever core_pattern says
 	sigs := make(chan os.Signal, 16)
+	// Go's runtime relays the fault signals too when a process sends them
+	// (si_code SI_USER), as the tool's forwarding does.
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-		syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR)
+		syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR,
+		syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS)
 	var grandchild *exec.Cmd
 	if len(args) > 1 {
 		grandchild = testchild.Command(catchRole, args[1])
@@ -182,31 +189,56 @@ func catch(args []string) int {
 	fmt.Printf("%s ready pgid %d\n", args[0], syscall.Getpgrp())
 	for sig := range sigs {
 		fmt.Printf("%s got %s\n", args[0], unix.SignalName(sig.(syscall.Signal)))
-		if sig == syscall.SIGTERM {
+		if sig == syscall.SIGTERM || sig == syscall.SIGABRT {
 			if grandchild != nil {
 				grandchild.Wait()
 			}
-			signal.Reset(syscall.SIGTERM)
-			syscall.Kill(os.Getpid(), syscall.SIGTERM)
-			time.Sleep(time.Hour)
+			dieBy(sig.(syscall.Signal))
 		}
 	}
 	return 0
+}
+
+// dieBy ends the process by the default action of sig.
+func dieBy(sig syscall.Signal) {
+	signal.Reset(sig)
+	// Reset leaves Go's runtime's own handler for the signals it crashes on
+	// (SIGABRT): set SIG_DFL, which is 0, so that an all-zero struct
+	// sigaction is SIG_DFL on every architecture. The last argument is the
+	// size of the kernel's sigset_t: 64 signals, 128 on MIPS.
+	var dfl [64]byte
+	sigsetSize := uintptr(8)
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		sigsetSize = 16
+	}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, sigsetSize, 0, 0); errno != 0 {
+		fmt.Fprintln(os.Stderr, "catch: rt_sigaction:", errno)
+		os.Exit(103)
+	}
+	syscall.Kill(os.Getpid(), sig)
+	time.Sleep(time.Hour)
 }
 
 // runCatcher starts "pidfd run FLAGS -- catch NAMES..." with its stdout and
 // stderr read line by line.
 func runCatcher(t *testing.T, flags []string, names ...string) (cmd *exec.Cmd, stdout, stderr *lineReader) {
 	t.Helper()
+	cmd = catcher(t, flags, names...)
+	stdout, stderr = startReading(t, cmd)
+	return cmd, stdout, stderr
+}
+
+// catcher returns the command "pidfd run FLAGS -- catch NAMES...".
+func catcher(t *testing.T, flags []string, names ...string) *exec.Cmd {
+	t.Helper()
 	role := testchild.Command(catchRole, names...)
 	args := append(append([]string{"run"}, flags...), "--", role.Path)
-	cmd = tool(t, append(args, role.Args[1:]...)...)
+	cmd := tool(t, append(args, role.Args[1:]...)...)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, role.Env[len(os.Environ()):]...) // the role
-	stdout, stderr = startReading(t, cmd)
-	return cmd, stdout, stderr
+	return cmd
 }
 
 // startReading starts cmd with its stdout and stderr read line by line, and
@@ -335,6 +367,71 @@ func TestRunForwardsSignals(t *testing.T) {
 	}
 	if said := stderr.rest(); len(said) != 1 || said[0] != fmt.Sprintf("pidfd: PID %d ended: signal: terminated", pid) {
 		t.Errorf("run -v said at the end %q", said)
+	}
+}
+
+// TestRunForwardsFaultSignals sends the tool, with kill, the signals that
+// the kernel raises for a fault (as "docker kill -s ABRT" sends them to a
+// container's init), as a plain process and as PID 1 of a PID namespace.
+// Each must reach the command, and the tool survive it (Go's runtime used
+// to crash the tool with a traceback, exit status 2, taking a container
+// down); the last, SIGABRT, kills the command, and the tool exits as it did.
+func TestRunForwardsFaultSignals(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+	}{
+		{"process", nil},
+		{"PID 1", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			if mode.attr != nil {
+				newPIDNamespace(t)
+			}
+			cmd := catcher(t, []string{"-v"}, "child")
+			cmd.SysProcAttr = mode.attr
+			stdout, stderr := startReading(t, cmd)
+			started := stderr.expect("pidfd: started ")[0]
+			var pid int
+			if _, err := fmt.Sscanf(started, "pidfd: started %s as PID %d", new(string), &pid); err != nil {
+				t.Fatalf("run -v said %q: %v", started, err)
+			}
+			stdout.expect("child ready")
+			if mode.attr != nil {
+				if ns := nsPIDs(t, cmd.Process.Pid); len(ns) != 2 || ns[1] != 1 {
+					t.Fatalf("the tool's PIDs, outermost namespace first: %v; want PID 1 in the second", ns)
+				}
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL,
+				syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGABRT} {
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatalf("%v to the tool: %v", sig, err)
+				}
+				stdout.expect("child got " + unix.SignalName(sig))
+				stderr.expect(fmt.Sprintf("pidfd: forwarded %v to PID %d", sig, pid))
+			}
+			if code := exitStatus(t, cmd); code != 128+int(syscall.SIGABRT) {
+				t.Errorf("run: exit status %d; want %d, as the command killed by SIGABRT", code, 128+syscall.SIGABRT)
+			}
+			if said := stderr.rest(); len(said) != 1 || said[0] != fmt.Sprintf("pidfd: PID %d ended: signal: aborted", pid) {
+				t.Errorf("run -v said at the end %q", said)
+			}
+		})
+	}
+}
+
+// newPIDNamespace skips the test where a child cannot be started in a new
+// PID namespace: without root (CAP_SYS_ADMIN), or where a sandbox forbids it.
+func newPIDNamespace(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a new PID namespace needs root (CAP_SYS_ADMIN)")
+	}
+	probe := testchild.Command(testchild.Exit, "0")
+	probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	if err := probe.Run(); err != nil {
+		t.Skip("no new PID namespace:", err)
 	}
 }
 
