@@ -30,16 +30,25 @@ var runCommand = command{
 its exit code, or 128+N if signal N killed it.
 
 Every signal the tool can catch is forwarded to the command through its
-pidfd, never to a process that got its PID since: all but SIGKILL and
-SIGSTOP (which nobody can catch), SIGCHLD (the tool's own business), the
-terminal's SIGTTIN and SIGTTOU, SIGURG (which Go's runtime sends itself,
-so a user's cannot be told from the runtime's) and signals 32 and 33 (the
-C library's). The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
-SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them, as
-"docker kill -s ABRT" does: only a real fault of the tool's own crashes
-it. With -g
-the command starts in a process group of its own, in the terminal's
-foreground if the tool has it, and the signals go to that whole group.
+pidfd, never to a process that got its PID since. With -g the command
+starts in a process group of its own, in the terminal's foreground if the
+tool has it, and the signals go to that whole group. The signals of a
+fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are
+forwarded when a process sends them, as "docker kill -s ABRT" does: only
+a real fault of the tool's own crashes it. Not forwarded:
+
+  SIGKILL, SIGSTOP  nobody can catch them
+  SIGCHLD           the tool's own business
+  SIGTTIN, SIGTTOU  the terminal's: they stop the tool itself
+  SIGURG            Go's runtime sends it itself, so a user's cannot be
+                    told from the runtime's
+  SIGPROF           Go's runtime takes it for its profiler and never
+                    relays it to a program: the tool drops it (tini and
+                    dumb-init forward it)
+  32, 33, 34        the C library's, which Go's runtime keeps from
+                    programs: it drops 33, and leaves 32 and 34 at their
+                    default action, which ends the tool, unless it is a
+                    PID namespace's init (the kernel spares the init)
 
 A signal that was ignored when the tool started (SIGHUP under nohup, or
 after trap '' HUP) stays ignored, for the tool and for the command, and is
@@ -80,7 +89,7 @@ var forwardedSignals = func() []os.Signal {
 	var sigs []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, 32, 33:
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
 			continue
 		}
 		sigs = append(sigs, sig)

@@ -49,6 +49,7 @@ func TestRunHelp(t *testing.T) {
 		"126 if COMMAND was found but could not be executed",
 		"127 if it was not found",
 		"The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them",
+		"SIGPROF Go's runtime takes it for its profiler and never relays it to a program",
 		"A signal that was ignored when the tool started (SIGHUP under nohup, or after trap '' HUP) stays ignored, for the tool and for the command",
 	} {
 		if !strings.Contains(help, phrase) {
@@ -416,6 +417,60 @@ func TestRunForwardsFaultSignals(t *testing.T) {
 			}
 			if said := stderr.rest(); len(said) != 1 || said[0] != fmt.Sprintf("pidfd: PID %d ended: signal: aborted", pid) {
 				t.Errorf("run -v said at the end %q", said)
+			}
+		})
+	}
+}
+
+// TestRunSignalsNotForwarded sends the tool signals that it cannot catch
+// and does not forward, as its help says, and checks that the tool
+// survives them and the command never sees them: SIGPROF, which Go's
+// runtime takes for its profiler and never relays to the program; and, as
+// PID 1 of a PID namespace, signals 32 and 34, which Go's runtime leaves at
+// their default action, which the kernel does not apply to a namespace's
+// init. The command, a shell that traps them all, sees only the SIGUSR1
+// sent after them, and exits 5 on it.
+func TestRunSignalsNotForwarded(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+		sigs []syscall.Signal
+	}{
+		{"process", nil, []syscall.Signal{syscall.SIGPROF}},
+		{"PID 1", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}, []syscall.Signal{syscall.SIGPROF, 32, 34}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			if mode.attr != nil {
+				newPIDNamespace(t)
+			}
+			cmd := tool(t, "run", "-v", "--", "sh", "-c", `for sig in PROF 32 34; do trap "echo got $sig" $sig; done
+				trap 'echo got USR1; exit 5' USR1; echo ready; while :; do sleep 0.1; done`)
+			cmd.SysProcAttr = mode.attr
+			stdout, stderr := startReading(t, cmd)
+			var pid int
+			started := stderr.expect("pidfd: started sh as PID ")[0]
+			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+				t.Fatalf("run -v said %q: %v", started, err)
+			}
+			stdout.expect("ready")
+			for _, sig := range append(mode.sigs, syscall.SIGUSR1) {
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatalf("%v to the tool: %v", sig, err)
+				}
+			}
+			if code := exitStatus(t, cmd); code != 5 {
+				t.Errorf("run: exit status %d; want 5, the command's on SIGUSR1", code)
+			}
+			if said := stdout.rest(); len(said) != 1 || said[0] != "got USR1" {
+				t.Errorf("the command said %q; want only got USR1", said)
+			}
+			want := []string{
+				fmt.Sprintf("pidfd: forwarded %v to PID %d", syscall.SIGUSR1, pid),
+				fmt.Sprintf("pidfd: PID %d ended: exit status 5", pid),
+			}
+			if said := stderr.rest(); strings.Join(said, "\n") != strings.Join(want, "\n") {
+				t.Errorf("run -v said %q; want %q", said, want)
 			}
 		})
 	}
