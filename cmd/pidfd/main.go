@@ -166,8 +166,10 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
-// parsePIDs reads PID arguments. A word that is no PID is a usage error;
-// whether each PID names a process is for the command to find out, PID by
+// parsePIDs reads PID arguments. A word that is no PID is a usage error,
+// and so is a number that does not fit a pid_t (a 32-bit int on every Linux
+// machine), on 64-bit machines as on 32-bit ones, where it does not fit an
+// int. Whether each PID names a process is for the command to find out, PID by
 // PID.
 func parsePIDs(args []string) ([]int, error) {
 	if len(args) == 0 {
@@ -175,11 +177,11 @@ func parsePIDs(args []string) ([]int, error) {
 	}
 	pids := make([]int, len(args))
 	for i, arg := range args {
-		pid, err := strconv.Atoi(arg)
+		pid, err := strconv.ParseInt(arg, 10, 32)
 		if err != nil || pid <= 0 {
 			return nil, usageError(fmt.Sprintf("bad PID %q", arg))
 		}
-		pids[i] = pid
+		pids[i] = int(pid)
 	}
 	return pids, nil
 }

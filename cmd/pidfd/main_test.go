@@ -127,6 +127,27 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestPIDRange checks that a number that does not fit a pid_t (a 32-bit
+// signed int) is a bad PID for every command that takes PIDs, on every
+// machine: on a 64-bit one it used to reach pidfd_open, which saw only its
+// low 32 bits. The largest pid_t is a PID like any other: no process has
+// it (pid_max is at most 2^22).
+func TestPIDRange(t *testing.T) {
+	leakcheck.Check(t)
+	for _, c := range []string{"wait", "kill", "info"} {
+		for _, pid := range []string{"4294967297", "2147483648", "9223372036854775808"} {
+			out, errOut, code := pidfdCommand(t, c, pid)
+			if want := fmt.Sprintf("pidfd %s: bad PID %q\n", c, pid); code != 2 || out != "" || !strings.HasPrefix(errOut, want) {
+				t.Errorf("pidfd %s %s: exit %d, stdout %q, stderr %q; want 2 and %q", c, pid, code, out, errOut, want)
+			}
+		}
+		out, errOut, code := pidfdCommand(t, c, "2147483647")
+		if want := fmt.Sprintf("pidfd %s: PID 2147483647: no such process\n", c); code != 1 || out != "" || errOut != want {
+			t.Errorf("pidfd %s 2147483647: exit %d, stdout %q, stderr %q; want 1 and %q", c, code, out, errOut, want)
+		}
+	}
+}
+
 // TestHelp checks that help, asked for in each way, is the usage on stdout
 // with exit status 0, and that a command's help is about that command.
 func TestHelp(t *testing.T) {

@@ -7,9 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -26,19 +30,43 @@ var runCommand = command{
 its exit code, or 128+N if signal N killed it.
 
 Every signal the tool can catch is forwarded to the command through its
-pidfd, never to a process that got its PID since: all but SIGKILL and
-SIGSTOP (which nobody can catch), SIGCHLD (the tool's own business), the
-signals the kernel raises for the tool's own faults (SIGSEGV, SIGBUS,
-SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), the terminal's SIGTTIN and
-SIGTTOU, SIGURG (which Go's runtime sends itself, so a user's cannot be
-told from the runtime's) and signals 32 and 33 (the C library's). With -g
-the command starts in a process group of its own, in the terminal's
-foreground if the tool has it, and the signals go to that whole group.
+pidfd, never to a process that got its PID since. With -g the command
+starts in a process group of its own, in the terminal's foreground if the
+tool has it, and the signals go to that whole group. The signals of a
+fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are
+forwarded when a process sends them, as "docker kill -s ABRT" does: only
+a real fault of the tool's own crashes it. Not forwarded:
+
+  SIGKILL, SIGSTOP  nobody can catch them
+  SIGCHLD           the tool's own business
+  SIGTTIN, SIGTTOU  the terminal's: they stop the tool itself
+  SIGURG            Go's runtime sends it itself, so a user's cannot be
+                    told from the runtime's
+  SIGPROF           Go's runtime takes it for its profiler and never
+                    relays it to a program: the tool drops it (tini and
+                    dumb-init forward it)
+  32, 33, 34        the C library's, which Go's runtime keeps from
+                    programs: it drops 33, and leaves 32 and 34 at their
+                    default action, which ends the tool, unless it is a
+                    PID namespace's init (the kernel spares the init)
+
+A signal that was ignored when the tool started (SIGHUP under nohup, or
+after trap '' HUP) stays ignored, for the tool and for the command, and is
+not forwarded, where Go's runtime lets the tool know of it: for SIGHUP,
+SIGINT, SIGTSTP and SIGCONT. Go's runtime takes every other signal over
+as the tool starts, before the tool can tell whether it was ignored (a
+shell's background job ignores SIGQUIT, say): the command gets such a
+signal with its default action, and the tool forwards it.
 
 As PID 1 of a PID namespace (a container's init), or as a child subreaper
 with -s, the tool is the parent of every orphan among the command's
 descendants, and reaps them as they exit, so no zombie piles up; the
-command's own status is never taken by that reaping.`,
+command's own status is never taken by that reaping.
+
+Exit status: the command's (its exit code, or 128+N if signal N killed
+it); as in a shell, 126 if COMMAND was found but could not be executed (no
+execute permission, a directory, not a program) and 127 if it was not
+found; 1 if the tool failed; 2 for a usage error.`,
 	setup: func(flags *flag.FlagSet) func([]string, stdio) (int, error) {
 		var o runOptions
 		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
@@ -53,13 +81,15 @@ type runOptions struct {
 }
 
 // forwardedSignals lists the signals run forwards: see runCommand.doc.
+// Those of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
+// SIGABRT) are among them: Go's runtime relays one to the program only if
+// a process sent it (si_code SI_USER or SI_TKILL), and still crashes the
+// tool on a real fault of its own.
 var forwardedSignals = func() []os.Signal {
 	var sigs []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD,
-			unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGSYS, unix.SIGABRT,
-			unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, 32, 33:
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
 			continue
 		}
 		sigs = append(sigs, sig)
@@ -88,8 +118,20 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	// starts is forwarded, not fatal to the tool. The handlers stay until
 	// the tool exits: a signal that comes after the command's end must not
 	// kill the tool with another status than the command's.
+	//
+	// A signal ignored when the tool started stays ignored, for the tool and
+	// the command: it is not caught (nor forwarded), so the tool keeps
+	// SIG_IGN, which the command inherits through exec, as it would not a
+	// handler.
+	ignored := ignoredSignals()
+	var caught []os.Signal
+	for _, sig := range forwardedSignals {
+		if !ignored[sig.(syscall.Signal)] {
+			caught = append(caught, sig)
+		}
+	}
 	signals := make(chan os.Signal, 32)
-	signal.Notify(signals, forwardedSignals...)
+	signal.Notify(signals, caught...)
 	childEvents := make(chan os.Signal, 1) // a pending wake-up is enough
 	signal.Notify(childEvents, unix.SIGCHLD)
 
@@ -102,9 +144,12 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 			cmd.SysProcAttr.Foreground, cmd.SysProcAttr.Ctty = true, tty
 		}
 	}
+	if errors.Is(cmd.Err, exec.ErrNotFound) && foundInPath(args[0]) {
+		return 126, &exec.Error{Name: args[0], Err: fs.ErrPermission}
+	}
 	p, err := pidfd.Start(cmd)
 	if err != nil {
-		return 127, err
+		return startStatus(err), err
 	}
 	defer p.Close()
 	pid := cmd.Process.Pid
@@ -154,6 +199,71 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 	say("PID %d ended: %v", pid, status)
 	return exitCode(status), nil
+}
+
+// ignoredSignals returns the signals that are ignored, before the tool has
+// caught any. As a Go program starts, Go's runtime installs its own handler
+// for most signals: it keeps an inherited SIG_IGN only for SIGHUP and SIGINT,
+// which signal.Ignored then reports, and for the signals it leaves alone,
+// among them SIGTSTP and SIGCONT, which only the kernel reports (SigIgn in
+// /proc/self/status). That some other signal was ignored is lost before
+// the tool starts.
+func ignoredSignals() map[syscall.Signal]bool {
+	ignored := map[syscall.Signal]bool{}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		ignored[sig] = signal.Ignored(sig)
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ignored // no /proc: SIGHUP and SIGINT are known all the same
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				break
+			}
+			for sig := syscall.Signal(1); sig <= 64; sig++ {
+				ignored[sig] = ignored[sig] || mask&(1<<(sig-1)) != 0
+			}
+		}
+	}
+	return ignored
+}
+
+// foundInPath reports whether one of PATH's directories has a file (not a
+// directory) of that name: a command that exec.LookPath passed over as not
+// executable, which a shell would have found, and failed to execute.
+func foundInPath(name string) bool {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			dir = "." // as exec.LookPath and shells read PATH
+		}
+		if info, err := os.Stat(filepath.Join(dir, name)); err == nil && !info.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// startStatus is the exit status for a command that could not be started,
+// as POSIX shells have it: 127 if it was not found, 126 if it was found but
+// could not be executed (EACCES, ENOEXEC...); 1 if the tool itself failed.
+func startStatus(err error) int {
+	var lookErr *exec.Error // from exec.LookPath
+	var execErr *fs.PathError
+	switch {
+	case errors.As(err, &lookErr):
+		err = lookErr.Err
+	case errors.As(err, &execErr) && execErr.Op == "fork/exec":
+		err = execErr.Err
+	default:
+		return 1
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return 127
+	}
+	return 126
 }
 
 // forwarder sends the signals the tool receives to the command, or to its

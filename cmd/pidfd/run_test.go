@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
 	"github.com/pidfd-go/pidfd/internal/testchild"
@@ -30,6 +32,88 @@ func TestRun(t *testing.T) {
 	_, _, code = pidfdCommand(t, "run", "--", "sh", "-c", "kill -TERM $$")
 	if code != 128+15 {
 		t.Errorf("run of a child killed by SIGTERM: exit %d; want 143", code)
+	}
+}
+
+// TestRunHelp checks that run's help tells what the tool does that a user
+// could not guess: its exit statuses, which signals it forwards, and that
+// it keeps ignored signals ignored.
+func TestRunHelp(t *testing.T) {
+	leakcheck.Check(t)
+	out, _, code := pidfdCommand(t, "run", "-h")
+	if code != 0 {
+		t.Fatalf("run -h: exit %d", code)
+	}
+	help := strings.Join(strings.Fields(out), " ") // one line, to match phrases across line breaks
+	for _, phrase := range []string{
+		"126 if COMMAND was found but could not be executed",
+		"127 if it was not found",
+		"The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them",
+		"SIGPROF Go's runtime takes it for its profiler and never relays it to a program",
+		"A signal that was ignored when the tool started (SIGHUP under nohup, or after trap '' HUP) stays ignored, for the tool and for the command",
+	} {
+		if !strings.Contains(help, phrase) {
+			t.Errorf("run -h does not say %q:\n%s", phrase, out)
+		}
+	}
+}
+
+// TestRunCannotExecute checks run's exit status for a command it cannot
+// start, as POSIX shells (and tini) give it: 127 for a command not found,
+// 126 for one found but not executable (no execute permission, a
+// directory, not a program the kernel can run), whether it is named by a
+// path or found in PATH. The tool says why on stderr.
+func TestRunCannotExecute(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	for name, file := range map[string]struct {
+		mode    os.FileMode
+		content string
+	}{
+		"text":    {0o644, "#!/bin/sh\necho ran\n"},
+		"garbage": {0o755, "\x00\x01\x02\x03 no kernel runs this\n"},
+	} {
+		if err := os.WriteFile(dir+"/"+name, []byte(file.content), file.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir+"/"+name, file.mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(dir+"/directory", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		command string
+		path    bool // run with PATH=dir
+		code    int
+		says    string
+	}{
+		{dir + "/text", false, 126, "permission denied"},
+		{"text", true, 126, "permission denied"},
+		{dir + "/directory", false, 126, "permission denied"}, // execve's EACCES
+		{dir + "/garbage", false, 126, "exec format error"},
+		{"garbage", true, 126, "exec format error"},
+		{dir + "/none", false, 127, "no such file or directory"},
+		{"none", true, 127, "executable file not found in $PATH"},
+		{"directory", true, 127, "executable file not found in $PATH"},
+	} {
+		cmd := tool(t, "run", "--", c.command)
+		if c.path {
+			if cmd.Env == nil {
+				cmd.Env = os.Environ()
+			}
+			cmd.Env = append(cmd.Env, "PATH="+dir) // the last one counts
+		}
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() != c.code ||
+			!strings.HasPrefix(stderr.String(), "pidfd run: ") || !strings.Contains(stderr.String(), c.says) || stdout.Len() != 0 {
+			t.Errorf("run %s (PATH=dir: %v): %v, stdout %q, stderr %q; want exit status %d and %q",
+				c.command, c.path, err, stdout.String(), stderr.String(), c.code, c.says)
+		}
 	}
 }
 
@@ -80,16 +164,20 @@ func TestRunVerbose(t *testing.T) {
 const catchRole = "catch"
 
 // catch plays catchRole: it says "NAME ready pgid PGID", then "NAME got
-// SIGNAME" for each signal it catches, and dies by SIGTERM once it has said
-// so. With a second argument it first starts a grandchild, in its own
-// process group, that does the same under that name; it waits for the
-// grandchild's end before its own.
+// SIGNAME" for each signal it catches, and dies by SIGTERM or SIGABRT once
+// it has said so (dumping no core). With a second argument it first starts
+// a grandchild, in its own process group, that does the same under that
+// name; it waits for the grandchild's end before its own.
 func catch(args []string) int {
 	// A command whose tool is killed (by a failing test) dies with it.
 	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) // no core file, whatever core_pattern says
 	sigs := make(chan os.Signal, 16)
+	// Go's runtime relays the fault signals too when a process sends them
+	// (si_code SI_USER), as the tool's forwarding does.
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2,
-		syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR)
+		syscall.SIGTERM, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR,
+		syscall.SIGABRT, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS)
 	var grandchild *exec.Cmd
 	if len(args) > 1 {
 		grandchild = testchild.Command(catchRole, args[1])
@@ -102,31 +190,56 @@ func catch(args []string) int {
 	fmt.Printf("%s ready pgid %d\n", args[0], syscall.Getpgrp())
 	for sig := range sigs {
 		fmt.Printf("%s got %s\n", args[0], unix.SignalName(sig.(syscall.Signal)))
-		if sig == syscall.SIGTERM {
+		if sig == syscall.SIGTERM || sig == syscall.SIGABRT {
 			if grandchild != nil {
 				grandchild.Wait()
 			}
-			signal.Reset(syscall.SIGTERM)
-			syscall.Kill(os.Getpid(), syscall.SIGTERM)
-			time.Sleep(time.Hour)
+			dieBy(sig.(syscall.Signal))
 		}
 	}
 	return 0
+}
+
+// dieBy ends the process by the default action of sig.
+func dieBy(sig syscall.Signal) {
+	signal.Reset(sig)
+	// Reset leaves Go's runtime's own handler for the signals it crashes on
+	// (SIGABRT): set SIG_DFL, which is 0, so that an all-zero struct
+	// sigaction is SIG_DFL on every architecture. The last argument is the
+	// size of the kernel's sigset_t: 64 signals, 128 on MIPS.
+	var dfl [64]byte
+	sigsetSize := uintptr(8)
+	if strings.HasPrefix(runtime.GOARCH, "mips") {
+		sigsetSize = 16
+	}
+	if _, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, sigsetSize, 0, 0); errno != 0 {
+		fmt.Fprintln(os.Stderr, "catch: rt_sigaction:", errno)
+		os.Exit(103)
+	}
+	syscall.Kill(os.Getpid(), sig)
+	time.Sleep(time.Hour)
 }
 
 // runCatcher starts "pidfd run FLAGS -- catch NAMES..." with its stdout and
 // stderr read line by line.
 func runCatcher(t *testing.T, flags []string, names ...string) (cmd *exec.Cmd, stdout, stderr *lineReader) {
 	t.Helper()
+	cmd = catcher(t, flags, names...)
+	stdout, stderr = startReading(t, cmd)
+	return cmd, stdout, stderr
+}
+
+// catcher returns the command "pidfd run FLAGS -- catch NAMES...".
+func catcher(t *testing.T, flags []string, names ...string) *exec.Cmd {
+	t.Helper()
 	role := testchild.Command(catchRole, names...)
 	args := append(append([]string{"run"}, flags...), "--", role.Path)
-	cmd = tool(t, append(args, role.Args[1:]...)...)
+	cmd := tool(t, append(args, role.Args[1:]...)...)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, role.Env[len(os.Environ()):]...) // the role
-	stdout, stderr = startReading(t, cmd)
-	return cmd, stdout, stderr
+	return cmd
 }
 
 // startReading starts cmd with its stdout and stderr read line by line, and
@@ -258,6 +371,125 @@ func TestRunForwardsSignals(t *testing.T) {
 	}
 }
 
+// TestRunForwardsFaultSignals sends the tool, with kill, the signals that
+// the kernel raises for a fault (as "docker kill -s ABRT" sends them to a
+// container's init), as a plain process and as PID 1 of a PID namespace.
+// Each must reach the command, and the tool survive it (Go's runtime used
+// to crash the tool with a traceback, exit status 2, taking a container
+// down); the last, SIGABRT, kills the command, and the tool exits as it did.
+func TestRunForwardsFaultSignals(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+	}{
+		{"process", nil},
+		{"PID 1", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			if mode.attr != nil {
+				newPIDNamespace(t)
+			}
+			cmd := catcher(t, []string{"-v"}, "child")
+			cmd.SysProcAttr = mode.attr
+			stdout, stderr := startReading(t, cmd)
+			started := stderr.expect("pidfd: started ")[0]
+			var pid int
+			if _, err := fmt.Sscanf(started, "pidfd: started %s as PID %d", new(string), &pid); err != nil {
+				t.Fatalf("run -v said %q: %v", started, err)
+			}
+			stdout.expect("child ready")
+			if mode.attr != nil {
+				if ns := nsPIDs(t, cmd.Process.Pid); len(ns) != 2 || ns[1] != 1 {
+					t.Fatalf("the tool's PIDs, outermost namespace first: %v; want PID 1 in the second", ns)
+				}
+			}
+			for _, sig := range []syscall.Signal{syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL,
+				syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGABRT} {
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatalf("%v to the tool: %v", sig, err)
+				}
+				stdout.expect("child got " + unix.SignalName(sig))
+				stderr.expect(fmt.Sprintf("pidfd: forwarded %v to PID %d", sig, pid))
+			}
+			if code := exitStatus(t, cmd); code != 128+int(syscall.SIGABRT) {
+				t.Errorf("run: exit status %d; want %d, as the command killed by SIGABRT", code, 128+syscall.SIGABRT)
+			}
+			if said := stderr.rest(); len(said) != 1 || said[0] != fmt.Sprintf("pidfd: PID %d ended: signal: aborted", pid) {
+				t.Errorf("run -v said at the end %q", said)
+			}
+		})
+	}
+}
+
+// TestRunSignalsNotForwarded sends the tool signals that it cannot catch
+// and does not forward, as its help says, and checks that the tool
+// survives them and the command never sees them: SIGPROF, which Go's
+// runtime takes for its profiler and never relays to the program; and, as
+// PID 1 of a PID namespace, signals 32 and 34, which Go's runtime leaves at
+// their default action, which the kernel does not apply to a namespace's
+// init. The command, a shell that traps them all, sees only the SIGUSR1
+// sent after them, and exits 5 on it.
+func TestRunSignalsNotForwarded(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		attr *syscall.SysProcAttr
+		sigs []syscall.Signal
+	}{
+		{"process", nil, []syscall.Signal{syscall.SIGPROF}},
+		{"PID 1", &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}, []syscall.Signal{syscall.SIGPROF, 32, 34}},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			leakcheck.Check(t)
+			if mode.attr != nil {
+				newPIDNamespace(t)
+			}
+			cmd := tool(t, "run", "-v", "--", "sh", "-c", `for sig in PROF 32 34; do trap "echo got $sig" $sig; done
+				trap 'echo got USR1; exit 5' USR1; echo ready; while :; do sleep 0.1; done`)
+			cmd.SysProcAttr = mode.attr
+			stdout, stderr := startReading(t, cmd)
+			var pid int
+			started := stderr.expect("pidfd: started sh as PID ")[0]
+			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+				t.Fatalf("run -v said %q: %v", started, err)
+			}
+			stdout.expect("ready")
+			for _, sig := range append(mode.sigs, syscall.SIGUSR1) {
+				if err := cmd.Process.Signal(sig); err != nil {
+					t.Fatalf("%v to the tool: %v", sig, err)
+				}
+			}
+			if code := exitStatus(t, cmd); code != 5 {
+				t.Errorf("run: exit status %d; want 5, the command's on SIGUSR1", code)
+			}
+			if said := stdout.rest(); len(said) != 1 || said[0] != "got USR1" {
+				t.Errorf("the command said %q; want only got USR1", said)
+			}
+			want := []string{
+				fmt.Sprintf("pidfd: forwarded %v to PID %d", syscall.SIGUSR1, pid),
+				fmt.Sprintf("pidfd: PID %d ended: exit status 5", pid),
+			}
+			if said := stderr.rest(); strings.Join(said, "\n") != strings.Join(want, "\n") {
+				t.Errorf("run -v said %q; want %q", said, want)
+			}
+		})
+	}
+}
+
+// newPIDNamespace skips the test where a child cannot be started in a new
+// PID namespace: without root (CAP_SYS_ADMIN), or where a sandbox forbids it.
+func newPIDNamespace(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a new PID namespace needs root (CAP_SYS_ADMIN)")
+	}
+	probe := testchild.Command(testchild.Exit, "0")
+	probe.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID}
+	if err := probe.Run(); err != nil {
+		t.Skip("no new PID namespace:", err)
+	}
+}
+
 // TestRunForwardsToGroup runs a command that starts a grandchild, under
 // run -g, and checks that the command leads a process group of its own
 // with the grandchild in it, and that the signals sent to the tool reach
@@ -286,6 +518,84 @@ func TestRunForwardsToGroup(t *testing.T) {
 	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGTERM) {
 		t.Errorf("run -g: exit status %d; want %d", code, 128+syscall.SIGTERM)
 	}
+}
+
+// TestRunKeepsIgnoredSignals starts the tool with SIGHUP, SIGINT and
+// SIGTSTP ignored (as nohup ignores SIGHUP, or trap "" HUP), and checks that
+// they stay ignored, for the tool and for the command, as they would for the
+// command started without the tool: both have them in SigIgn, and those
+// signals sent to the tool change nothing (a SIGHUP used to kill the
+// command, exit status 129); the SIGUSR1 sent after them is forwarded, and
+// kills the command.
+func TestRunKeepsIgnoredSignals(t *testing.T) {
+	leakcheck.Check(t)
+	ignored := []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGTSTP}
+	run := tool(t, "run", "-v", "--", "sh", "-c",
+		`while read -r line; do case $line in SigIgn:*) echo "$line";; esac; done </proc/self/status; exec sleep 600`)
+	cmd := exec.Command("sh", append([]string{"-c", `trap '' HUP INT TSTP; exec "$0" "$@"`, run.Path}, run.Args[1:]...)...)
+	cmd.Env = run.Env
+	stdout, stderr := startReading(t, cmd)
+	var pid int
+	started := stderr.expect("pidfd: started sh as PID ")[0]
+	if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+		t.Fatalf("run -v said %q: %v", started, err)
+	}
+	commandIgnores := sigIgn(t, "the command", stdout.expect("SigIgn:")[0])
+	toolIgnores := sigIgn(t, "the tool", procStatusLine(t, cmd.Process.Pid, "SigIgn:"))
+	for _, sig := range ignored {
+		if !commandIgnores[sig] {
+			t.Errorf("the command does not ignore %v", sig)
+		}
+		if !toolIgnores[sig] {
+			t.Errorf("the tool does not ignore %v", sig)
+		}
+	}
+	for _, sig := range append(ignored, syscall.SIGUSR1) {
+		if err := cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("%v to the tool: %v", sig, err)
+		}
+	}
+	if code := exitStatus(t, cmd); code != 128+int(syscall.SIGUSR1) {
+		t.Errorf("run: exit status %d; want %d, as the command killed by SIGUSR1", code, 128+syscall.SIGUSR1)
+	}
+	want := []string{
+		fmt.Sprintf("pidfd: forwarded %v to PID %d", syscall.SIGUSR1, pid),
+		fmt.Sprintf("pidfd: PID %d ended: signal: %v", pid, syscall.SIGUSR1),
+	}
+	if said := stderr.rest(); strings.Join(said, "\n") != strings.Join(want, "\n") {
+		t.Errorf("run -v said %q; want %q", said, want)
+	}
+}
+
+// sigIgn reads a SigIgn line of /proc/PID/status: the signals ignored.
+func sigIgn(t *testing.T, whose, line string) map[syscall.Signal]bool {
+	t.Helper()
+	mask, err := strconv.ParseUint(strings.TrimSpace(strings.TrimPrefix(line, "SigIgn:")), 16, 64)
+	if err != nil {
+		t.Fatalf("%s: %q: %v", whose, line, err)
+	}
+	ignored := map[syscall.Signal]bool{}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		ignored[sig] = mask&(1<<(sig-1)) != 0
+	}
+	return ignored
+}
+
+// procStatusLine returns the line of /proc/PID/status that starts with
+// prefix.
+func procStatusLine(t *testing.T, pid int, prefix string) string {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	t.Fatalf("/proc/%d/status has no %s line", pid, prefix)
+	return ""
 }
 
 // TestRunReapsOrphans runs a command that leaves orphans behind under run
