@@ -5,7 +5,6 @@ package pidfd
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -17,11 +16,12 @@ import (
 )
 
 // A Watcher works like this. Its epoll set holds each watched pidfd
-// (one-shot, keyed by descriptor number) and an eventfd that wakes it. The epoll descriptor is itself on the runtime poller: Next parks in
+// (one-shot, keyed by descriptor number) and an eventfd that wakes it. The
+// epoll descriptor is itself on the runtime poller: Next parks in
 // RawConn.Read on it, which takes events with epoll_wait(0) and parks while
 // there are none. An event runs a step of the wait family on the PidFd
-// (watchStep, outside the Watcher's lock), and its outcome moves the entry
-// on:
+// (watchStep, outside the Watcher's lock; watch_step_linux.go), and its
+// outcome moves the entry on:
 //
 //	armed (EPOLLIN) ──exit known──────────────────────────> queued ──Next──> gone
 //	  ├─ exited, not ours, parent has not reaped it ──> hangup (EPOLLHUP only) ─┘
@@ -362,101 +362,6 @@ func (w *watcher) wait() (int, error) {
 	return n, err
 }
 
-// check moves on the entry whose registration reported ev.
-func (w *watcher) check(ev unix.EpollEvent) {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return
-	}
-	if int(ev.Fd) == w.eventfd {
-		var buf [8]byte
-		unix.Read(w.eventfd, buf[:])
-		w.mu.Unlock()
-		return
-	}
-	e := w.byFd[ev.Fd]
-	if e == nil || e.tag != ev.Pad {
-		// Taken in the same batch as an event that ended the entry, or
-		// reported by an earlier registration of the number.
-		w.mu.Unlock()
-		return
-	}
-	e.fired = true
-	state := e.state
-	w.mu.Unlock()
-
-	// Outside the lock: this may reap the child, through os or os/exec.
-	step, status, err := e.p.watchStep()
-
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if e.state != state {
-		return // removed, closed, or the Watcher closed meanwhile
-	}
-	switch step {
-	case stepDone:
-		w.enqueue(e, Exit{PidFd: e.p, Status: status, Err: err})
-	case stepRunning, stepHangup:
-		// Arm the registration again; for the parent's reaping, EPOLLHUP
-		// alone, which is reported whatever the events ask for.
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(e.fd), Pad: e.tag}
-		if step == stepHangup {
-			ev.Events = unix.EPOLLONESHOT
-		}
-		if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
-			w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
-			return
-		}
-		e.fired = false
-		if step == stepHangup {
-			e.state = watchHangup
-		}
-	case stepLater:
-		// Left disabled in the set, and armed again after a pause: armed
-		// at once, an exit that stays readable would report at once.
-		e.pause = min(max(2*e.pause, askAgainFirst), askAgainMost)
-		time.AfterFunc(e.pause, func() { w.askAgain(e) })
-	case stepReaping:
-		w.leaveSet(e)
-		e.state = watchReaping
-		e.stop = make(chan struct{})
-		w.wg.Add(1)
-		go w.awaitReap(e, e.stop)
-	}
-}
-
-// askAgain arms again the registration of an entry whose last step could
-// not learn what it needed (stepLater), if the entry is still waiting for
-// it.
-func (w *watcher) askAgain(e *watchEntry) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed || e.state != watchArmed || !e.fired {
-		return
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(e.fd), Pad: e.tag}
-	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
-		w.enqueue(e, Exit{PidFd: e.p, Err: os.NewSyscallError("epoll_ctl", err)})
-		w.wakeLocked()
-		return
-	}
-	e.fired = false
-}
-
-// awaitReap waits while os/exec finishes a child's wait (copying its
-// output), and queues the exit.
-func (w *watcher) awaitReap(e *watchEntry, stop chan struct{}) {
-	defer w.wg.Done()
-	select {
-	case <-e.p.done:
-	case <-e.p.closing:
-	case <-stop:
-		return
-	}
-	w.queueSettled(e)
-}
-
 func (w *watcher) close() error {
 	if w.file == nil {
 		return os.ErrInvalid
@@ -476,79 +381,4 @@ func (w *watcher) close() error {
 	err := w.file.Close() // wakes a parked Next; closes once it has left
 	w.wg.Wait()
 	return err
-}
-
-// watchStepResult says what a watched PidFd waits for next.
-type watchStepResult int8
-
-const (
-	stepRunning watchStepResult = iota // the process runs
-	stepDone                           // the wait's result is final
-	stepHangup                         // exited, not ours: its parent's reaping
-	stepReaping                        // os/exec finishes the wait (p.done)
-	stepLater                          // exited; what follows cannot be learned now: ask again
-)
-
-// watchStep is the step of the wait family (see TryWait) that a Watcher
-// takes when p's descriptor has an event: it never waits for a process, and
-// says what is left to wait for. An exited child is reaped here, directly
-// or through os (a moment); through os/exec in the background if it copies
-// output, which lasts as long as the pipe is held.
-func (p *PidFd) watchStep() (watchStepResult, *ExitStatus, error) {
-	select {
-	case <-p.done:
-		return stepDone, p.status, p.statusErr
-	default:
-	}
-	if p.isClosed() {
-		return stepDone, nil, os.ErrClosed
-	}
-	// pollExit, where isUnreapedChild would ask first: its waitid fails
-	// with ECHILD for a process that is not an unreaped child of ours,
-	// under p.mu as isUnreapedChild's does. A thread is nobody's child.
-	if !p.thread {
-		var exited, reapHere bool
-		err := p.withFd(func(fd int) (err error) {
-			exited, reapHere, err = p.pollExit(fd)
-			return err
-		})
-		switch {
-		case errors.Is(err, syscall.ECHILD):
-			// Not our child, or another party reaped it: as for any process.
-		case err != nil:
-			return stepDone, nil, err
-		case !exited:
-			return stepRunning, nil, nil
-		case reapHere && !p.reapMayBlock:
-			p.finish(p.reapStatus())
-			return stepDone, p.status, p.statusErr
-		default:
-			if reapHere {
-				p.startReap()
-			}
-			select {
-			case <-p.done:
-				return stepDone, p.status, p.statusErr
-			default:
-				return stepReaping, nil, nil
-			}
-		}
-	}
-	var progress exitProgressState
-	err := p.withFd(func(fd int) (err error) {
-		progress, err = exitProgress(fd)
-		return err
-	})
-	switch {
-	case err != nil:
-		return stepDone, nil, err
-	case progress == exitRunning:
-		return stepRunning, nil, nil
-	case progress == exitUnreaped:
-		return stepHangup, nil, nil
-	case progress == exitLater:
-		return stepLater, nil, nil
-	}
-	status, err := p.settle(p.exitInfo())
-	return stepDone, status, err
 }
