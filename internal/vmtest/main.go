@@ -160,7 +160,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 	for attempt := 1; ; attempt++ {
 		code, booted, err := boot(ctx, qemu, m, accel, vmlinuz, initrd)
 		if ctx.Err() != nil {
-			return 0, fmt.Errorf("Linux %s: no result within %v", kernel, timeout)
+			return 0, fmt.Errorf("no result from Linux %s within %v", kernel, timeout)
 		}
 		if !booted && attempt < bootAttempts {
 			fmt.Printf("vmtest: Linux %s did not reach init (%v); booting again (attempt %d of %d)\n",
@@ -168,7 +168,7 @@ func run(kernel, arch, pkgDir string, timeout time.Duration, testArgs []string) 
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("Linux %s: %w", kernel, err)
+			return 0, fmt.Errorf("booting Linux %s: %w", kernel, err)
 		}
 		fmt.Printf("vmtest: Linux %s, %s: test binary exited %d\n", kernel, arch, code)
 		return code, nil
