@@ -344,11 +344,10 @@ func runUnderEach(t *testing.T, profiles []string, pattern, check string) {
 // SIGUSR1 sent to it stays pending where /proc shows it; see
 // testchild.Blocked.
 type blockedChild struct {
-	p    *PidFd
-	pid  int
-	in   io.WriteCloser
-	out  *bufio.Reader
-	tids []int
+	p   *PidFd
+	pid int
+	in  io.WriteCloser
+	out *bufio.Reader
 }
 
 func startBlocked(t *testing.T, attr *syscall.SysProcAttr) *blockedChild {

@@ -83,16 +83,17 @@ func (s stepInfo) err(errno syscall.Errno) error {
 	return os.NewSyscallError(s.op, errno)
 }
 
-// cloneArgs is struct clone_args, as far as CLONE_ARGS_SIZE_VER0.
+// cloneArgs is struct clone_args, as far as CLONE_ARGS_SIZE_VER0. The
+// fields this package leaves zero are blank, named in comments.
 type cloneArgs struct {
 	flags      uint64
 	pidfd      uint64
-	childTid   uint64
-	parentTid  uint64
+	_          uint64 // child_tid
+	_          uint64 // parent_tid
 	exitSignal uint64
-	stack      uint64
-	stackSize  uint64
-	tls        uint64
+	_          uint64 // stack
+	_          uint64 // stack_size
+	_          uint64 // tls
 }
 
 // Start starts the child and returns its PID and, if Flags has
