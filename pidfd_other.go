@@ -64,8 +64,9 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return nil, errUnsupported
 }
-func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error) { return nil, errUnsupported }
-func (p *PidFd) tryWait() (*ExitStatus, error)                 { return nil, errUnsupported }
+func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error)   { return nil, errUnsupported }
+func (p *PidFd) tryWait() (*ExitStatus, error)                   { return nil, errUnsupported }
+func (p *PidFd) waitExited(context.Context) (*ExitStatus, error) { return nil, errUnsupported }
 
 type watcher struct{}
 

@@ -4,7 +4,8 @@ import "os"
 
 // Signal sends sig to the process (pidfd_send_signal), or to the thread a
 // thread PidFd names. Once the process has been reaped it fails with
-// [os.ErrProcessDone] instead of reaching whoever holds the PID by then.
+// [os.ErrProcessDone] instead of reaching whoever holds the PID by then
+// (to its process group, see below).
 // Signal 0 sends nothing and checks that the process still exists. A sig
 // that is not a [syscall.Signal] the kernel knows is [syscall.EINVAL], and
 // so are contradictory options (two scopes, or two values): what no system
@@ -32,6 +33,12 @@ import "os"
 // and the signal are two steps: a leader that leaves its group between them
 // is racing the caller, and the signal then reaches the group it led when
 // the call began, never any other.
+//
+// A leader that has exited still names its group: while it is a zombie
+// (see [PidFd.WaitExited]), and once reaped, for as long as a member is
+// left, since the group keeps the ID and no other group can take it
+// meanwhile. So a supervisor can end what a leader left behind; once no
+// member is left, the signal fails with [os.ErrProcessDone].
 func (p *PidFd) Signal(sig os.Signal, opts ...SignalOption) error {
 	return p.signal(sig, opts)
 }
@@ -80,8 +87,8 @@ func ToThread() SignalOption { return SignalOption{scope: scopeThread} }
 func ToThreadGroup() SignalOption { return SignalOption{scope: scopeThreadGroup} }
 
 // ToProcessGroup sends the signal to every process in the process group
-// that the process leads, and refuses with [ErrNotGroupLeader] if it leads
-// none (Linux 6.9+); see [PidFd.Signal].
+// that the process leads, or led until it was reaped, and refuses with
+// [ErrNotGroupLeader] if it leads none (Linux 6.9+); see [PidFd.Signal].
 func ToProcessGroup() SignalOption { return SignalOption{scope: scopeProcessGroup} }
 
 // WithValue sends the signal carrying v, as sigqueue(3) does: the receiver

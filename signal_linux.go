@@ -3,6 +3,7 @@
 package pidfd
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -61,36 +62,56 @@ func checkSignal(sig os.Signal, opts []SignalOption) (unix.Signal, SignalOption,
 
 // sendScoped sends s, with info if not nil, by pidfd_send_signal with
 // scope's flag; a signal to the process group only while the process leads
-// it (see PidFd.Signal).
+// it, or once it has been reaped (see PidFd.Signal).
 func (p *PidFd) sendScoped(s unix.Signal, info *unix.Siginfo, scope signalScope) error {
-	pid, pgid := 0, 0
+	const op = "Signal to the process group"
+	var notLeader error // says so if the process is still unreaped
 	if scope == scopeProcessGroup {
-		var err error
-		if pid, err = p.queryPID(); err != nil {
-			return doneErr("Signal to the process group", err)
-		}
-		// By number: the answer is the process's own only if it still
-		// holds the PID afterwards, which the proof below checks. ESRCH:
-		// nobody holds it, so the process has been reaped.
-		if pgid, err = unix.Getpgid(pid); err != nil {
-			return doneErr("Signal to the process group", wrapErr("getpgid", err))
+		pid, err := p.queryPID()
+		switch {
+		case errors.Is(err, os.ErrProcessDone):
+			// Reaped: its pidfd still names the group it led.
+		case err != nil:
+			return doneErr(op, err)
+		default:
+			// By number: the answer is the process's own only if it
+			// still holds the PID afterwards, which the proof below
+			// checks. ESRCH: nobody holds it, so it has been reaped.
+			pgid, err := unix.Getpgid(pid)
+			switch {
+			case err == unix.ESRCH:
+			case err != nil:
+				return wrapErr("getpgid", err)
+			case pgid != pid:
+				notLeader = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
+			}
 		}
 	}
 	var refused error
 	err := p.withFd(func(fd int) error {
-		if pgid != pid {
-			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d is in group %d)", ErrNotGroupLeader, pid, pgid)
+		if notLeader != nil {
+			switch alive := provenAlive(fd); {
+			case alive == nil:
+				refused = notLeader
+				return nil
+			case !errors.Is(alive, os.ErrProcessDone):
+				refused = alive
+				return nil
 			}
-			return nil
+			// Reaped since: the group it led, below.
 		}
+		// The kernel signals the group whose ID is the pidfd's process's
+		// PID, by the kernel's struct pid that the pidfd holds: a reaped
+		// leader's group keeps that ID while any member is left, and no
+		// other group can have it meanwhile.
 		err := unix.PidfdSendSignal(fd, s, info, int(scope))
 		if err == unix.ESRCH && scope == scopeProcessGroup {
-			// Its group is empty: the process has been reaped, or has
-			// left the group since the check.
+			// Its group is empty: the process has been reaped and no
+			// member is left, or it has left the group since the check.
 			if refused = provenAlive(fd); refused == nil {
-				refused = fmt.Errorf("%w (PID %d left its group during the call)", ErrNotGroupLeader, pid)
+				refused = ErrNotGroupLeader
 			}
+			refused = doneErr(op, refused)
 		}
 		return err
 	})

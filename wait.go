@@ -47,6 +47,30 @@ func (p *PidFd) WaitContext(ctx context.Context) (*ExitStatus, error) {
 	return p.wait(ctx)
 }
 
+// WaitExited waits until the process has exited, and returns without
+// reaping it: a child of the caller stays a zombie, which holds its PID and
+// the process group it leads, until a wait ([PidFd.Wait], WaitContext,
+// TryWait, or a [Watcher] it was added to) reaps it. So a supervisor can
+// signal the group of a leader that has exited (see [ToProcessGroup]) while
+// its ID cannot name another group, and then reap it.
+//
+// The status is what the kernel tells at the exit: for the caller's
+// unreaped child, its exit status without resource usage (waitid with
+// WNOWAIT; the reaping reports the usage); for a process that has been
+// reaped, what Wait returns; for a child from [StartProcessAutoKill], which
+// the kernel reaps as it exits, its record. Any other process that has
+// exited (not the caller's child, its parent has not reaped it yet), and
+// any process on kernels without the record (before 6.15) once reaped by
+// another: [ErrNoExitStatus], as soon as it has exited; its status comes
+// with Wait once its parent has reaped it. A thread ([OpenThread]) is
+// reaped as it exits, as such a child is.
+//
+// WaitExited returns ctx.Err() once ctx is done and [os.ErrClosed] once the
+// PidFd is closed, and holds no OS thread while it waits.
+func (p *PidFd) WaitExited(ctx context.Context) (*ExitStatus, error) {
+	return p.waitExited(ctx)
+}
+
 // TryWait is [PidFd.Wait] that never blocks: it returns what Wait would
 // return at once, or (nil, nil) while Wait would wait: while the process
 // runs and, for one that is not the caller's child on Linux 6.15+, until
