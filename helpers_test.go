@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -50,6 +51,11 @@ func TestMain(m *testing.M) {
 		lateReaperRole:      lateReaper,
 		autoKillStarterRole: autoKillStarter,
 	})
+	// os/signal starts a goroutine of its own at the first Notify, for
+	// good: start it before anything counts goroutines.
+	started := make(chan os.Signal, 1)
+	signal.Notify(started, syscall.SIGWINCH)
+	signal.Stop(started)
 	// Examples and benchmarks have no *testing.T to fail: Run checks them
 	// after all tests, except under the fuzzing engine, which keeps
 	// goroutines and workers of its own.

@@ -71,7 +71,8 @@ func (p *PidFd) waitExited(context.Context) (*ExitStatus, error) { return nil, e
 type watcher struct{}
 
 func newWatcher() (*Watcher, error)                   { return nil, errUnsupported }
-func (w *watcher) add(p *PidFd) error                 { return os.ErrInvalid }
+func (w *watcher) add(p *PidFd, exited bool) error    { return os.ErrInvalid }
+func (w *watcher) exitsChan() <-chan Exit             { return closedExits() }
 func (w *watcher) remove(p *PidFd) error              { return os.ErrInvalid }
 func (w *watcher) next(context.Context) (Exit, error) { return Exit{}, os.ErrInvalid }
 func (w *watcher) len() int                           { return 0 }

@@ -1,6 +1,9 @@
 package pidfd
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Wait waits for the process to exit and returns how it ended. It waits for
 // any process, and reaps the ones that are the caller's to reap:
@@ -116,3 +119,10 @@ func (e *WaitError) Error() string {
 
 // Unwrap returns e.Err, so that errors.Is(err, exec.ErrWaitDelay) holds.
 func (e *WaitError) Unwrap() error { return e.Err }
+
+// How long a wait that could not learn what it needs for a passing reason
+// pauses before it asks again: doubling from the first to the most.
+const (
+	askAgainFirst = 10 * time.Millisecond
+	askAgainMost  = time.Second
+)

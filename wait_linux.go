@@ -325,13 +325,6 @@ func (p *PidFd) waitRecorded(ctx context.Context) (*ExitStatus, error) {
 	}
 }
 
-// How long a wait that could not learn what it needs for a passing reason
-// pauses before it asks again: doubling from the first to the most.
-const (
-	askAgainFirst = 10 * time.Millisecond
-	askAgainMost  = time.Second
-)
-
 // tryRecorded is waitRecorded that does not wait.
 func (p *PidFd) tryRecorded() (*ExitStatus, error) {
 	var progress exitProgressState

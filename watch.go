@@ -75,7 +75,21 @@ func (w *Watcher) Add(p *PidFd) error {
 	if w == nil {
 		return os.ErrInvalid
 	}
-	return w.add(p)
+	return w.add(p, false)
+}
+
+// AddExited is [Watcher.Add] for an exit seen before the reaping: Next
+// delivers p as soon as its process has exited, with what
+// [PidFd.WaitExited] returns then, and reaps nothing. A child of the
+// caller stays a zombie, holding its PID and process group, until the
+// caller reaps it (by [PidFd.Wait], say, which then returns at once); a
+// process that is not the caller's child is delivered at its exit, not at
+// its parent's reaping, with [ErrNoExitStatus].
+func (w *Watcher) AddExited(p *PidFd) error {
+	if w == nil {
+		return os.ErrInvalid
+	}
+	return w.add(p, true)
 }
 
 // Remove stops watching p. If it returns nil, Next will not deliver p. It
@@ -104,6 +118,41 @@ func (w *Watcher) Next(ctx context.Context) (Exit, error) {
 		ctx = context.Background()
 	}
 	return w.next(ctx)
+}
+
+// Exits returns a channel on which the Watcher delivers each exit, as
+// [Watcher.Next] does, for a loop that waits for other things too:
+//
+//	sigs := make(chan os.Signal, 1)
+//	signal.Notify(sigs, syscall.SIGTERM)
+//	for {
+//		select {
+//		case exit := <-w.Exits():
+//			restart(exit.PidFd)
+//		case <-sigs:
+//			return
+//		case <-tick.C:
+//			report()
+//		}
+//	}
+//
+// Every call returns the same channel. From the first call on, a goroutine
+// of the Watcher's own waits in Next for it, parked without an OS thread;
+// a Next called as well takes turns with it. Close closes the channel, ends
+// that goroutine, and drops an exit it held but nobody received (Wait on
+// that PidFd still returns its status). Exits of a nil or zero Watcher is a
+// closed channel.
+func (w *Watcher) Exits() <-chan Exit {
+	if w == nil {
+		return closedExits()
+	}
+	return w.exitsChan()
+}
+
+func closedExits() <-chan Exit {
+	c := make(chan Exit)
+	close(c)
+	return c
 }
 
 // Len returns the number of PidFds watched: added, and neither delivered by

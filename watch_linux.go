@@ -59,6 +59,9 @@ type watchEntry struct {
 	stop  chan struct{} // closed to end the reaping goroutine
 	exit  Exit          // once queued
 	pause time.Duration // before asking again after stepLater; guarded by w.mu
+	// exited: delivered at the exit, unreaped, as WaitExited returns it
+	// (AddExited), not as Wait does.
+	exited bool
 }
 
 type watcher struct {
@@ -69,11 +72,13 @@ type watcher struct {
 	closing chan struct{} // closed by Close
 	token   chan struct{} // held by the one Next that parks on the poller
 	events  []unix.EpollEvent
-	wg      sync.WaitGroup // reaping goroutines
+	wg      sync.WaitGroup // reaping goroutines, and forward
+	exits   chan Exit      // made by the first Exits, fed by forward
 	lastTag int32          // under mu
 
 	mu     sync.Mutex
 	closed bool
+	fed    bool                     // forward runs
 	live   map[*watchEntry]struct{} // every entry not gone
 	byFd   map[int32]*watchEntry    // entries in the set
 	queue  []*watchEntry            // queued, in order
@@ -118,6 +123,7 @@ func newWatcher() (*Watcher, error) {
 		eventfd: efd,
 		closing: make(chan struct{}),
 		token:   make(chan struct{}, 1),
+		exits:   make(chan Exit),
 		events:  make([]unix.EpollEvent, watchBatch),
 		live:    make(map[*watchEntry]struct{}),
 		byFd:    make(map[int32]*watchEntry),
@@ -129,7 +135,7 @@ var (
 	errNotWatched = fmt.Errorf("pidfd: PidFd is not watched here (its exit delivered, or never added): %w", os.ErrNotExist)
 )
 
-func (w *watcher) add(p *PidFd) error {
+func (w *watcher) add(p *PidFd, exited bool) error {
 	if w.file == nil || p == nil || p.file == nil {
 		return os.ErrInvalid
 	}
@@ -143,7 +149,7 @@ func (w *watcher) add(p *PidFd) error {
 		return err
 	}
 	w.lastTag++
-	e := &watchEntry{w: w, p: p, fd: fd, state: watchGone, tag: w.lastTag}
+	e := &watchEntry{w: w, p: p, fd: fd, state: watchGone, tag: w.lastTag, exited: exited}
 	if !p.watch.CompareAndSwap(nil, e) {
 		p.unpin()
 		return errWatched
@@ -362,6 +368,41 @@ func (w *watcher) wait() (int, error) {
 	return n, err
 }
 
+// exitsChan is Exits: the first call starts forward, which feeds the
+// channel from Next until the Watcher closes.
+func (w *watcher) exitsChan() <-chan Exit {
+	if w.file == nil {
+		return closedExits() // a zero Watcher
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.fed && !w.closed {
+		w.fed = true
+		w.wg.Add(1)
+		go w.forward()
+	}
+	return w.exits
+}
+
+// forward delivers each exit that Next finds to w.exits, and closes it
+// once the Watcher is closed; an exit taken but not received then is
+// dropped, as Close drops the queue.
+func (w *watcher) forward() {
+	defer w.wg.Done()
+	defer close(w.exits)
+	for {
+		x, err := w.next(context.Background())
+		if err != nil {
+			return // closed
+		}
+		select {
+		case w.exits <- x:
+		case <-w.closing:
+			return
+		}
+	}
+}
+
 func (w *watcher) close() error {
 	if w.file == nil {
 		return os.ErrInvalid
@@ -376,6 +417,9 @@ func (w *watcher) close() error {
 	}
 	w.closed = true
 	close(w.closing)
+	if !w.fed {
+		close(w.exits) // no forward to close it
+	}
 	unix.Close(w.eventfd)
 	w.mu.Unlock()
 	err := w.file.Close() // wakes a parked Next; closes once it has left

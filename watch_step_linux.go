@@ -40,7 +40,16 @@ func (w *watcher) check(ev unix.EpollEvent) {
 	w.mu.Unlock()
 
 	// Outside the lock: this may reap the child, through os or os/exec.
-	step, status, err := e.p.watchStep()
+	var (
+		step   watchStepResult
+		status *ExitStatus
+		err    error
+	)
+	if e.exited {
+		step, status, err = e.p.exitedStep()
+	} else {
+		step, status, err = e.p.watchStep()
+	}
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -120,6 +129,27 @@ const (
 	stepReaping                        // os/exec finishes the wait (p.done)
 	stepLater                          // exited; what follows cannot be learned now: ask again
 )
+
+// exitedStep is the step of WaitExited that a Watcher takes for an entry of
+// AddExited: it never reaps, and delivers the exit as soon as the pidfd
+// polls it.
+func (p *PidFd) exitedStep() (watchStepResult, *ExitStatus, error) {
+	if p.isClosed() {
+		return stepDone, nil, os.ErrClosed
+	}
+	progress, status, err := p.exitedNow()
+	switch {
+	case err != nil && progress == exitedRunning:
+		return stepDone, nil, err
+	case progress == exitedRunning:
+		return stepRunning, nil, nil
+	case progress == exitedReaping:
+		return stepReaping, nil, nil
+	case progress == exitedHangup:
+		return stepHangup, nil, nil
+	}
+	return stepDone, status, err
+}
 
 // watchStep is the step of the wait family (see TryWait) that a Watcher
 // takes when p's descriptor has an event: it never waits for a process, and
