@@ -50,6 +50,19 @@ func (p *PidFd) cgroupID() (id uint64, err error) {
 
 // getPidFdInfo asks PIDFD_GET_INFO for the fields in mask, and reports
 // false when the kernel lacks the ioctl so the caller must fall back.
+// infoFallBack is getInfo.fallBack with one more refusal that selects the
+// fallback: PIDFD_GET_INFO never answers EPERM or EACCES itself
+// (fs/pidfs.c), so those come from a policy that denies the ioctl (a
+// seccomp filter, an LSM), which can be put in place at any time: the
+// /proc fallbacks serve from then on.
+func infoFallBack(known int32, err error) bool {
+	if err == unix.EPERM || err == unix.EACCES {
+		getInfo.state.Store(capMissing)
+		return true
+	}
+	return getInfo.fallBack(known, err)
+}
+
 func getPidFdInfo(fd int, info *unix.PidfdInfo, mask uint64) (ok bool, err error) {
 	known := getInfo.state.Load()
 	if known == capMissing {
@@ -60,7 +73,7 @@ func getPidFdInfo(fd int, info *unix.PidfdInfo, mask uint64) (ok bool, err error
 	switch {
 	case err == unix.EREMOTE:
 		return true, ErrNotInPIDNamespace
-	case getInfo.fallBack(known, err):
+	case infoFallBack(known, err):
 		return false, nil
 	case err != nil:
 		return true, wrapErr("ioctl PIDFD_GET_INFO", err)

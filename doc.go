@@ -198,8 +198,11 @@
 //
 // # Errors
 //
-// Failed system calls are [*os.SyscallError] values. Test errors with
-// [errors.Is] (or [errors.As] for *WaitError):
+// Failed system calls are [*os.SyscallError] values, but for a process that
+// is gone: the methods that learn about a process through calls of their
+// own (PID, PPID, Creds, CgroupID, Identity, OpenNamespace, a signal to a
+// process group) say "pidfd: METHOD: os: process already finished". Test
+// errors with [errors.Is] (or [errors.As] for *WaitError):
 //
 //   - [os.ErrProcessDone]: the process has exited and been reaped.
 //   - [os.ErrClosed]: the PidFd was closed, also while a wait was pending

@@ -88,7 +88,11 @@ var (
 	getInfo = capability{name: "PIDFD_GET_INFO", since: "6.13", probe: func() (bool, error) {
 		return withSelfPidFd(func(fd int) (bool, error) {
 			info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-			return knowsCall("ioctl PIDFD_GET_INFO", unix.IoctlPidfdInfo(fd, &info))
+			err := unix.IoctlPidfdInfo(fd, &info)
+			if err == unix.EPERM || err == unix.EACCES {
+				return false, nil // a policy's refusal (see infoFallBack)
+			}
+			return knowsCall("ioctl PIDFD_GET_INFO", err)
 		})
 	}}
 	exitInfo     = capability{name: "PIDFD_INFO_EXIT", since: "6.15", probe: probeExitInfo}
@@ -246,12 +250,35 @@ func closeIfOpen(fd int, call string, err error) (bool, error) {
 // withSelfPidFd runs probe with a pidfd of this process: a kernel or a
 // policy without pidfds offers nothing that needs one.
 func withSelfPidFd(probe func(fd int) (bool, error)) (bool, error) {
-	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	fd, err := openSelf()
 	if err != nil {
 		return answered("pidfd_open", err)
 	}
 	defer unix.Close(fd)
 	return probe(fd)
+}
+
+// openSelf opens a pidfd of this process for a probe. Where a sandbox
+// refuses pidfd_open (EPERM, ENOSYS), the kernel still hands one out as the
+// peer of a socket pair (SO_PEERPIDFD, 6.5+): a refused pidfd_open says
+// nothing of the ioctls and pidfs that a probe asks about. Its error is
+// pidfd_open's.
+func openSelf() (int, error) {
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != unix.EPERM && err != unix.ENOSYS {
+		return fd, err
+	}
+	pair, pairErr := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if pairErr != nil {
+		return -1, err
+	}
+	defer unix.Close(pair[0])
+	defer unix.Close(pair[1])
+	peer, peerErr := unix.GetsockoptInt(pair[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	if peerErr != nil {
+		return -1, err
+	}
+	return peer, nil
 }
 
 // probeSetns enters its own UTS namespace on a thread of its own, which
@@ -325,7 +352,7 @@ func learnOnce[T any](learn func() (T, error)) func() (T, error) {
 // which kernels before it ignore: the answer's mask then lacks the flag).
 // Its error is the errno of the call it names, for answered.
 func selfInfo(want uint64) (info unix.PidfdInfo, call string, err error) {
-	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	fd, err := openSelf()
 	if err != nil {
 		return info, "pidfd_open", err
 	}

@@ -47,7 +47,10 @@ func (p *PidFd) equalByPID(other *PidFd) bool {
 // A child from [StartProcessAutoKill] that has exited, which the kernel
 // reaps at once, has an Identity until a wait returns its status, as its
 // PID ([PidFd.PID]): one without a start time, since its ID names it.
-func (p *PidFd) Identity() (Identity, error) { return p.identity() }
+func (p *PidFd) Identity() (Identity, error) {
+	id, err := p.identity()
+	return id, doneErr("Identity", err)
+}
 
 // OpenIdentity opens the process that id names, or fails with
 // [os.ErrProcessDone] if it is gone: reaped, from another boot, or its PID

@@ -100,7 +100,8 @@ func (p *PidFd) SyscallConn() (syscall.RawConn, error) { return p.syscallConn() 
 // [ErrNotInPIDNamespace] if the process is not visible from here. A child
 // from [StartProcessAutoKill], which the kernel reaps itself as it exits,
 // keeps its PID until a wait has returned its status, as any other child
-// does until it is waited for.
+// does until it is waited for; unlike a zombie's, that number may by then
+// name another process, since the kernel has reaped the child.
 //
 // The PID is only a name for the moment: to act on the process, use the
 // PidFd, not the number.

@@ -30,8 +30,11 @@ type handle struct {
 	pid    int
 	thread bool // opened with PIDFD_THREAD: names one thread (see OpenThread)
 	// ownsChild: a child from StartProcess, which only this PidFd can reap
-	// (see leaveOrphan).
+	// (see orphan_linux.go). abandoned reaps it if the PidFd is collected
+	// unclosed; keepFile: Close leaves the descriptor to the reaping.
 	ownsChild bool
+	abandoned runtime.Cleanup
+	keepFile  atomic.Bool
 	// kernelReaps: a child started with CLONE_AUTOREAP. Once it has
 	// execed, waitid sees it as an ordinary child while it lives, but the
 	// kernel reaps it: its status is only ever in the kernel's record.
@@ -165,16 +168,28 @@ func pidfdOpenErr(pid int, err error) error {
 	return wrapErr("pidfd_open", err)
 }
 
-// mayOpen learns, once, whether this process may call pidfd_open: nil, or
-// the error every pidfd_open would return. Start needs the call after its
-// child runs, and asks first, so that its refusal starts nothing.
-var mayOpen = learnOnce(func() (struct{}, error) {
+// mayOpen returns nil if this process may call pidfd_open now, or the
+// error every pidfd_open would return. Start needs the call after its
+// child runs, and asks first, so that a refusal starts nothing. A refusal
+// is kept (a seccomp filter is never lifted); a permission is not, since a
+// process may install a filter later: one open and close per Start.
+func mayOpen() error {
+	if err := openRefusal.Load(); err != nil {
+		return *err
+	}
 	fd, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err == nil {
 		unix.Close(fd)
+		return nil
 	}
-	return struct{}{}, pidfdOpenErr(os.Getpid(), err)
-})
+	err = pidfdOpenErr(os.Getpid(), err)
+	if errors.Is(err, errors.ErrUnsupported) {
+		openRefusal.Store(&err)
+	}
+	return err
+}
+
+var openRefusal atomic.Pointer[error]
 
 // openPinned opens a non-blocking pidfd for pid while anchor, another pidfd
 // believed to name the same process, is held. If the anchor's process was
@@ -304,7 +319,7 @@ func (p *PidFd) pin() (int, error) {
 // callback takes.
 func (p *PidFd) unpin() {
 	if p.pins.Add(-1) == closedBit {
-		p.file.Close() // Close ran while pinned, and this was the last pin
+		p.closeFile() // Close ran while pinned, and this was the last pin
 	}
 }
 
@@ -341,7 +356,7 @@ func (p *PidFd) close() error {
 		p.unwatch()
 		return nil
 	}
-	err := p.file.Close()
+	err := p.closeFile()
 	p.unwatch()
 	return err
 }
@@ -405,7 +420,7 @@ func readPID(fd int) (int, error) {
 			// Reaped, or on some kernels not visible here: fdinfo tells
 			// the two apart (-1 or 0).
 			askedKernel = true
-		case !getInfo.fallBack(known, err):
+		case !infoFallBack(known, err):
 			if err == nil && info.Mask&unix.PIDFD_INFO_PID == 0 {
 				err = unix.ENODATA
 			}

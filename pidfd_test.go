@@ -505,7 +505,10 @@ func TestReapedErrorsNameTheMethod(t *testing.T) {
 				}
 				return err
 			},
-			"Signal to the process group": func() error { return p.Signal(syscall.SIGTERM, ToProcessGroup()) },
+			"Identity": func() error { _, err := p.Identity(); return err },
+		}
+		if KernelFeatures().ThreadPidFds { // signal scopes: Linux 6.9
+			ask["Signal to the process group"] = func() error { return p.Signal(syscall.SIGTERM, ToProcessGroup()) }
 		}
 		for method, call := range ask {
 			err := call()

@@ -21,7 +21,7 @@ func start(cmd *exec.Cmd) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err // before starting anything
 	}
-	if _, err := mayOpen(); err != nil {
+	if err := mayOpen(); err != nil {
 		return nil, err
 	}
 	callerAttr := cmd.SysProcAttr
@@ -142,7 +142,7 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	} else {
 		p, err = newPidFd(pidfd, pid) // closes pidfd if it fails
 		if err == nil {
-			p.ownsChild = true
+			p.ownChild()
 		}
 	}
 	if err != nil {
