@@ -43,19 +43,20 @@ func ExampleStart() {
 
 // Start a child that cannot outlive this process: if it dies, even by
 // SIGKILL, the kernel kills the child too, and closing the PidFd does the
-// same. Before Linux 7.1 fall back to StartProcess, whose child would live
-// on.
+// same. Before Linux 7.1 (Features.AutoKill false) fall back to
+// StartProcess, whose child would live on: end it with Terminate.
 func ExampleStartProcessAutoKill() {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		log.Fatal(err)
 	}
 	argv := []string{"sh", "-c", "echo hello from the child; exit 3"}
-	attr := &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}}
-	child, err := pidfd.StartProcessAutoKill(sh, argv, attr)
-	if errors.Is(err, errors.ErrUnsupported) {
-		child, err = pidfd.StartProcess(sh, argv, attr)
+	attr := &os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}}
+	start := pidfd.StartProcess
+	if pidfd.KernelFeatures().AutoKill {
+		start = pidfd.StartProcessAutoKill
 	}
+	child, err := start(sh, argv, attr)
 	if err != nil {
 		log.Fatal(err)
 	}

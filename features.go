@@ -10,6 +10,10 @@ type Features struct {
 	ExitInfo     bool // exit statuses of processes that are not children (PIDFD_INFO_EXIT), Linux 6.15
 	IDs          bool // PidFd.ID, and the ID in an Identity (pidfs), Linux 6.9
 	Coredumps    bool // ExitStatus.Coredump (PIDFD_INFO_COREDUMP), Linux 6.16
+	// AutoKill: StartProcessAutoKill (CLONE_PIDFD_AUTOKILL, CLONE_AUTOREAP,
+	// CLONE_NNP), Linux 7.1, on amd64, arm64 and 386. Learned by starting
+	// a child that exits at once, the first time it is asked.
+	AutoKill bool
 }
 
 // KernelFeatures asks the kernel, once per process, which [Features] it

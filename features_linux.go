@@ -9,8 +9,10 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/pidfd-go/pidfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,6 +115,26 @@ var (
 	}}
 )
 
+// autoKill is StartProcessAutoKill's clone3 flags, which no call can ask
+// about without making a child: the probe makes one whose first step fails
+// (execve of a directory), so that it exits at once, and the kernel reaps
+// it. A clone3 that fails tells instead: EINVAL for flags the kernel does
+// not know, ENOSYS or EPERM from a sandbox.
+var autoKill = capability{name: "CLONE_PIDFD_AUTOKILL", since: "7.1", probe: func() (bool, error) {
+	if !spawn.Supported {
+		return false, nil
+	}
+	_, fd, err := spawn.Start(&spawn.Attr{Path: "/", Argv: []string{"/"}, Files: []int{-1, -1, -1}, Flags: autoKillFlags})
+	if err == nil {
+		unix.Close(fd) // cannot happen: "/" is no program; the close kills it
+		return true, nil
+	}
+	if errno, cloneFailed := err.(syscall.Errno); cloneFailed {
+		return answered("clone3", errno)
+	}
+	return true, nil // a step failed: the child ran
+}}
+
 // kernelFeatures is KernelFeatures with the reason a question went
 // unanswered, for the package's own decisions.
 func kernelFeatures() (Features, error) {
@@ -130,6 +152,7 @@ func kernelFeatures() (Features, error) {
 		ExitInfo:     ask(&exitInfo),
 		IDs:          ask(&pidfsIDs),
 		Coredumps:    ask(&coredumpInfo),
+		AutoKill:     ask(&autoKill),
 	}, first
 }
 

@@ -234,3 +234,27 @@ func TestOnAndroid(t *testing.T) {
 		t.Errorf("KernelFeatures on Android = %+v; want none", f)
 	}
 }
+
+// TestAutoKillFeature checks that Features.AutoKill says whether
+// StartProcessAutoKill works: on this kernel, and where a sandbox refuses
+// clone3.
+func TestAutoKillFeature(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		runUnder(t, "clone3-enosys", "^TestAutoKillFeature$", "TestAutoKillFeature")
+	}
+	p, err := StartProcessAutoKill("/bin/true", []string{"true"}, nil)
+	works := err == nil
+	if works {
+		if s, err := p.Wait(); err != nil || !s.Success() {
+			t.Errorf("StartProcessAutoKill(true): %v, %v", s, err)
+		}
+		p.Close()
+	} else if !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("StartProcessAutoKill: %v", err)
+	}
+	t.Logf("StartProcessAutoKill works: %v", works)
+	if got := KernelFeatures().AutoKill; got != works {
+		t.Errorf("Features.AutoKill = %v; StartProcessAutoKill works: %v (%v)", got, works, err)
+	}
+}

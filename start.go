@@ -93,7 +93,17 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 //
 // It needs CLONE_PIDFD_AUTOKILL (Linux 7.1) and runs on amd64, arm64 and
 // 386; elsewhere, and where a seccomp filter denies clone3, the error is
-// [errors.ErrUnsupported].
+// [errors.ErrUnsupported]; [Features].AutoKill tells beforehand. A caller
+// that falls back to StartProcess gets a child that differs in three
+// ways: it outlives the caller unless the caller ends it (see
+// [PidFd.Terminate]), a setuid program it execs gains its privileges, and
+// its status has its resource usage (an AutoKill child's has none:
+// SysUsage is nil, the kernel's record holds none).
+//
+// The form is os.StartProcess's, so that the fallback takes the same
+// arguments: name is a path (exec.LookPath finds one), and attr.Files
+// lists the child's descriptors, a nil entry closed (pass os.Stdin, or an
+// open /dev/null, for a child that reads its standard input).
 func StartProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return startProcessAutoKill(name, argv, attr)
 }

@@ -180,6 +180,8 @@ const (
 	cloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
 	cloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
 	clonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
+
+	autoKillFlags = unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND | cloneAutoreap | cloneNNP | clonePidFdAutokill
 )
 
 func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
@@ -194,7 +196,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	sa := spawn.Attr{
 		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
-		Flags: unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND | cloneAutoreap | cloneNNP | clonePidFdAutokill,
+		Flags: autoKillFlags,
 	}
 	if sys := attr.Sys; sys != nil {
 		rest := *sys

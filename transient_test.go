@@ -88,7 +88,7 @@ func printCached([]string) int {
 
 // allCapabilities are every capability the package learns from the kernel.
 var allCapabilities = []*capability{&nonblockOpen, &setnsPidFd, &peerPidFd, &pidfsIDs, &threadPidFds,
-	&namespaceIoctls, &getInfo, &exitInfo, &coredumpInfo}
+	&namespaceIoctls, &getInfo, &exitInfo, &coredumpInfo, &autoKill}
 
 // describeCached calls everything the package learns once per process.
 func describeCached() string {
