@@ -373,6 +373,29 @@ func TestTreeBadInput(t *testing.T) {
 	}
 }
 
+// TestTreeCloseWhileWaiting closes a Tree whose daemon ignores SIGTERM
+// while another goroutine waits for it: Close kills the daemon and returns
+// once the tree is empty, and the wait ends with it, either way it may.
+func TestTreeCloseWhileWaiting(t *testing.T) {
+	leakcheck.Check(t)
+	tr := newTestTree(t)
+	startDaemon(t, tr, "sleep", "deaf")
+	waited := make(chan error, 1)
+	go func() { waited <- tr.Wait(context.Background()) }()
+	time.Sleep(50 * time.Millisecond) // let it wait
+	if err := tr.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-waited:
+		if err != nil && !errors.Is(err, os.ErrClosed) {
+			t.Errorf("Wait across Close: %v; want nil or os.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wait did not return after Close")
+	}
+}
+
 // fakeSignal is an os.Signal that is not a syscall.Signal.
 type fakeSignal struct{}
 
@@ -454,7 +477,7 @@ func TestTreeSubreaper(t *testing.T) {
 		kind += ":" + limit
 	}
 	t.Setenv(treeKindEnv, kind)
-	runUnder(t, "none", "^TestTree(Daemon|Wait|Signal|SparesOthers|BadInput|Reaps)$", "TestTreeDaemon")
+	runUnder(t, "none", "^TestTree(Daemon|Wait|Signal|SparesOthers|BadInput|CloseWhileWaiting|Reaps)$", "TestTreeDaemon")
 }
 
 // TestTreeReaps checks, for the subreaper kind, that the orphans the
