@@ -117,6 +117,18 @@
 // process group by its leader, so ToProcessGroup works only through the
 // leader's PidFd ([ErrNotGroupLeader] otherwise). [PidFd.Kill] sends SIGKILL.
 //
+// # Process trees
+//
+// A daemon that calls setsid and forks twice leaves its starter's process
+// group, and its parent exits: no signal to the process a supervisor
+// started, or to its group, reaches it. A [Tree] holds every process
+// started through it and every descendant of theirs: in a cgroup v2 of its
+// own where the caller may make one (root, or a delegated cgroup), else by
+// making the caller a child subreaper, which has limits (see [NewTree]).
+// [Tree.Signal], [Tree.Kill] and [Tree.Wait] reach the whole tree, and
+// [Tree.Terminate] ends it as a service manager stops a service: SIGTERM,
+// a grace period, SIGKILL.
+//
 // # The liveness proof
 //
 // On new kernels the queries ask the kernel through the pidfd itself, and
@@ -164,8 +176,11 @@
 //	5.5    fdinfo "Pid: -1" once reaped      signal 0 tells a zombie from a reaped process
 //	                                         (fdinfo is trusted from 5.10 on)
 //	5.6    pidfd_getfd                       GetFd: none
+//	5.7    CLONE_INTO_CGROUP                 Tree.Start: the child is moved into the
+//	                                         tree's cgroup right after it starts
 //	5.8    setns(pidfd)                      Setns: /proc/PID/ns/NAME, verified
 //	5.10   PIDFD_NONBLOCK                    fcntl(O_NONBLOCK)
+//	5.14   cgroup.kill                       Tree.Kill: each process by pidfd
 //	5.15   process_mrelease                  KillAndRelease: the kill alone
 //	6.5    SO_PEERPIDFD                      FromUnixConn: errors.ErrUnsupported
 //	6.5    SO_PASSPIDFD, SCM_PIDFD           PassSender: errors.ErrUnsupported

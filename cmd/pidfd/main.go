@@ -6,14 +6,17 @@
 //	pidfd info [-json] PID|self
 //	pidfd wait [--timeout DURATION] [--exited] [--count N] PID...
 //	pidfd kill [-s SIGNAL] [--queue VALUE] [--timeout MS SIGNAL]... PID...
-//	pidfd run [-v] [-g] [-s] -- COMMAND [ARG...]
+//	pidfd run [-v] [-g] [-s] [-t [-k DURATION]] -- COMMAND [ARG...]
 //	pidfd help [COMMAND]
 //
 // run is an init for containers, as tini and dumb-init are: it forwards
 // every signal it can catch to the command (or with -g to its process
 // group), reaps the orphans that are reparented to it as PID 1 (or as a
-// child subreaper with -s), and exits as the command did. "pidfd help
-// COMMAND" tells more about each command.
+// child subreaper with -s), and exits as the command did. With -t it also
+// holds the command's whole process tree, in a cgroup of its own where it
+// can, and ends it when the command exits or the tool is told to stop,
+// daemons that left the command's session included. "pidfd help COMMAND"
+// tells more about each command.
 package main
 
 import (

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/pidfd-go/pidfd"
@@ -24,7 +25,7 @@ import (
 
 var runCommand = command{
 	name:    "run",
-	args:    "[-v] [-g] [-s] -- COMMAND [ARG...]",
+	args:    "[-v] [-g] [-s] [-t [-k DURATION]] -- COMMAND [ARG...]",
 	summary: "run a command as its init: forward signals, reap orphans, exit as it did",
 	doc: `Start COMMAND with no race window, hold it by pidfd and exit as it did: with
 its exit code, or 128+N if signal N killed it.
@@ -63,6 +64,22 @@ with -s, the tool is the parent of every orphan among the command's
 descendants, and reaps them as they exit, so no zombie piles up; the
 command's own status is never taken by that reaping.
 
+With -t the tool holds the command's whole process tree, daemons that
+call setsid, fork twice or ignore SIGTERM included, and ends it with the
+command. It holds it in a cgroup of its own, made inside the tool's
+cgroup, where it can (-v names it), and else as a child subreaper, as -s
+makes it. When the command exits, whatever is left of its tree gets
+SIGTERM and SIGCONT, then SIGKILL once the grace period (-k, 10s) is
+over; the tool exits as the command did once the tree has ended. A
+SIGTERM, SIGINT or SIGHUP sent to the tool goes to every process of the
+tree in the same way, and a second one kills the tree at once. (tini and
+dumb-init leave running a daemon that left the command's process group.)
+If the tool dies without ending the tree (SIGKILL, a crash), the tree
+outlives it: its processes are reparented to init (or the nearest
+subreaper) and run on, and its cgroup stays, empty once they have exited;
+"echo 1 > DIR/cgroup.kill" (Linux 5.14+) kills them, "rmdir DIR" removes
+it.
+
 Exit status: the command's (its exit code, or 128+N if signal N killed
 it); as in a shell, 126 if COMMAND was found but could not be executed (no
 execute permission, a directory, not a program) and 127 if it was not
@@ -72,12 +89,15 @@ found; 1 if the tool failed; 2 for a usage error.`,
 		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
 		flags.BoolVar(&o.group, "g", false, "start the command in a process group of its own and forward signals to the group")
 		flags.BoolVar(&o.subreaper, "s", false, "become a child subreaper (PR_SET_CHILD_SUBREAPER), to reap orphans when not PID 1")
+		flags.BoolVar(&o.tree, "t", false, "hold the command's whole process tree, and end it with the command")
+		flags.DurationVar(&o.grace, "k", defaultGrace, "with -t, the grace period between SIGTERM and SIGKILL to the tree")
 		return func(args []string, s stdio) (int, error) { return runMain(args, o, s) }
 	},
 }
 
 type runOptions struct {
-	verbose, group, subreaper bool
+	verbose, group, subreaper, tree bool
+	grace                           time.Duration
 }
 
 // forwardedSignals lists the signals run forwards: see runCommand.doc.
@@ -147,7 +167,19 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	if errors.Is(cmd.Err, exec.ErrNotFound) && foundInPath(args[0]) {
 		return 126, &exec.Error{Name: args[0], Err: fs.ErrPermission}
 	}
-	p, err := pidfd.Start(cmd)
+	start := pidfd.Start
+	var ender *treeEnder
+	if o.tree {
+		tree, err := pidfd.NewTree()
+		if err != nil {
+			return 1, err
+		}
+		defer tree.Close() // after the tree has ended: nothing left to kill
+		say("holding the command's process tree: %v", tree)
+		ender = &treeEnder{tree: tree, grace: max(o.grace, 0), say: say}
+		start = tree.Start
+	}
+	p, err := start(cmd)
 	if err != nil {
 		return startStatus(err), err
 	}
@@ -169,15 +201,30 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 		} else if zombie {
 			break
 		}
-		reapOrphans(pid, say)
+		if ender == nil || ender.tree.Kind() != pidfd.TreeSubreaper { // the Tree reaps its orphans
+			reapOrphans(pid, say)
+		}
 		select {
 		case sig := <-signals:
+			if ender != nil && ending(sig) {
+				ender.begin(sig.(syscall.Signal), "the tool got "+sig.String())
+				continue
+			}
 			if err := f.forward(sig.(syscall.Signal)); err != nil {
 				say("%v not forwarded to %s: %v", sig, f.target(), err)
 			} else {
 				say("forwarded %v to %s", sig, f.target())
 			}
 		case <-childEvents:
+		case <-ender.expired():
+			ender.kill("the grace period of " + ender.grace.String() + " is over")
+		}
+	}
+	var treeErr error
+	if ender != nil {
+		treeErr = ender.finish(signals)
+		if ender.tree.Kind() != pidfd.TreeSubreaper {
+			reapOrphans(pid, say)
 		}
 	}
 	status, err := p.Wait()
@@ -198,7 +245,10 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 		return 1, fmt.Errorf("PID %d: %w", pid, err)
 	}
 	say("PID %d ended: %v", pid, status)
-	return exitCode(status), nil
+	if treeErr != nil {
+		treeErr = fmt.Errorf("the command's tree: %w", treeErr)
+	}
+	return exitCode(status), treeErr
 }
 
 // ignoredSignals returns the signals that are ignored, before the tool has

@@ -232,7 +232,14 @@ func runCatcher(t *testing.T, flags []string, names ...string) (cmd *exec.Cmd, s
 // catcher returns the command "pidfd run FLAGS -- catch NAMES...".
 func catcher(t *testing.T, flags []string, names ...string) *exec.Cmd {
 	t.Helper()
-	role := testchild.Command(catchRole, names...)
+	return runRole(t, flags, catchRole, names...)
+}
+
+// runRole returns the command "pidfd run FLAGS -- ROLE ARGS...", where the
+// command plays a test child's role (see testchild).
+func runRole(t *testing.T, flags []string, roleName string, roleArgs ...string) *exec.Cmd {
+	t.Helper()
+	role := testchild.Command(roleName, roleArgs...)
 	args := append(append([]string{"run"}, flags...), "--", role.Path)
 	cmd := tool(t, append(args, role.Args[1:]...)...)
 	if cmd.Env == nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
@@ -52,6 +53,22 @@ const (
 	// writes "N" into descriptor N, for each -N it exits 3 if descriptor N
 	// is open. It exits 4 if a write fails.
 	Fds = "fds"
+	// Daemon starts a daemon as a classic Unix daemon starts itself, out
+	// of its starter's reach: a middle process, in a session of its own
+	// (setsid), starts the daemon and exits at once, so that the daemon is
+	// orphaned. The daemon writes "daemon PID" on stdout and sleeps until
+	// killed; with a second argument "deaf" it ignores SIGTERM, SIGINT and
+	// SIGHUP. The role waits for the middle's exit and for the daemon to
+	// be up (its PID written, deaf if asked), and then exits with the code
+	// in its first argument, or, if that is "sleep", sleeps until killed
+	// (SIGTERM kills it).
+	Daemon = "daemon"
+)
+
+// The steps of Daemon.
+const (
+	daemonMiddle = "daemon-middle"
+	daemonItself = "daemon-itself"
 )
 
 // Command returns a command that re-executes the test binary in a role.
@@ -141,6 +158,8 @@ func play(role string, args []string) int {
 		return blocked(args)
 	case Fds:
 		return checkFds(args)
+	case Daemon, daemonMiddle, daemonItself:
+		return daemon(role, args)
 	}
 	fmt.Fprintf(os.Stderr, "testchild: unknown role %q\n", role)
 	return 100
@@ -164,6 +183,65 @@ func checkFds(args []string) int {
 			return 4
 		}
 	}
+	return 0
+}
+
+func daemon(role string, args []string) int {
+	deaf := len(args) > 1 && args[1] == "deaf"
+	switch role {
+	case Daemon:
+		if len(args) == 0 {
+			fmt.Fprintln(os.Stderr, "testchild: daemon needs an exit code or sleep")
+			return 100
+		}
+		// The daemon says on descriptor 3 that it is up.
+		up, upW, err := os.Pipe()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testchild: daemon:", err)
+			return 102
+		}
+		middle := Command(daemonMiddle, args...)
+		middle.Stdout, middle.Stderr = os.Stdout, os.Stderr
+		middle.ExtraFiles = []*os.File{upW}
+		middle.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err = middle.Run()
+		upW.Close()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testchild: daemon:", err)
+			return 102
+		}
+		if line, err := bufio.NewReader(up).ReadString('\n'); line != "up\n" {
+			fmt.Fprintf(os.Stderr, "testchild: the daemon said %q, %v\n", line, err)
+			return 102
+		}
+		if args[0] == "sleep" {
+			time.Sleep(time.Hour)
+			return 0
+		}
+		code, err := strconv.Atoi(args[0])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testchild:", err)
+			return 100
+		}
+		return code
+	case daemonMiddle:
+		itself := Command(daemonItself, args...)
+		itself.Stdout, itself.Stderr = os.Stdout, os.Stderr
+		itself.ExtraFiles = []*os.File{os.NewFile(3, "up")}
+		if err := itself.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "testchild: daemon:", err)
+			return 102
+		}
+		return 0 // without waiting: the daemon is an orphan now
+	}
+	if deaf {
+		signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	}
+	fmt.Printf("daemon %d\n", os.Getpid())
+	up := os.NewFile(3, "up")
+	up.WriteString("up\n")
+	up.Close()
+	time.Sleep(time.Hour)
 	return 0
 }
 

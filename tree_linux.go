@@ -1,0 +1,569 @@
+//go:build linux
+
+package pidfd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pidfd-go/pidfd/internal/procfs"
+)
+
+// A Tree holds its processes in a cgroup of its own where it can (this
+// file), or as a child subreaper (tree_reaper_linux.go). What each kernel
+// gives the cgroup kind:
+//
+//	4.5   cgroup2; cgroup.events "populated", pollable: Wait
+//	5.7   CLONE_INTO_CGROUP: Start puts the child in the cgroup as it is
+//	      made (before: moved in after the start, which a fast fork races)
+//	5.14  cgroup.kill: Kill kills the whole cgroup at once (before: each
+//	      member by pidfd, round after round until none is new)
+//	6.13  PIDFD_GET_INFO's cgroup ID proves a member's cgroup (before:
+//	      /proc/PID/cgroup, verified)
+//
+// A member is signalled through a pidfd opened by its PID, read from
+// cgroup.procs, and then proved to be in the cgroup (its cgroup ID is the
+// tree's or that of a cgroup below it), so that a process that got a
+// member's PID after it exited is never reached. Zombies are no members:
+// cgroup.procs does not list them, and "populated" does not count them.
+
+// tree is what a Tree holds on Linux.
+type tree struct {
+	k TreeKind
+
+	// mu: the calls that use the descriptors hold it for reading, and
+	// Close for writing, so that no call can use a descriptor Close
+	// closed. Waits hold it only to begin.
+	mu     sync.RWMutex
+	closed bool
+
+	// The cgroup kind.
+	dir     string // the cgroup's directory
+	dirFd   int    // the directory, open for CLONE_INTO_CGROUP
+	hasKill bool   // cgroup.kill (Linux 5.14)
+
+	// The subreaper kind (see tree_reaper_linux.go).
+	why     string      // why no cgroup could be made
+	started map[int]int // PID → our pidfd of each child started, until reaped; under reaper.mu
+}
+
+// treeKinds are the kinds NewTree may choose, in order; tests narrow it.
+var treeKinds = []TreeKind{TreeCgroup, TreeSubreaper}
+
+// treeCount numbers the cgroups this process makes.
+var treeCount atomic.Int64
+
+var errTreeCgroupFD = fmt.Errorf("pidfd: the Tree puts the child in its own cgroup: SysProcAttr.UseCgroupFD is the Tree's: %w", os.ErrInvalid)
+
+func newTree() (*Tree, error) {
+	if err := unsupported(); err != nil {
+		return nil, err
+	}
+	why := errors.New("pidfd: a cgroup was not tried")
+	for _, kind := range treeKinds {
+		switch kind {
+		case TreeCgroup:
+			t, err := newCgroupTree()
+			if err == nil {
+				return t, nil
+			}
+			why = err
+		case TreeSubreaper:
+			return newSubreaperTree(why)
+		}
+	}
+	return nil, why
+}
+
+// newCgroupTree makes a cgroup inside the caller's own, and checks that
+// the caller may move processes into it: that takes write access to
+// cgroup.procs of the target and of the common ancestor of the source and
+// the target, the caller's cgroup (cgroup v2's delegation rule).
+func newCgroupTree() (*Tree, error) {
+	root, err := cgroup2Root()
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil, err
+	}
+	own, ok := procfs.CgroupV2Path(self)
+	if !ok {
+		return nil, fmt.Errorf("pidfd: /proc/self/cgroup names no cgroup v2 directory of ours: %w", errors.ErrUnsupported)
+	}
+	parent := filepath.Join(root, own)
+	var dir string
+	for tries := 0; ; tries++ {
+		dir = filepath.Join(parent, fmt.Sprintf("pidfd-%d-%d", os.Getpid(), treeCount.Add(1)))
+		err := unix.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		if err != unix.EEXIST || tries == 100 {
+			return nil, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+		}
+		// Left behind by an earlier process that had our PID.
+	}
+	t := &Tree{tree{k: TreeCgroup, dir: dir, dirFd: -1}}
+	fail := func(err error) (*Tree, error) {
+		if t.dirFd >= 0 {
+			unix.Close(t.dirFd)
+		}
+		unix.Rmdir(dir)
+		return nil, err
+	}
+	for _, procs := range []string{filepath.Join(parent, "cgroup.procs"), filepath.Join(dir, "cgroup.procs")} {
+		if err := unix.Faccessat(unix.AT_FDCWD, procs, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return fail(&os.PathError{Op: "access", Path: procs, Err: err})
+		}
+	}
+	t.dirFd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(&os.PathError{Op: "open", Path: dir, Err: err})
+	}
+	_, err = os.Stat(filepath.Join(dir, "cgroup.kill"))
+	t.hasKill = err == nil
+	return t, nil
+}
+
+func (t *tree) kind() TreeKind { return t.k }
+
+func (t *tree) cgroup() string { return t.dir }
+
+func (t *tree) describe() string {
+	if t.k == TreeCgroup {
+		return "cgroup " + t.dir
+	}
+	return "subreaper (no cgroup: " + t.why + ")"
+}
+
+// use runs f while holding the Tree open, or says it is closed.
+func (t *tree) use(f func() error) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.closed {
+		return os.ErrClosed
+	}
+	return f()
+}
+
+func (t *tree) isClosed() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.closed
+}
+
+func (t *tree) start(cmd *exec.Cmd) (p *PidFd, err error) {
+	err = t.use(func() error {
+		if t.k == TreeSubreaper {
+			p, err = t.startTracked(func() (*PidFd, error) { return start(cmd) })
+			return err
+		}
+		caller := cmd.SysProcAttr
+		if caller != nil && caller.UseCgroupFD {
+			return errTreeCgroupFD
+		}
+		p, err = t.startInCgroup(func(into bool) (*PidFd, error) {
+			if !into {
+				return start(cmd)
+			}
+			var attr syscall.SysProcAttr
+			if caller != nil {
+				attr = *caller
+			}
+			attr.UseCgroupFD, attr.CgroupFD = true, t.dirFd
+			cmd.SysProcAttr = &attr
+			defer func() { cmd.SysProcAttr = caller }()
+			return start(cmd)
+		})
+		return err
+	})
+	return p, err
+}
+
+func (t *tree) startProcess(name string, argv []string, attr *os.ProcAttr) (p *PidFd, err error) {
+	err = t.use(func() error {
+		if t.k == TreeSubreaper {
+			p, err = t.startTracked(func() (*PidFd, error) { return startProcess(name, argv, attr) })
+			return err
+		}
+		if attr == nil {
+			attr = new(os.ProcAttr)
+		}
+		if attr.Sys != nil && attr.Sys.UseCgroupFD {
+			return errTreeCgroupFD
+		}
+		p, err = t.startInCgroup(func(into bool) (*PidFd, error) {
+			if !into {
+				return startProcess(name, argv, attr)
+			}
+			a := *attr
+			var sys syscall.SysProcAttr
+			if attr.Sys != nil {
+				sys = *attr.Sys
+			}
+			sys.UseCgroupFD, sys.CgroupFD = true, t.dirFd
+			a.Sys = &sys
+			return startProcess(name, argv, &a)
+		})
+		return err
+	})
+	return p, err
+}
+
+// startInCgroup starts a child into the cgroup where clone3 can
+// (CLONE_INTO_CGROUP, 5.7), and otherwise moves it in right after: a
+// child that forks before the move leaves that child outside.
+func (t *tree) startInCgroup(startChild func(into bool) (*PidFd, error)) (*PidFd, error) {
+	into, err := cloneIntoCgroup.has()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startChild(into)
+	if err != nil || into {
+		return p, err
+	}
+	// Our child, not reaped: its PID names it until we let the caller
+	// have it.
+	err = writeFile(filepath.Join(t.dir, "cgroup.procs"), strconv.Itoa(p.pid))
+	if err != nil && !errors.Is(err, unix.ESRCH) { // ESRCH: it has exited already
+		p.Kill()
+		p.Wait()
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// cloneIntoCgroup is clone3's CLONE_INTO_CGROUP, which SysProcAttr's
+// UseCgroupFD asks for.
+var cloneIntoCgroup = capability{name: "CLONE_INTO_CGROUP", since: "5.7", probe: probeCloneIntoCgroup}
+
+// probeCloneIntoCgroup asks clone3 for a child in the cgroup of a
+// descriptor that no process can have open (above the kernel's largest
+// table, INT_MAX rounded down). A kernel that knows CLONE_INTO_CGROUP
+// looks the descriptor up before any child exists, and answers EBADF; one
+// before 5.7 refuses the larger struct (E2BIG) or the flag (EINVAL); a
+// filter that denies clone3 answers ENOSYS or EPERM. None makes a child.
+func probeCloneIntoCgroup() (bool, error) {
+	const cloneIntoCgroupFlag = 0x200000000 // CLONE_INTO_CGROUP
+	// struct clone_args up to cgroup (CLONE_ARGS_SIZE_VER2): flags, pidfd,
+	// child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+	// set_tid_size, cgroup; every field a u64 on every architecture.
+	var args [11]uint64
+	args[0] = cloneIntoCgroupFlag
+	args[4] = uint64(unix.SIGCHLD)
+	args[10] = math.MaxInt32
+	pid, _, errno := unix.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0)
+	switch errno {
+	case unix.EBADF:
+		return true, nil
+	case unix.E2BIG, unix.EINVAL, unix.ENOSYS, unix.EPERM:
+		return false, nil
+	case 0:
+		// Cannot happen: no cgroup has that descriptor. A child made all
+		// the same could not run Go code: it ends at once, and is reaped.
+		if pid == 0 {
+			unix.Exit(127)
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(int(pid), &ws, 0, nil)
+		return false, fmt.Errorf("pidfd: clone3 made a child in no cgroup: %w", errors.ErrUnsupported)
+	}
+	return false, os.NewSyscallError("clone3", errno)
+}
+
+func (t *tree) signal(sig os.Signal) error {
+	s, _, err := checkSignal(sig, nil)
+	if err != nil {
+		return err
+	}
+	return t.use(func() error { return t.signalAll(s) })
+}
+
+func (t *tree) signalAll(s unix.Signal) error {
+	if t.k == TreeSubreaper {
+		return t.signalTracked(s)
+	}
+	return t.signalCgroup(s)
+}
+
+func (t *tree) kill() error {
+	return t.use(t.killAll)
+}
+
+func (t *tree) killAll() error {
+	if t.k == TreeCgroup && t.hasKill {
+		err := writeFile(filepath.Join(t.dir, "cgroup.kill"), "1")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return t.signalAll(unix.SIGKILL)
+}
+
+func (t *tree) wait(ctx context.Context) error {
+	if t.isClosed() {
+		return os.ErrClosed
+	}
+	err := t.waitEmpty(ctx)
+	if err != nil && ctx.Err() == nil && t.isClosed() {
+		return os.ErrClosed
+	}
+	return err
+}
+
+func (t *tree) waitEmpty(ctx context.Context) error {
+	if t.k == TreeSubreaper {
+		return t.waitTracked(ctx, false)
+	}
+	return t.waitCgroup(ctx)
+}
+
+func (t *tree) terminate(ctx context.Context, grace time.Duration) error {
+	if grace > 0 {
+		var errs []error
+		for _, s := range []unix.Signal{unix.SIGTERM, unix.SIGCONT} {
+			if err := t.use(func() error { return t.signalAll(s) }); err != nil {
+				if errors.Is(err, os.ErrClosed) {
+					return err
+				}
+				errs = append(errs, err) // some member refused: SIGKILL may not
+			}
+		}
+		graceCtx, cancel := context.WithTimeout(ctx, grace)
+		err := t.wait(graceCtx)
+		cancel()
+		switch {
+		case err == nil:
+			return errors.Join(errs...)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !errors.Is(err, context.DeadlineExceeded):
+			return err
+		}
+	}
+	if err := t.kill(); err != nil {
+		return err
+	}
+	return t.wait(ctx)
+}
+
+func (t *tree) close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return os.ErrClosed
+	}
+	t.closed = true
+	// Every call that began has ended; the ones that begin now find the
+	// Tree closed.
+	t.mu.Unlock()
+	if t.k == TreeSubreaper {
+		return t.closeTracked()
+	}
+	err := t.killAll()
+	if err == nil {
+		err = t.waitCgroup(context.Background())
+	}
+	if err == nil {
+		err = removeCgroups(t.dir)
+	}
+	unix.Close(t.dirFd)
+	return err
+}
+
+// removeCgroups removes the cgroup dir and those its members made below
+// it, the deepest first. A cgroup is removed once no live process is in it
+// or below it; it needs no emptying of its files.
+func removeCgroups(dir string) error {
+	var dirs []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, path)
+		}
+		return nil
+	})
+	var errs []error
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := unix.Rmdir(dirs[i]); err != nil && err != unix.ENOENT {
+			errs = append(errs, &os.PathError{Op: "rmdir", Path: dirs[i], Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// signalCgroup sends s to each process in the cgroup or below it, by a
+// pidfd proved to name a member, round after round until a round finds no
+// process it has not signalled.
+func (t *tree) signalCgroup(s unix.Signal) error {
+	signalled := map[int]int{} // PID → pidfd
+	defer func() {
+		for _, fd := range signalled {
+			unix.Close(fd)
+		}
+	}()
+	var errs []error
+	for {
+		pids, ids, err := cgroupMembers(t.dir)
+		if err != nil {
+			return err
+		}
+		fresh := 0
+		for _, pid := range pids {
+			if fd, ok := signalled[pid]; ok {
+				if running(fd) {
+					continue // the process signalled: its PID is its own while it runs
+				}
+				unix.Close(fd) // another process has the PID now
+				delete(signalled, pid)
+			}
+			fd, err := openNonblocking(pid)
+			if err != nil {
+				if !errors.Is(err, os.ErrProcessDone) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			id, err := readCgroupID(fd, pid)
+			if err != nil || !ids[id] {
+				// Exited, and perhaps its PID passed to a process
+				// outside the tree.
+				unix.Close(fd)
+				continue
+			}
+			signalled[pid] = fd
+			fresh++
+			if err := unix.PidfdSendSignal(fd, s, nil, 0); err != nil && err != unix.ESRCH {
+				errs = append(errs, fmt.Errorf("pidfd: PID %d: %w", pid, os.NewSyscallError("pidfd_send_signal", err)))
+			}
+		}
+		if fresh == 0 {
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// cgroupMembers lists the processes in dir and in the cgroups below it,
+// and the IDs of those cgroups.
+func cgroupMembers(dir string) (pids []int, ids map[uint64]bool, err error) {
+	ids = map[uint64]bool{}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil && path == dir:
+			return err
+		case err != nil || !d.IsDir():
+			return nil // a cgroup below, removed meanwhile
+		}
+		id, err := fileID(unix.AT_FDCWD, path, 0)
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			return nil
+		}
+		procs, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			return nil
+		}
+		ids[id] = true
+		for _, field := range bytes.Fields(procs) {
+			if pid, err := strconv.Atoi(string(field)); err == nil && pid > 0 {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	return pids, ids, err
+}
+
+// waitCgroup waits for "populated 0" in cgroup.events. The kernel wakes
+// pollers of the file whenever it changes, and epoll reports that to Go's
+// runtime poller as readable: a descriptor of our own, so that a context's
+// deadline on it touches no other wait.
+func (t *tree) waitCgroup(ctx context.Context) error {
+	path := filepath.Join(t.dir, "cgroup.events")
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(deadlinePassed) })
+	defer stop()
+	var populated bool
+	var readErr error
+	err = conn.Read(func(fd uintptr) bool {
+		populated, readErr = readPopulated(int(fd))
+		return readErr != nil || !populated
+	})
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		return &os.PathError{Op: "poll", Path: path, Err: err}
+	case readErr != nil:
+		return &os.PathError{Op: "read", Path: path, Err: readErr}
+	}
+	return nil
+}
+
+// readPopulated reads the populated key of a cgroup.events file.
+func readPopulated(fd int) (bool, error) {
+	var buf [128]byte
+	n, err := unix.Pread(fd, buf[:], 0)
+	if err != nil {
+		return false, err
+	}
+	for line := range bytes.Lines(buf[:n]) {
+		if value, ok := bytes.CutPrefix(line, []byte("populated ")); ok {
+			return string(bytes.TrimSpace(value)) != "0", nil
+		}
+	}
+	return false, errors.New("pidfd: cgroup.events has no populated key")
+}
+
+// running reports whether the pidfd's process has not exited.
+func running(fd int) bool {
+	revents, err := pollNow(fd)
+	return err == nil && revents&unix.POLLIN == 0
+}
+
+// writeFile writes s to a cgroup file in one write, as the kernel wants.
+func writeFile(path, s string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(s)); err != nil {
+		return &os.PathError{Op: "write", Path: path, Err: err}
+	}
+	return nil
+}
