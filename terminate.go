@@ -23,7 +23,7 @@ import (
 // it. A member that has exited counts until it is reaped: an orphan whose
 // reaper (init, a subreaper) is slow keeps the grace running. A process
 // that is not in the group the process leads (one that called setsid, say)
-// escapes it.
+// escapes it: a [Tree] holds every process a child starts.
 //
 // If ctx is done first, Terminate sends SIGKILL at once and returns
 // ctx.Err() without waiting for the end; a later Wait reaps the child. A

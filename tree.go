@@ -224,8 +224,9 @@ func (t *Tree) Wait(ctx context.Context) error {
 // SIGTERM to every process of the tree, and SIGCONT so that a stopped one
 // can act on it, waits up to grace for the tree to empty, then sends
 // SIGKILL to whatever is left and waits until nothing is. It returns nil
-// once the tree is empty, or ctx.Err() if ctx is done first (what the tree
-// held may then still run). A grace of 0 or less kills at once.
+// once the tree is empty. If ctx is done first it sends SIGKILL at once, as
+// [PidFd.Terminate] does, and returns ctx.Err() without waiting for the
+// tree to empty. A grace of 0 or less kills at once.
 func (t *Tree) Terminate(ctx context.Context, grace time.Duration) error {
 	if t == nil {
 		return os.ErrInvalid

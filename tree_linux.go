@@ -357,6 +357,7 @@ func (t *tree) terminate(ctx context.Context, grace time.Duration) error {
 		case err == nil:
 			return errors.Join(errs...)
 		case ctx.Err() != nil:
+			t.kill() // as PidFd.Terminate: a caller that gives up ends it now
 			return ctx.Err()
 		case !errors.Is(err, context.DeadlineExceeded):
 			return err

@@ -529,3 +529,26 @@ func TestTreeWithoutCloneIntoCgroup(t *testing.T) {
 	}
 	runUnder(t, "clone3-enosys", "^TestTree(Daemon|CgroupPlace)$", "TestTreeDaemon")
 }
+
+// TestTreeTerminateCancelled ends a Terminate by its context: the tree is
+// killed at once, as PidFd.Terminate kills its process.
+func TestTreeTerminateCancelled(t *testing.T) {
+	leakcheck.Check(t)
+	tr := newTestTree(t)
+	p, _, _ := startDaemon(t, tr, "sleep", "deaf")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := tr.Terminate(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Terminate with a context that ends: %v; want context.DeadlineExceeded", err)
+	}
+	waitCtx, cancelWait := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelWait()
+	// An hour's grace: only the kill can have emptied the tree (the
+	// daemon ignores SIGTERM).
+	if err := tr.Wait(waitCtx); err != nil {
+		t.Fatalf("Wait after the cancelled Terminate: %v; want the tree killed", err)
+	}
+	if _, err := p.Wait(); err != nil {
+		t.Errorf("the command: %v", err)
+	}
+}
