@@ -54,8 +54,13 @@ type tree struct {
 
 	// The cgroup kind.
 	dir     string // the cgroup's directory
-	dirFd   int    // the directory, open for CLONE_INTO_CGROUP
 	hasKill bool   // cgroup.kill (Linux 5.14)
+	// Children start in the cgroup, and after each cgroup.kill in a new
+	// one below it (see startCgroup); dirFds are the directories opened
+	// for CLONE_INTO_CGROUP, the one new children start in last.
+	genMu  sync.Mutex
+	dirFds []int
+	killed atomic.Bool // cgroup.kill written since the last one was made
 
 	// The subreaper kind (see tree_reaper_linux.go).
 	why     string      // why no cgroup could be made
@@ -120,11 +125,8 @@ func newCgroupTree() (*Tree, error) {
 		}
 		// Left behind by an earlier process that had our PID.
 	}
-	t := &Tree{tree{k: TreeCgroup, dir: dir, dirFd: -1}}
+	t := &Tree{tree{k: TreeCgroup, dir: dir}}
 	fail := func(err error) (*Tree, error) {
-		if t.dirFd >= 0 {
-			unix.Close(t.dirFd)
-		}
 		unix.Rmdir(dir)
 		return nil, err
 	}
@@ -133,10 +135,11 @@ func newCgroupTree() (*Tree, error) {
 			return fail(&os.PathError{Op: "access", Path: procs, Err: err})
 		}
 	}
-	t.dirFd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fail(&os.PathError{Op: "open", Path: dir, Err: err})
 	}
+	t.dirFds = []int{fd}
 	_, err = os.Stat(filepath.Join(dir, "cgroup.kill"))
 	t.hasKill = err == nil
 	return t, nil
@@ -179,15 +182,15 @@ func (t *tree) start(cmd *exec.Cmd) (p *PidFd, err error) {
 		if caller != nil && caller.UseCgroupFD {
 			return errTreeCgroupFD
 		}
-		p, err = t.startInCgroup(func(into bool) (*PidFd, error) {
-			if !into {
+		p, err = t.startInCgroup(func(cgroupFd int) (*PidFd, error) {
+			if cgroupFd < 0 {
 				return start(cmd)
 			}
 			var attr syscall.SysProcAttr
 			if caller != nil {
 				attr = *caller
 			}
-			attr.UseCgroupFD, attr.CgroupFD = true, t.dirFd
+			attr.UseCgroupFD, attr.CgroupFD = true, cgroupFd
 			cmd.SysProcAttr = &attr
 			defer func() { cmd.SysProcAttr = caller }()
 			return start(cmd)
@@ -209,8 +212,8 @@ func (t *tree) startProcess(name string, argv []string, attr *os.ProcAttr) (p *P
 		if attr.Sys != nil && attr.Sys.UseCgroupFD {
 			return errTreeCgroupFD
 		}
-		p, err = t.startInCgroup(func(into bool) (*PidFd, error) {
-			if !into {
+		p, err = t.startInCgroup(func(cgroupFd int) (*PidFd, error) {
+			if cgroupFd < 0 {
 				return startProcess(name, argv, attr)
 			}
 			a := *attr
@@ -218,7 +221,7 @@ func (t *tree) startProcess(name string, argv []string, attr *os.ProcAttr) (p *P
 			if attr.Sys != nil {
 				sys = *attr.Sys
 			}
-			sys.UseCgroupFD, sys.CgroupFD = true, t.dirFd
+			sys.UseCgroupFD, sys.CgroupFD = true, cgroupFd
 			a.Sys = &sys
 			return startProcess(name, argv, &a)
 		})
@@ -228,20 +231,28 @@ func (t *tree) startProcess(name string, argv []string, attr *os.ProcAttr) (p *P
 }
 
 // startInCgroup starts a child into the cgroup where clone3 can
-// (CLONE_INTO_CGROUP, 5.7), and otherwise moves it in right after: a
-// child that forks before the move leaves that child outside.
-func (t *tree) startInCgroup(startChild func(into bool) (*PidFd, error)) (*PidFd, error) {
+// (CLONE_INTO_CGROUP, 5.7), given the descriptor of its directory, and
+// otherwise (given -1) moves it in right after: a child that forks before
+// the move leaves that child outside.
+func (t *tree) startInCgroup(startChild func(cgroupFd int) (*PidFd, error)) (*PidFd, error) {
 	into, err := cloneIntoCgroup.has()
 	if err != nil {
 		return nil, err
 	}
-	p, err := startChild(into)
+	dir, fd, err := t.startCgroup()
+	if err != nil {
+		return nil, err
+	}
+	if !into {
+		fd = -1
+	}
+	p, err := startChild(fd)
 	if err != nil || into {
 		return p, err
 	}
 	// Our child, not reaped: its PID names it until we let the caller
 	// have it.
-	err = writeFile(filepath.Join(t.dir, "cgroup.procs"), strconv.Itoa(p.pid))
+	err = writeFile(filepath.Join(dir, "cgroup.procs"), strconv.Itoa(p.pid))
 	if err != nil && !errors.Is(err, unix.ESRCH) { // ESRCH: it has exited already
 		p.Kill()
 		p.Wait()
@@ -249,6 +260,37 @@ func (t *tree) startInCgroup(startChild func(into bool) (*PidFd, error)) (*PidFd
 		return nil, err
 	}
 	return p, nil
+}
+
+// startCgroup returns the cgroup new children start in, and its open
+// directory. Once cgroup.kill has been written, that is a new cgroup below
+// the Tree's: some kernels (6.18, measured; 7.3 is right) kill at birth
+// every child cloned into a cgroup that was ever killed, as they compare
+// the kill count of the cgroup the child goes to with that of the
+// parent's own cgroup. A new cgroup has none. The directories stay open
+// until Close, so that a start racing another never sees one closed.
+func (t *tree) startCgroup() (string, int, error) {
+	t.genMu.Lock()
+	defer t.genMu.Unlock()
+	n := len(t.dirFds)
+	dir := t.dir
+	if n > 1 {
+		dir = filepath.Join(t.dir, "gen-"+strconv.Itoa(n-1))
+	}
+	if !t.killed.Swap(false) {
+		return dir, t.dirFds[n-1], nil
+	}
+	dir = filepath.Join(t.dir, "gen-"+strconv.Itoa(n))
+	if err := unix.Mkdir(dir, 0o755); err != nil {
+		return "", -1, &os.PathError{Op: "mkdir", Path: dir, Err: err}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Rmdir(dir)
+		return "", -1, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	t.dirFds = append(t.dirFds, fd)
+	return dir, fd, nil
 }
 
 // cloneIntoCgroup is clone3's CLONE_INTO_CGROUP, which SysProcAttr's
@@ -312,6 +354,7 @@ func (t *tree) killAll() error {
 	if t.k == TreeCgroup && t.hasKill {
 		err := writeFile(filepath.Join(t.dir, "cgroup.kill"), "1")
 		if err == nil {
+			t.killed.Store(true)
 			return nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -389,7 +432,9 @@ func (t *tree) close() error {
 	if err == nil {
 		err = removeCgroups(t.dir)
 	}
-	unix.Close(t.dirFd)
+	for _, fd := range t.dirFds {
+		unix.Close(fd)
+	}
 	return err
 }
 

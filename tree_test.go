@@ -552,3 +552,37 @@ func TestTreeTerminateCancelled(t *testing.T) {
 		t.Errorf("the command: %v", err)
 	}
 }
+
+// TestTreeRestartAfterKill starts a child in a Tree that was killed
+// before, as a supervisor restarts a service in its Tree: the child must
+// run, where some kernels (6.18) kill at birth a child cloned into a cgroup
+// that cgroup.kill ever killed.
+func TestTreeRestartAfterKill(t *testing.T) {
+	leakcheck.Check(t)
+	tr := newTestTree(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for round := range 3 {
+		p, err := tr.Start(exec.Command("sh", "-c", "sleep 0.1; exit 4"))
+		if err != nil {
+			t.Fatalf("round %d: Start: %v", round, err)
+		}
+		status, err := p.Wait()
+		p.Close()
+		if err != nil || status.ExitCode() != 4 {
+			t.Errorf("round %d: the child ended with %v, %v; want exit status 4", round, status, err)
+		}
+		q, err := tr.Start(exec.Command("sleep", "3600"))
+		if err != nil {
+			t.Fatalf("round %d: Start: %v", round, err)
+		}
+		if err := tr.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		q.Wait()
+		q.Close()
+	}
+}
