@@ -221,7 +221,8 @@ func TestTreeDaemon(t *testing.T) {
 func TestTreeWait(t *testing.T) {
 	leakcheck.Check(t)
 	tr := newTestTree(t)
-	if err := tr.Wait(nil); err != nil {
+	var nilCtx context.Context // Wait takes nil as Background, as WaitContext does
+	if err := tr.Wait(nilCtx); err != nil {
 		t.Fatalf("Wait on a tree that started nothing: %v", err)
 	}
 	begin := time.Now()

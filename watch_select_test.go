@@ -72,7 +72,7 @@ func TestWatcherExits(t *testing.T) {
 	if ticks == 0 {
 		t.Errorf("the ticker never won a select")
 	}
-	if w.Exits() != w.Exits() {
+	if first, second := w.Exits(), w.Exits(); first != second {
 		t.Errorf("Exits returned two channels")
 	}
 	// One more exit that nobody receives: Close drops it and ends the
