@@ -111,7 +111,9 @@ func (p *PidFd) exitedNow() (exitedProgress, *ExitStatus, error) {
 		err = waitid(fd, &si, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
 		child = err == nil && si.signo == int32(unix.SIGCHLD)
 		if errors.Is(err, syscall.ECHILD) {
-			err = nil // not ours, or reaped a moment ago
+			// Not ours, or reaped since the poll: which, the poll tells
+			// now (POLLHUP once reaped).
+			revents, err = pollNow(fd)
 		}
 		return err
 	})
@@ -125,9 +127,12 @@ func (p *PidFd) exitedNow() (exitedProgress, *ExitStatus, error) {
 		return exitedKnown, status, nil
 	}
 	p.mu.Lock()
-	ours := p.exitSeen
+	ours, seen := p.exitSeen, p.exited
 	p.mu.Unlock()
-	if ours {
+	switch {
+	case seen != nil:
+		return exitedKnown, seen, nil // os/exec reaps it, and may copy output for long
+	case ours:
 		return exitedReaping, nil, nil
 	}
 	switch {

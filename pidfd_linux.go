@@ -56,8 +56,9 @@ type handle struct {
 	reapMayBlock bool
 
 	waiter    chan struct{} // a token: the one goroutine that parks on the poller
-	mu        sync.Mutex    // guards exitSeen and serialises the reaping waitid
+	mu        sync.Mutex    // guards exitSeen and exited, and serialises the reaping waitid
 	exitSeen  bool
+	exited    *ExitStatus   // as seen without reaping, where os/exec or os reaps
 	done      chan struct{} // closed once status and statusErr are final
 	status    *ExitStatus
 	statusErr error

@@ -199,6 +199,9 @@ func (p *PidFd) pollExit(fd int) (exited, reapHere bool, err error) {
 	}
 	p.exitSeen = true
 	if p.reap != nil {
+		// os/exec or os reaps, and may then copy output for long: the
+		// status seen now is WaitExited's meanwhile.
+		p.exited = newExitStatus(int(si.pid), si.waitStatus(), nil)
 		return true, true, nil
 	}
 	status := newExitStatus(int(si.pid), si.waitStatus(), rusage)
