@@ -188,7 +188,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	sa := spawn.Attr{
 		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
-		Flags: unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND | cloneAutoreap | cloneNNP | clonePidFdAutokill,
+		Flags: unix.CLONE_PIDFD | cloneAutoreap | cloneNNP | clonePidFdAutokill,
 	}
 	if sys := attr.Sys; sys != nil {
 		rest := *sys

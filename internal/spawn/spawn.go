@@ -12,8 +12,8 @@
 // architecture, makes those calls in order, and on the first failure writes
 // which call failed and its errno into the plan and exits. It touches no
 // stack and no Go state, so it needs no stack of its own, no signal handler
-// can run in it (CLONE_CLEAR_SIGHAND), and neither the race detector nor
-// coverage can instrument it.
+// can run in it (Start always asks for CLONE_CLEAR_SIGHAND), and neither the
+// race detector nor coverage can instrument it.
 package spawn
 
 import (
@@ -41,7 +41,9 @@ type Attr struct {
 	Setsid  bool
 	Setpgid bool
 	Pgid    int
-	Flags   uint64 // clone flags besides CLONE_VM|CLONE_VFORK
+	// Flags are clone flags besides CLONE_VM|CLONE_VFORK and
+	// CLONE_CLEAR_SIGHAND, which Start always adds.
+	Flags uint64
 	// ExitSignal is the signal the parent gets at the child's exit:
 	// SIGCHLD for a child to reap as usual, 0 for none (and for
 	// CLONE_AUTOREAP, which needs 0).
@@ -117,7 +119,11 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	fd := new(int32)
 	*fd = -1
 	keep = append(keep, fd)
-	args := &cloneArgs{flags: attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK, exitSignal: uint64(attr.ExitSignal)}
+	// Without CLONE_CLEAR_SIGHAND the child has this process's handlers,
+	// and a signal that reaches it before its exec runs Go's handler in
+	// it, on the signal stack of the thread that cloned it.
+	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND
+	args := &cloneArgs{flags: flags, exitSignal: uint64(attr.ExitSignal)}
 	if attr.Flags&unix.CLONE_PIDFD != 0 {
 		args.pidfd = uint64(uintptr(unsafe.Pointer(fd)))
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -28,6 +29,11 @@ import (
 
 func TestMain(m *testing.M) {
 	testchild.RunIfChild(nil)
+	// The first signal.Notify (TestNoHandlerBeforeExec's) starts
+	// os/signal's goroutine, which never ends: start it before the count.
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	signal.Stop(c)
 	os.Exit(leakcheck.Run(m, func() bool { return true }))
 }
 
@@ -178,6 +184,98 @@ func TestStandardFilesClosed(t *testing.T) {
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
 		reap(t, pid)
+	}
+}
+
+// TestNoHandlerBeforeExec stops a child between clone3 and execve, started
+// without CLONE_CLEAR_SIGHAND in Flags, and queues it a signal that this
+// process handles (signal.Notify). The child shares our memory and the
+// signal stack of the thread that cloned it: Go's handler must not run in
+// it, which would deliver the signal here. The signal's default action
+// must kill it instead.
+func TestNoHandlerBeforeExec(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	got := make(chan os.Signal, 1)
+	signal.Notify(got, syscall.SIGUSR1)
+	defer signal.Stop(got)
+	cmd := testchild.Command(testchild.Exit, "0")
+	// Descriptors to close, one system call each, keep the child busy
+	// before its exec for long enough to be caught there.
+	for holes := 1 << 17; holes <= 1<<20; holes *= 2 {
+		files := make([]int, holes)
+		for i := range files {
+			files[i] = -1
+		}
+		done := make(chan struct{})
+		caught := make(chan bool, 1)
+		go func() { caught <- signalBeforeExec(syscall.SIGUSR1, done) }()
+		pid, _, err := Start(&Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, ExitSignal: syscall.SIGCHLD})
+		close(done)
+		queued := <-caught
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		ws := reap(t, pid)
+		if !queued {
+			t.Logf("with %d descriptors to close, the child had execed before it could be stopped", holes)
+			continue
+		}
+		select {
+		case <-got:
+			t.Fatal("this process received the SIGUSR1 sent only to the child: Go's handler ran in the child")
+		case <-time.After(200 * time.Millisecond):
+		}
+		if ws.Signal() != syscall.SIGUSR1 {
+			t.Errorf("child ended with %v; want death by SIGUSR1, its default action", ws)
+		}
+		return
+	}
+	t.Fatal("could not stop a child before its exec")
+}
+
+// signalBeforeExec waits for the child Start is making, stops it, and if
+// it has not execed yet queues sig to it, then lets it go on. It reports
+// whether it queued sig, and gives up once done is closed and no child is
+// left to stop.
+func signalBeforeExec(sig syscall.Signal, done <-chan struct{}) bool {
+	const forkNoExec = 0x40 // PF_FORKNOEXEC: set by fork, cleared by exec
+	for {
+		kids, _ := leakcheck.Children()
+		if len(kids) == 0 {
+			select {
+			case <-done:
+				return false
+			default:
+				continue
+			}
+		}
+		pid := kids[0]
+		if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+			return false
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		// A signal stops the child at its next return to user space, so
+		// once stopped it is either before its exec or after it.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				return false
+			}
+			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if fields[0] == "Z" || fields[0] == "X" {
+				return false // it ended first
+			}
+			if fields[0] != "T" {
+				continue
+			}
+			flags, _ := strconv.ParseUint(fields[6], 10, 64)
+			if flags&forkNoExec == 0 {
+				return false
+			}
+			return syscall.Kill(pid, sig) == nil
+		}
+		return false
 	}
 }
 
