@@ -31,11 +31,14 @@ const Supported = haveChild
 
 // Attr is what the child is to be.
 type Attr struct {
-	Path  string   // the program, as execve takes it (after Dir is entered)
-	Argv  []string // argv, Argv[0] included
-	Env   []string
-	Dir   string // "" to stay in the parent's directory
-	Files []int  // descriptor i of the child is Files[i]; -1: closed
+	Path string   // the program, as execve takes it (after Dir is entered)
+	Argv []string // argv, Argv[0] included
+	Env  []string
+	Dir  string // "" to stay in the parent's directory
+	// Files[i] is the descriptor that becomes the child's descriptor i;
+	// -1: closed. The child has no other descriptor, whether or not it
+	// has close-on-exec.
+	Files []int
 	// Setsid makes the child a session leader; Setpgid puts it in the
 	// process group Pgid (0: a new group it leads).
 	Setsid  bool
@@ -127,11 +130,12 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	if attr.Flags&unix.CLONE_PIDFD != 0 {
 		args.pidfd = uint64(uintptr(unsafe.Pointer(fd)))
 	}
-	// Held as os/exec holds it: descriptors made in other goroutines
-	// without close-on-exec must not reach the child before it is set.
-	syscall.ForkLock.Lock()
+	// No syscall.ForkLock: it keeps a descriptor that another goroutine
+	// has made and not yet marked close-on-exec from reaching a child, and
+	// the child marks every descriptor it is not given close-on-exec
+	// itself. Taking the lock for writing would wait for a moment with no
+	// os/exec start in flight, since those share their hold on it.
 	r, errno := clone3(args, unsafe.Sizeof(*args), p)
-	syscall.ForkLock.Unlock()
 	runtime.KeepAlive(keep)
 	if errno != 0 {
 		return -1, -1, syscall.Errno(errno)
@@ -179,7 +183,8 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 		infos = append(infos, info)
 	}
 	// The thread that clones may have signals blocked; the program starts
-	// with none, as under os/exec.
+	// with none, whichever thread starts it. (Under os/exec it keeps the
+	// mask of the thread that forks it.)
 	var noSignals [2]uint32 // a kernel sigset_t of 64 signals
 	keep = append(keep, &noSignals)
 	add(stepInfo{op: "rt_sigprocmask", fd: -1}, unix.SYS_RT_SIGPROCMASK,
@@ -223,12 +228,11 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(i), 0)
 		}
 	}
-	// The standard descriptors not given are closed, as os.StartProcess
-	// closes them: they are the one kind a process holds without
-	// close-on-exec.
-	for i := len(files); i < 3; i++ {
-		add(stepInfo{op: "close_range", fd: i}, unix.SYS_CLOSE_RANGE, uintptr(i), uintptr(i), 0)
-	}
+	// Every other descriptor, the standard ones not given included, goes
+	// at the exec, with or without close-on-exec of its own (close_range's
+	// CLOSE_RANGE_CLOEXEC, Linux 5.11: it closes nothing while the parent
+	// waits).
+	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
 	add(stepInfo{op: "execve", path: attr.Path, fd: -1}, unix.SYS_EXECVE,
 		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
 	keep = append(keep, steps)
