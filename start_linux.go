@@ -168,14 +168,6 @@ func childFiles(attr *os.ProcAttr) []int {
 	return fds
 }
 
-// The clone flags of StartProcessAutoKill, from Linux 7.1's
-// include/uapi/linux/sched.h (golang.org/x/sys/unix lacks the last three).
-const (
-	cloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
-	cloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
-	clonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
-)
-
 func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	if err := unsupported(); err != nil {
 		return nil, err
@@ -188,7 +180,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	sa := spawn.Attr{
 		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
-		Flags: unix.CLONE_PIDFD | cloneAutoreap | cloneNNP | clonePidFdAutokill,
+		Flags: unix.CLONE_PIDFD | spawn.CloneAutoreap | spawn.CloneNNP | spawn.ClonePidFdAutokill,
 	}
 	if sys := attr.Sys; sys != nil {
 		rest := *sys
@@ -211,7 +203,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	case cloneFailed:
 		return nil, os.NewSyscallError("clone3", errno)
 	case err != nil:
-		return nil, err // a failed step: the child has exited, and the kernel reaped it
+		return nil, err // a failed step: the kernel has reaped the child
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd) // kills the child, which the kernel reaps

@@ -363,6 +363,7 @@ func TestStartProcessAutoKill(t *testing.T) {
 	t.Run("StarterKilled", testAutoKillStarterKilled)
 	t.Run("Passed", testAutoKillPassed)
 	t.Run("Watched", testAutoKillWatched)
+	t.Run("FailedExecLeavesNothing", testAutoKillFailedExec)
 }
 
 // testAutoKillSandboxed runs under a seccomp filter that answers ENOSYS
@@ -730,5 +731,58 @@ func testAutoKillWatched(t *testing.T) {
 		if status, err := x.PidFd.Wait(); err != nil || status.Sys() != x.Status.Sys() || status.Pid() != x.Status.Pid() {
 			t.Errorf("Wait after delivery = %v, %v; want the delivered status, %v", status, err, x.Status)
 		}
+	}
+}
+
+// testAutoKillFailedExec starts a missing program many times, with a
+// pipe's write end as the child's stdout. When the call returns, the child
+// that failed its exec must be gone: no longer our child, and holding no
+// copy of our descriptors. (The vfork parent resumes once the child has let
+// go of its memory, before the child's descriptors are closed and before
+// it is reaped.)
+func testAutoKillFailedExec(t *testing.T) {
+	const tries = 200
+	var children, held int
+	var took time.Duration
+	buf := make([]byte, 1)
+	for range tries {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		p, err := StartProcessAutoKill("/nonexistent/pidfd-test", []string{"pidfd-test"}, &os.ProcAttr{Files: []*os.File{nil, w, nil}})
+		took += time.Since(t0)
+		w.Close()
+		if p != nil || !errors.Is(err, os.ErrNotExist) {
+			r.Close()
+			if p != nil {
+				p.Close()
+			}
+			t.Fatalf("StartProcessAutoKill(missing program) = %v, %v; want ErrNotExist", p, err)
+		}
+		// With no writer left, a read finds the end of the pipe at once.
+		rc, err := r.SyscallConn()
+		if err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		var readErr error
+		rc.Control(func(fd uintptr) { _, readErr = unix.Read(int(fd), buf) })
+		r.Close()
+		if readErr == unix.EAGAIN {
+			held++
+		}
+		kids, err := leakcheck.Children()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) > 0 {
+			children++
+		}
+	}
+	t.Logf("of %d failed starts (%v each), %d returned with the child still ours, %d with the pipe still held", tries, took/tries, children, held)
+	if children > 0 || held > 0 {
+		t.Errorf("of %d failed starts, %d returned with the child still ours, %d with it still holding the pipe; want none", tries, children, held)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,14 @@ import (
 
 // Supported reports whether this architecture has the child code.
 const Supported = haveChild
+
+// Clone flags of Linux 7.1 (include/uapi/linux/sched.h) that
+// golang.org/x/sys/unix lacks.
+const (
+	CloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
+	CloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
+	ClonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
+)
 
 // Attr is what the child is to be.
 type Attr struct {
@@ -45,7 +54,8 @@ type Attr struct {
 	Setpgid bool
 	Pgid    int
 	// Flags are clone flags besides CLONE_VM|CLONE_VFORK and
-	// CLONE_CLEAR_SIGHAND, which Start always adds.
+	// CLONE_CLEAR_SIGHAND, which Start always adds; with CloneAutoreap
+	// it adds CLONE_PIDFD too (see Start).
 	Flags uint64
 	// ExitSignal is the signal the parent gets at the child's exit:
 	// SIGCHLD for a child to reap as usual, 0 for none (and for
@@ -108,7 +118,7 @@ type cloneArgs struct {
 // the step (an *os.PathError for chdir and execve, as os.StartProcess
 // gives them) and the child has exited with status 127: without
 // CLONE_AUTOREAP it is left as a zombie for the caller to reap by the
-// returned PID.
+// returned PID; with it, Start returns once the kernel has reaped it.
 func Start(attr *Attr) (pid, pidfd int, err error) {
 	if !Supported {
 		return -1, -1, syscall.ENOSYS
@@ -126,8 +136,11 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	// and a signal that reaches it before its exec runs Go's handler in
 	// it, on the signal stack of the thread that cloned it.
 	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND
+	if flags&CloneAutoreap != 0 {
+		flags |= unix.CLONE_PIDFD // to wait for a failed child to be reaped
+	}
 	args := &cloneArgs{flags: flags, exitSignal: uint64(attr.ExitSignal)}
-	if attr.Flags&unix.CLONE_PIDFD != 0 {
+	if flags&unix.CLONE_PIDFD != 0 {
 		args.pidfd = uint64(uintptr(unsafe.Pointer(fd)))
 	}
 	// No syscall.ForkLock: it keeps a descriptor that another goroutine
@@ -141,13 +154,59 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 		return -1, -1, syscall.Errno(errno)
 	}
 	pid, pidfd = int(r), int(*fd)
-	if p.errno != 0 { // else the child execed: execve, the last step, does not return
-		if pidfd >= 0 {
-			unix.Close(pidfd)
+	if p.errno == 0 { // the child execed: execve, the last step, does not return
+		if attr.Flags&unix.CLONE_PIDFD == 0 && pidfd >= 0 {
+			unix.Close(pidfd) // Start's own
+			pidfd = -1
 		}
-		return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
+		return pid, pidfd, nil
 	}
-	return pid, pidfd, nil
+	if flags&CloneAutoreap != 0 {
+		awaitReaped(pidfd)
+	} else if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
+}
+
+// awaitReaped waits until the process of pidfd, which the kernel reaps,
+// has been reaped, and closes pidfd. The vfork parent resumes once the
+// child has let go of its memory, before the child's descriptors are closed
+// and before it is reaped: until then it holds a copy of every descriptor
+// it had and is still this process's child. A pidfd polls POLLIN once its
+// process has exited and POLLHUP once it has been reaped. The wait parks in
+// the runtime poller rather than holding a thread.
+func awaitReaped(pidfd int) {
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		return
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	reaped := func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if err != nil {
+			return err != unix.EINTR // nothing to wait with: give up
+		}
+		return n > 0 && fds[0].Revents&unix.POLLHUP != 0
+	}
+	if rc.Read(reaped) == nil {
+		return
+	}
+	// The poller refused the pidfd (no kernel with CLONE_AUTOREAP does):
+	// look every millisecond.
+	for {
+		var done bool
+		if rc.Control(func(fd uintptr) { done = reaped(fd) }) != nil || done {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // makePlan turns attr into the child's steps. keep holds every value the
