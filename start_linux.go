@@ -179,7 +179,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		attr = new(os.ProcAttr)
 	}
 	sa := spawn.Attr{
-		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
+		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Blocking: true,
 		Flags: unix.CLONE_PIDFD | spawn.CloneAutoreap | spawn.CloneNNP | spawn.ClonePidFdAutokill,
 	}
 	if sys := attr.Sys; sys != nil {
@@ -190,8 +190,12 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 			return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
 		}
 	}
-	pid, fd, err := spawn.Start(&sa)
-	runtime.KeepAlive(attr.Files)
+	var pid, fd int
+	err := withFds(attr.Files, func(fds []int) (err error) {
+		sa.Files = fds
+		pid, fd, err = spawn.Start(&sa)
+		return err
+	})
 	// Only clone3's own answer is a bare errno; a failed step, or a
 	// string with a NUL byte, comes wrapped.
 	errno, cloneFailed := err.(syscall.Errno)
@@ -205,6 +209,13 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	case err != nil:
 		return nil, err // a failed step: the kernel has reaped the child
 	}
+	// The child cleared O_NONBLOCK of the files' descriptions before its
+	// exec; the Files learn it, as after os.StartProcess.
+	for _, f := range attr.Files {
+		if f != nil {
+			f.Fd()
+		}
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd) // kills the child, which the kernel reaps
 		return nil, os.NewSyscallError("fcntl", err)
@@ -215,6 +226,38 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	p.kernelReaps = true
 	return p, nil
+}
+
+// withFds calls f with the descriptor numbers of files (-1 for nil), each
+// kept open by its RawConn's Control until f returns. Unlike os.File.Fd,
+// it leaves the files' blocking mode as it is.
+func withFds(files []*os.File, f func(fds []int) error) error {
+	fds := make([]int, 0, len(files))
+	var hold func() error
+	hold = func() error {
+		i := len(fds)
+		if i == len(files) {
+			return f(fds)
+		}
+		if files[i] == nil {
+			fds = append(fds, -1)
+			return hold()
+		}
+		rc, err := files[i].SyscallConn()
+		if err != nil {
+			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
+		}
+		var held error
+		err = rc.Control(func(fd uintptr) {
+			fds = append(fds, int(fd))
+			held = hold()
+		})
+		if err != nil {
+			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
+		}
+		return held
+	}
+	return hold()
 }
 
 func fromProcess(p *os.Process) (*PidFd, error) {

@@ -364,6 +364,7 @@ func TestStartProcessAutoKill(t *testing.T) {
 	t.Run("Passed", testAutoKillPassed)
 	t.Run("Watched", testAutoKillWatched)
 	t.Run("FailedExecLeavesNothing", testAutoKillFailedExec)
+	t.Run("FilesBlocking", testAutoKillFilesBlocking)
 }
 
 // testAutoKillSandboxed runs under a seccomp filter that answers ENOSYS
@@ -784,5 +785,89 @@ func testAutoKillFailedExec(t *testing.T) {
 	t.Logf("of %d failed starts (%v each), %d returned with the child still ours, %d with the pipe still held", tries, took/tries, children, held)
 	if children > 0 || held > 0 {
 		t.Errorf("of %d failed starts, %d returned with the child still ours, %d with it still holding the pipe; want none", tries, children, held)
+	}
+}
+
+// testAutoKillFilesBlocking gives a child a pipe that this process uses in
+// non-blocking mode: the child gets it in blocking mode, as
+// os.StartProcess hands files over.
+func testAutoKillFilesBlocking(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	_, pid := startAutoKill(t, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}}, testchild.Sleep)
+	fdinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/1", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	for line := range strings.Lines(string(fdinfo)) {
+		if rest, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags64, err := strconv.ParseInt(strings.TrimSpace(rest), 8, 64)
+			if err != nil {
+				t.Fatalf("fdinfo flags %q: %v", rest, err)
+			}
+			flags = int(flags64)
+		}
+	}
+	if flags&unix.O_NONBLOCK != 0 {
+		t.Errorf("the child's stdout has O_NONBLOCK (fdinfo flags %o); want it blocking", flags)
+	}
+}
+
+// TestStartProcessAutoKillKeepsFiles starts no program, since the kernel
+// refuses (before Linux 7.1, CLONE_PIDFD_AUTOKILL) or the program does not
+// exist, and checks that the files it was given are as they were. Their
+// mode belongs to their open file description, which os.File.Fd switches
+// to blocking: a read with a deadline would then block.
+func TestStartProcessAutoKillKeepsFiles(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		t.Run("Sandboxed", func(t *testing.T) {
+			runUnder(t, "clone3-enosys", "^TestStartProcessAutoKillKeepsFiles$", "TestStartProcessAutoKillKeepsFiles")
+		})
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	p, err := StartProcessAutoKill("/nonexistent/pidfd-test", nil, &os.ProcAttr{Files: []*os.File{r, w, os.Stderr}})
+	if p != nil {
+		p.Close()
+		t.Fatal("StartProcessAutoKill(missing program) started a process")
+	}
+	if !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("StartProcessAutoKill(missing program) = %v; want ErrUnsupported or ErrNotExist", err)
+	}
+	r.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		read <- err
+	}()
+	select {
+	case readErr := <-read:
+		if !errors.Is(readErr, os.ErrDeadlineExceeded) {
+			t.Errorf("Read with a deadline after StartProcessAutoKill (%v) = %v; want os.ErrDeadlineExceeded", err, readErr)
+		}
+	case <-time.After(5 * time.Second):
+		w.Write([]byte{0}) // lets the read end
+		<-read
+		t.Errorf("a Read with a 50 ms deadline blocked after StartProcessAutoKill (%v): the pipe was left blocking", err)
+	}
+	rc, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	var flagsErr error
+	rc.Control(func(fd uintptr) { flags, flagsErr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if flagsErr != nil || flags&unix.O_NONBLOCK == 0 {
+		t.Errorf("the pipe's write end has flags %o, %v; want O_NONBLOCK still set", flags, flagsErr)
 	}
 }

@@ -48,6 +48,13 @@ type Attr struct {
 	// -1: closed. The child has no other descriptor, whether or not it
 	// has close-on-exec.
 	Files []int
+	// Blocking hands the child its Files in blocking mode, as
+	// os.StartProcess does (os.File.Fd). The mode belongs to the open file
+	// description, which the child shares with this process, so it is
+	// cleared only in the child, just before its exec; if the exec fails,
+	// Start sets O_NONBLOCK back. A start that fails before changes
+	// nothing.
+	Blocking bool
 	// Setsid makes the child a session leader; Setpgid puts it in the
 	// process group Pgid (0: a new group it leads).
 	Setsid  bool
@@ -77,6 +84,13 @@ type plan struct {
 	n     uintptr
 	done  uintptr
 	errno uintptr
+}
+
+// unblocking is a step that clears O_NONBLOCK on a description the parent
+// holds as fd.
+type unblocking struct {
+	step int
+	fd   int
 }
 
 // stepInfo is what the parent keeps about a step, to name its failure.
@@ -123,7 +137,7 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	if !Supported {
 		return -1, -1, syscall.ENOSYS
 	}
-	p, infos, keep, err := makePlan(attr)
+	p, infos, unblock, keep, err := makePlan(attr)
 	if err != nil {
 		return -1, -1, err
 	}
@@ -160,6 +174,11 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 			pidfd = -1
 		}
 		return pid, pidfd, nil
+	}
+	for _, u := range unblock {
+		if u.step < int(p.done) {
+			unix.SetNonblock(u.fd, true)
+		}
 	}
 	if flags&CloneAutoreap != 0 {
 		awaitReaped(pidfd)
@@ -209,9 +228,10 @@ func awaitReaped(pidfd int) {
 	}
 }
 
-// makePlan turns attr into the child's steps. keep holds every value the
-// steps point into, to be kept alive until the child is done with them.
-func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
+// makePlan turns attr into the child's steps. unblock lists the steps that
+// clear O_NONBLOCK, to be undone if the exec fails. keep holds every value
+// the steps point into, to be kept alive until the child is done with them.
+func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep []any, err error) {
 	// A string with a NUL byte: EINVAL, said as os.StartProcess says it,
 	// never bare, which is clone3's answer alone.
 	unplannable := func(op, path string, err error) error {
@@ -219,19 +239,18 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	}
 	path, err := syscall.BytePtrFromString(attr.Path)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	argv, err := syscall.SlicePtrFromStrings(attr.Argv)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	envv, err := syscall.SlicePtrFromStrings(attr.Env)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
-	keep := []any{path, argv, envv}
+	keep = []any{path, argv, envv}
 	var steps []step
-	var infos []stepInfo
 	add := func(info stepInfo, nr uintptr, a ...uintptr) {
 		s := step{nr: nr}
 		dst := []*uintptr{&s.a1, &s.a2, &s.a3, &s.a4}
@@ -257,7 +276,7 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	if attr.Dir != "" {
 		dir, err := syscall.BytePtrFromString(attr.Dir)
 		if err != nil {
-			return nil, nil, nil, unplannable("chdir", attr.Dir, err)
+			return nil, nil, nil, nil, unplannable("chdir", attr.Dir, err)
 		}
 		keep = append(keep, dir)
 		add(stepInfo{op: "chdir", path: attr.Dir, fd: -1}, unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)))
@@ -292,8 +311,22 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	// CLOSE_RANGE_CLOEXEC, Linux 5.11: it closes nothing while the parent
 	// waits).
 	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	// Last before the exec, since it changes what the parent shares.
+	if attr.Blocking {
+		for i, f := range attr.Files {
+			if f < 0 {
+				continue
+			}
+			fl, err := unix.FcntlInt(uintptr(f), unix.F_GETFL, 0)
+			if err != nil || fl&unix.O_NONBLOCK == 0 {
+				continue // a bad descriptor fails its move above
+			}
+			unblock = append(unblock, unblocking{step: len(steps), fd: f})
+			add(stepInfo{op: "fcntl", fd: i}, unix.SYS_FCNTL, uintptr(i), unix.F_SETFL, uintptr(fl&^unix.O_NONBLOCK))
+		}
+	}
 	add(stepInfo{op: "execve", path: attr.Path, fd: -1}, unix.SYS_EXECVE,
 		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
 	keep = append(keep, steps)
-	return &plan{steps: &steps[0], n: uintptr(len(steps))}, infos, keep, nil
+	return &plan{steps: &steps[0], n: uintptr(len(steps))}, infos, unblock, keep, nil
 }

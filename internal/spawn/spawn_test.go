@@ -204,6 +204,52 @@ func TestOtherFilesClosed(t *testing.T) {
 	}
 }
 
+// TestBlocking hands a child a pipe that this process uses in non-blocking
+// mode: the child gets it blocking, and a child whose exec fails leaves it
+// as it was.
+func TestBlocking(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	r, w, err := os.Pipe() // both ends non-blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	nonblocking := func(fd int) bool {
+		t.Helper()
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl&unix.O_NONBLOCK != 0
+	}
+	// Fd would switch w to blocking mode; a raw conn's Control does not.
+	wfd := -1
+	rc, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { wfd = int(fd) })
+	if !nonblocking(wfd) {
+		t.Fatal("os.Pipe's write end is not non-blocking")
+	}
+	pid, _, err := Start(&Attr{Path: "/nonexistent/spawn-test", Files: []int{-1, wfd, wfd}, Blocking: true, ExitSignal: syscall.SIGCHLD})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Start(missing program) = %v; want ErrNotExist", err)
+	}
+	reap(t, pid)
+	if !nonblocking(wfd) {
+		t.Error("a failed exec left the pipe blocking")
+	}
+	pid = start(t, Attr{Files: []int{-1, wfd, 2}, Blocking: true}, testchild.Sleep)
+	defer reap(t, pid)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if nonblocking(wfd) {
+		t.Error("the child's stdout is non-blocking")
+	}
+}
+
 // TestNoHandlerBeforeExec stops a child between clone3 and execve, started
 // without CLONE_CLEAR_SIGHAND in Flags, and queues it a signal that this
 // process handles (signal.Notify). The child shares our memory and the
