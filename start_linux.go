@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/pidfd-go/pidfd/internal/nofile"
 	"github.com/pidfd-go/pidfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -179,7 +180,8 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		attr = new(os.ProcAttr)
 	}
 	sa := spawn.Attr{
-		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Blocking: true,
+		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir,
+		Blocking: true, Nofile: childNofile(),
 		Flags: unix.CLONE_PIDFD | spawn.CloneAutoreap | spawn.CloneNNP | spawn.ClonePidFdAutokill,
 	}
 	if sys := attr.Sys; sys != nil {
@@ -258,6 +260,24 @@ func withFds(files []*os.File, f func(fds []int) error) error {
 		return held
 	}
 	return hold()
+}
+
+// childNofile is the RLIMIT_NOFILE that os.StartProcess gives a child
+// (syscall/exec_linux.go): the limits this process started with if Go
+// raised its soft limit at start-up (syscall/rlimit.go) and it is still
+// what Go set, else nil, for the child to keep the current ones. Go stops
+// giving the original back after a syscall.Setrlimit of RLIMIT_NOFILE;
+// here only a limit other than Go's shows that one happened.
+func childNofile() *unix.Rlimit {
+	start, ok := nofile.Start()
+	if !ok || start.Max == 0 || start.Cur >= start.Max-1 {
+		return nil // Go left the limit alone
+	}
+	var now unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &now); err != nil || now.Cur != start.Max-1 || now.Max != start.Max {
+		return nil
+	}
+	return &unix.Rlimit{Cur: start.Cur, Max: start.Max}
 }
 
 func fromProcess(p *os.Process) (*PidFd, error) {

@@ -871,3 +871,88 @@ func TestStartProcessAutoKillKeepsFiles(t *testing.T) {
 		t.Errorf("the pipe's write end has flags %o, %v; want O_NONBLOCK still set", flags, flagsErr)
 	}
 }
+
+// TestStartProcessAutoKillNofile checks that the child's RLIMIT_NOFILE is
+// the one os.StartProcess would give it: Go raises its own soft limit at
+// start-up and gives its children the one it started with, unless the
+// limit has changed since. It runs in a test process started with a soft
+// limit of 256.
+func TestStartProcessAutoKillNofile(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "" {
+		testAutoKillNofile(t)
+		return
+	}
+	autoKillOrSkip(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 2048 {
+		t.Skipf("hard RLIMIT_NOFILE %d: too low to start a test process with a soft limit of 256 that Go raises", lim.Max)
+	}
+	// Lowered with prlimit, not syscall.Setrlimit: after that Go would no
+	// longer give its children the limit this process started with.
+	low := unix.Rlimit{Cur: 256, Max: lim.Max}
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prlimit(0, unix.RLIMIT_NOFILE, &lim, nil)
+	runUnder(t, "none", "^TestStartProcessAutoKillNofile$", "TestStartProcessAutoKillNofile")
+}
+
+// testAutoKillNofile runs in the test process that
+// TestStartProcessAutoKillNofile starts with a soft limit of 256, and
+// compares the children of StartProcess and StartProcessAutoKill as it
+// calls syscall.Setrlimit.
+func testAutoKillNofile(t *testing.T) {
+	autoKillOrSkip(t)
+	var now unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &now); err != nil {
+		t.Fatal(err)
+	}
+	if now.Cur != now.Max-1 {
+		t.Fatalf("the test process runs with a soft RLIMIT_NOFILE of %d (hard %d); want Go to have raised it", now.Cur, now.Max)
+	}
+	childLimit := func(p *PidFd) uint64 {
+		t.Helper()
+		var lim unix.Rlimit
+		if err := unix.Prlimit(mustPIDOf(t, p), unix.RLIMIT_NOFILE, nil, &lim); err != nil {
+			t.Fatal(err)
+		}
+		return lim.Cur
+	}
+	for _, step := range []struct {
+		set         *syscall.Rlimit
+		plain, auto uint64
+	}{
+		{nil, 256, 256},
+		// After a Setrlimit, Go gives its children the current limit.
+		{&syscall.Rlimit{Cur: 1000, Max: now.Max}, 1000, 1000},
+		// The exception StartProcessAutoKill's doc states: Go's own
+		// limit, set again, looks as if it had never changed.
+		{&syscall.Rlimit{Cur: now.Max - 1, Max: now.Max}, now.Max - 1, 256},
+	} {
+		if step.set != nil {
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, step.set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := testchild.Command(testchild.Sleep)
+		plain, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := childLimit(plain)
+		plain.Kill()
+		plain.Wait()
+		plain.Close()
+		if got != step.plain {
+			t.Errorf("after Setrlimit(%v), StartProcess's child has a soft RLIMIT_NOFILE of %d; want %d", step.set, got, step.plain)
+		}
+		p, _ := startAutoKill(t, nil, testchild.Sleep)
+		if got := childLimit(p); got != step.auto {
+			t.Errorf("after Setrlimit(%v), StartProcessAutoKill's child has a soft RLIMIT_NOFILE of %d; want %d", step.set, got, step.auto)
+		}
+	}
+}

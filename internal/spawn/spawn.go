@@ -60,6 +60,9 @@ type Attr struct {
 	Setsid  bool
 	Setpgid bool
 	Pgid    int
+	// Nofile, if not nil, is the child's RLIMIT_NOFILE, set after its
+	// descriptors are in place (moving them may need numbers above it).
+	Nofile *unix.Rlimit
 	// Flags are clone flags besides CLONE_VM|CLONE_VFORK and
 	// CLONE_CLEAR_SIGHAND, which Start always adds; with CloneAutoreap
 	// it adds CLONE_PIDFD too (see Start).
@@ -311,6 +314,11 @@ func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep
 	// CLOSE_RANGE_CLOEXEC, Linux 5.11: it closes nothing while the parent
 	// waits).
 	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	if attr.Nofile != nil {
+		lim := *attr.Nofile
+		keep = append(keep, &lim)
+		add(stepInfo{op: "prlimit64", fd: -1}, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(&lim)), 0)
+	}
 	// Last before the exec, since it changes what the parent shares.
 	if attr.Blocking {
 		for i, f := range attr.Files {
