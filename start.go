@@ -84,12 +84,20 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 // outlive an unprivileged parent cannot become a privileged one either.
 //
 // attr's Dir, Env (nil: the caller's environment) and Files are honoured as
-// by StartProcess; of attr.Sys, only Setsid, Setpgid and Pgid (any other
-// setting is an error). The child starts with no signal blocked, and with
-// the caller's ignored signals still ignored. name is not looked up in
-// PATH. If the child cannot exec, the error says which step failed (an
-// [*os.PathError] for the program or Dir, as os.StartProcess gives it),
-// and no child is left.
+// by StartProcess, the files handed over in blocking mode as
+// os.StartProcess hands them; of attr.Sys, only Setsid, Setpgid and Pgid
+// (any other setting is an error). Unlike under StartProcess, the child
+// gets no other descriptor, not even one without close-on-exec. It starts
+// with no signal blocked, with the caller's ignored signals still ignored,
+// and with the soft RLIMIT_NOFILE that os.StartProcess would give it: the
+// one this process started with, which Go raises for itself, unless it
+// has changed since. (After a syscall.Setrlimit to exactly the limit Go
+// had set, os.StartProcess gives the child that limit and this call the
+// one this process started with.) name is not looked up in PATH. If the
+// child cannot exec, the error says which step failed (an [*os.PathError]
+// for the program or Dir, as os.StartProcess gives it) and no child is
+// left; then, as when the kernel refuses the call, attr.Files are as they
+// were.
 //
 // It needs CLONE_PIDFD_AUTOKILL (Linux 7.1) and runs on amd64, arm64 and
 // 386; elsewhere, and where a seccomp filter denies clone3, the error is

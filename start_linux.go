@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/pidfd-go/pidfd/internal/nofile"
 	"github.com/pidfd-go/pidfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -174,15 +175,8 @@ func childFiles(attr *os.ProcAttr) []int {
 	return fds
 }
 
-// The clone flags of StartProcessAutoKill, from Linux 7.1's
-// include/uapi/linux/sched.h (golang.org/x/sys/unix lacks the last three).
-const (
-	cloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
-	cloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
-	clonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
-
-	autoKillFlags = unix.CLONE_PIDFD | unix.CLONE_CLEAR_SIGHAND | cloneAutoreap | cloneNNP | clonePidFdAutokill
-)
+// autoKillFlags are StartProcessAutoKill's clone flags (Linux 7.1).
+const autoKillFlags = unix.CLONE_PIDFD | spawn.CloneAutoreap | spawn.CloneNNP | spawn.ClonePidFdAutokill
 
 func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	if err := unsupported(); err != nil {
@@ -195,7 +189,8 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		attr = new(os.ProcAttr)
 	}
 	sa := spawn.Attr{
-		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir, Files: childFiles(attr),
+		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir,
+		Blocking: true, Nofile: childNofile(),
 		Flags: autoKillFlags,
 	}
 	if sys := attr.Sys; sys != nil {
@@ -206,8 +201,12 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 			return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
 		}
 	}
-	pid, fd, err := spawn.Start(&sa)
-	runtime.KeepAlive(attr.Files)
+	var pid, fd int
+	err := withFds(attr.Files, func(fds []int) (err error) {
+		sa.Files = fds
+		pid, fd, err = spawn.Start(&sa)
+		return err
+	})
 	// Only clone3's own answer is a bare errno; a failed step, or a
 	// string with a NUL byte, comes wrapped.
 	errno, cloneFailed := err.(syscall.Errno)
@@ -219,7 +218,14 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	case cloneFailed:
 		return nil, os.NewSyscallError("clone3", errno)
 	case err != nil:
-		return nil, err // a failed step: the child has exited, and the kernel reaped it
+		return nil, err // a failed step: the kernel has reaped the child
+	}
+	// The child cleared O_NONBLOCK of the files' descriptions before its
+	// exec; the Files learn it, as after os.StartProcess.
+	for _, f := range attr.Files {
+		if f != nil {
+			f.Fd()
+		}
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd) // kills the child, which the kernel reaps
@@ -231,6 +237,56 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	p.kernelReaps = true
 	return p, nil
+}
+
+// withFds calls f with the descriptor numbers of files (-1 for nil), each
+// kept open by its RawConn's Control until f returns. Unlike os.File.Fd,
+// it leaves the files' blocking mode as it is.
+func withFds(files []*os.File, f func(fds []int) error) error {
+	fds := make([]int, 0, len(files))
+	var hold func() error
+	hold = func() error {
+		i := len(fds)
+		if i == len(files) {
+			return f(fds)
+		}
+		if files[i] == nil {
+			fds = append(fds, -1)
+			return hold()
+		}
+		rc, err := files[i].SyscallConn()
+		if err != nil {
+			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
+		}
+		var held error
+		err = rc.Control(func(fd uintptr) {
+			fds = append(fds, int(fd))
+			held = hold()
+		})
+		if err != nil {
+			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
+		}
+		return held
+	}
+	return hold()
+}
+
+// childNofile is the RLIMIT_NOFILE that os.StartProcess gives a child
+// (syscall/exec_linux.go): the limits this process started with if Go
+// raised its soft limit at start-up (syscall/rlimit.go) and it is still
+// what Go set, else nil, for the child to keep the current ones. Go stops
+// giving the original back after a syscall.Setrlimit of RLIMIT_NOFILE;
+// here only a limit other than Go's shows that one happened.
+func childNofile() *unix.Rlimit {
+	start, ok := nofile.Start()
+	if !ok || start.Max == 0 || start.Cur >= start.Max-1 {
+		return nil // Go left the limit alone
+	}
+	var now unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &now); err != nil || now.Cur != start.Max-1 || now.Max != start.Max {
+		return nil
+	}
+	return &unix.Rlimit{Cur: start.Cur, Max: start.Max}
 }
 
 func fromProcess(p *os.Process) (*PidFd, error) {

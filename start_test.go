@@ -363,6 +363,8 @@ func TestStartProcessAutoKill(t *testing.T) {
 	t.Run("StarterKilled", testAutoKillStarterKilled)
 	t.Run("Passed", testAutoKillPassed)
 	t.Run("Watched", testAutoKillWatched)
+	t.Run("FailedExecLeavesNothing", testAutoKillFailedExec)
+	t.Run("FilesBlocking", testAutoKillFilesBlocking)
 }
 
 // testAutoKillSandboxed runs under a seccomp filter that answers ENOSYS
@@ -729,6 +731,228 @@ func testAutoKillWatched(t *testing.T) {
 		}
 		if status, err := x.PidFd.Wait(); err != nil || status.Sys() != x.Status.Sys() || status.Pid() != x.Status.Pid() {
 			t.Errorf("Wait after delivery = %v, %v; want the delivered status, %v", status, err, x.Status)
+		}
+	}
+}
+
+// testAutoKillFailedExec starts a missing program many times, with a
+// pipe's write end as the child's stdout. When the call returns, the child
+// that failed its exec must be gone: no longer our child, and holding no
+// copy of our descriptors. (The vfork parent resumes once the child has let
+// go of its memory, before the child's descriptors are closed and before
+// it is reaped.)
+func testAutoKillFailedExec(t *testing.T) {
+	const tries = 200
+	var children, held int
+	var took time.Duration
+	buf := make([]byte, 1)
+	for range tries {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		p, err := StartProcessAutoKill("/nonexistent/pidfd-test", []string{"pidfd-test"}, &os.ProcAttr{Files: []*os.File{nil, w, nil}})
+		took += time.Since(t0)
+		w.Close()
+		if p != nil || !errors.Is(err, os.ErrNotExist) {
+			r.Close()
+			if p != nil {
+				p.Close()
+			}
+			t.Fatalf("StartProcessAutoKill(missing program) = %v, %v; want ErrNotExist", p, err)
+		}
+		// With no writer left, a read finds the end of the pipe at once.
+		rc, err := r.SyscallConn()
+		if err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		var readErr error
+		rc.Control(func(fd uintptr) { _, readErr = unix.Read(int(fd), buf) })
+		r.Close()
+		if readErr == unix.EAGAIN {
+			held++
+		}
+		kids, err := leakcheck.Children()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(kids) > 0 {
+			children++
+		}
+	}
+	t.Logf("of %d failed starts (%v each), %d returned with the child still ours, %d with the pipe still held", tries, took/tries, children, held)
+	if children > 0 || held > 0 {
+		t.Errorf("of %d failed starts, %d returned with the child still ours, %d with it still holding the pipe; want none", tries, children, held)
+	}
+}
+
+// testAutoKillFilesBlocking gives a child a pipe that this process uses in
+// non-blocking mode: the child gets it in blocking mode, as
+// os.StartProcess hands files over.
+func testAutoKillFilesBlocking(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	_, pid := startAutoKill(t, &os.ProcAttr{Files: []*os.File{nil, w, os.Stderr}}, testchild.Sleep)
+	fdinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/1", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	for line := range strings.Lines(string(fdinfo)) {
+		if rest, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags64, err := strconv.ParseInt(strings.TrimSpace(rest), 8, 64)
+			if err != nil {
+				t.Fatalf("fdinfo flags %q: %v", rest, err)
+			}
+			flags = int(flags64)
+		}
+	}
+	if flags&unix.O_NONBLOCK != 0 {
+		t.Errorf("the child's stdout has O_NONBLOCK (fdinfo flags %o); want it blocking", flags)
+	}
+}
+
+// TestStartProcessAutoKillKeepsFiles starts no program, since the kernel
+// refuses (before Linux 7.1, CLONE_PIDFD_AUTOKILL) or the program does not
+// exist, and checks that the files it was given are as they were. Their
+// mode belongs to their open file description, which os.File.Fd switches
+// to blocking: a read with a deadline would then block.
+func TestStartProcessAutoKillKeepsFiles(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) == "" {
+		t.Run("Sandboxed", func(t *testing.T) {
+			runUnder(t, "clone3-enosys", "^TestStartProcessAutoKillKeepsFiles$", "TestStartProcessAutoKillKeepsFiles")
+		})
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	p, err := StartProcessAutoKill("/nonexistent/pidfd-test", nil, &os.ProcAttr{Files: []*os.File{r, w, os.Stderr}})
+	if p != nil {
+		p.Close()
+		t.Fatal("StartProcessAutoKill(missing program) started a process")
+	}
+	if !errors.Is(err, errors.ErrUnsupported) && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("StartProcessAutoKill(missing program) = %v; want ErrUnsupported or ErrNotExist", err)
+	}
+	r.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1))
+		read <- err
+	}()
+	select {
+	case readErr := <-read:
+		if !errors.Is(readErr, os.ErrDeadlineExceeded) {
+			t.Errorf("Read with a deadline after StartProcessAutoKill (%v) = %v; want os.ErrDeadlineExceeded", err, readErr)
+		}
+	case <-time.After(5 * time.Second):
+		w.Write([]byte{0}) // lets the read end
+		<-read
+		t.Errorf("a Read with a 50 ms deadline blocked after StartProcessAutoKill (%v): the pipe was left blocking", err)
+	}
+	rc, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags int
+	var flagsErr error
+	rc.Control(func(fd uintptr) { flags, flagsErr = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if flagsErr != nil || flags&unix.O_NONBLOCK == 0 {
+		t.Errorf("the pipe's write end has flags %o, %v; want O_NONBLOCK still set", flags, flagsErr)
+	}
+}
+
+// TestStartProcessAutoKillNofile checks that the child's RLIMIT_NOFILE is
+// the one os.StartProcess would give it: Go raises its own soft limit at
+// start-up and gives its children the one it started with, unless the
+// limit has changed since. It runs in a test process started with a soft
+// limit of 256.
+func TestStartProcessAutoKillNofile(t *testing.T) {
+	leakcheck.Check(t)
+	if os.Getenv(oldKernelEnv) != "" {
+		testAutoKillNofile(t)
+		return
+	}
+	autoKillOrSkip(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Max < 2048 {
+		t.Skipf("hard RLIMIT_NOFILE %d: too low to start a test process with a soft limit of 256 that Go raises", lim.Max)
+	}
+	// Lowered with prlimit, not syscall.Setrlimit: after that Go would no
+	// longer give its children the limit this process started with.
+	low := unix.Rlimit{Cur: 256, Max: lim.Max}
+	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &low, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prlimit(0, unix.RLIMIT_NOFILE, &lim, nil)
+	runUnder(t, "none", "^TestStartProcessAutoKillNofile$", "TestStartProcessAutoKillNofile")
+}
+
+// testAutoKillNofile runs in the test process that
+// TestStartProcessAutoKillNofile starts with a soft limit of 256, and
+// compares the children of StartProcess and StartProcessAutoKill as it
+// calls syscall.Setrlimit.
+func testAutoKillNofile(t *testing.T) {
+	autoKillOrSkip(t)
+	var now unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &now); err != nil {
+		t.Fatal(err)
+	}
+	if now.Cur != now.Max-1 {
+		t.Fatalf("the test process runs with a soft RLIMIT_NOFILE of %d (hard %d); want Go to have raised it", now.Cur, now.Max)
+	}
+	childLimit := func(p *PidFd) uint64 {
+		t.Helper()
+		var lim unix.Rlimit
+		if err := unix.Prlimit(mustPIDOf(t, p), unix.RLIMIT_NOFILE, nil, &lim); err != nil {
+			t.Fatal(err)
+		}
+		return lim.Cur
+	}
+	for _, step := range []struct {
+		set         *syscall.Rlimit
+		plain, auto uint64
+	}{
+		{nil, 256, 256},
+		// After a Setrlimit, Go gives its children the current limit.
+		{&syscall.Rlimit{Cur: 1000, Max: now.Max}, 1000, 1000},
+		// The exception StartProcessAutoKill's doc states: Go's own
+		// limit, set again, looks as if it had never changed.
+		{&syscall.Rlimit{Cur: now.Max - 1, Max: now.Max}, now.Max - 1, 256},
+	} {
+		if step.set != nil {
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, step.set); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := testchild.Command(testchild.Sleep)
+		plain, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := childLimit(plain)
+		plain.Kill()
+		plain.Wait()
+		plain.Close()
+		if got != step.plain {
+			t.Errorf("after Setrlimit(%v), StartProcess's child has a soft RLIMIT_NOFILE of %d; want %d", step.set, got, step.plain)
+		}
+		p, _ := startAutoKill(t, nil, testchild.Sleep)
+		if got := childLimit(p); got != step.auto {
+			t.Errorf("after Setrlimit(%v), StartProcessAutoKill's child has a soft RLIMIT_NOFILE of %d; want %d", step.set, got, step.auto)
 		}
 	}
 }

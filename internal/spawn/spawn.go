@@ -12,8 +12,8 @@
 // architecture, makes those calls in order, and on the first failure writes
 // which call failed and its errno into the plan and exits. It touches no
 // stack and no Go state, so it needs no stack of its own, no signal handler
-// can run in it (CLONE_CLEAR_SIGHAND), and neither the race detector nor
-// coverage can instrument it.
+// can run in it (Start always asks for CLONE_CLEAR_SIGHAND), and neither the
+// race detector nor coverage can instrument it.
 package spawn
 
 import (
@@ -21,6 +21,7 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -29,19 +30,43 @@ import (
 // Supported reports whether this architecture has the child code.
 const Supported = haveChild
 
+// Clone flags of Linux 7.1 (include/uapi/linux/sched.h) that
+// golang.org/x/sys/unix lacks.
+const (
+	CloneAutoreap      = 1 << 34 // CLONE_AUTOREAP: the kernel reaps the child
+	CloneNNP           = 1 << 35 // CLONE_NNP: the child runs with no_new_privs
+	ClonePidFdAutokill = 1 << 36 // CLONE_PIDFD_AUTOKILL: SIGKILL when the clone pidfd is closed
+)
+
 // Attr is what the child is to be.
 type Attr struct {
-	Path  string   // the program, as execve takes it (after Dir is entered)
-	Argv  []string // argv, Argv[0] included
-	Env   []string
-	Dir   string // "" to stay in the parent's directory
-	Files []int  // descriptor i of the child is Files[i]; -1: closed
+	Path string   // the program, as execve takes it (after Dir is entered)
+	Argv []string // argv, Argv[0] included
+	Env  []string
+	Dir  string // "" to stay in the parent's directory
+	// Files[i] is the descriptor that becomes the child's descriptor i;
+	// -1: closed. The child has no other descriptor, whether or not it
+	// has close-on-exec.
+	Files []int
+	// Blocking hands the child its Files in blocking mode, as
+	// os.StartProcess does (os.File.Fd). The mode belongs to the open file
+	// description, which the child shares with this process, so it is
+	// cleared only in the child, just before its exec; if the exec fails,
+	// Start sets O_NONBLOCK back. A start that fails before changes
+	// nothing.
+	Blocking bool
 	// Setsid makes the child a session leader; Setpgid puts it in the
 	// process group Pgid (0: a new group it leads).
 	Setsid  bool
 	Setpgid bool
 	Pgid    int
-	Flags   uint64 // clone flags besides CLONE_VM|CLONE_VFORK
+	// Nofile, if not nil, is the child's RLIMIT_NOFILE, set after its
+	// descriptors are in place (moving them may need numbers above it).
+	Nofile *unix.Rlimit
+	// Flags are clone flags besides CLONE_VM|CLONE_VFORK and
+	// CLONE_CLEAR_SIGHAND, which Start always adds; with CloneAutoreap
+	// it adds CLONE_PIDFD too (see Start).
+	Flags uint64
 	// ExitSignal is the signal the parent gets at the child's exit:
 	// SIGCHLD for a child to reap as usual, 0 for none (and for
 	// CLONE_AUTOREAP, which needs 0).
@@ -62,6 +87,13 @@ type plan struct {
 	n     uintptr
 	done  uintptr
 	errno uintptr
+}
+
+// unblocking is a step that clears O_NONBLOCK on a description the parent
+// holds as fd.
+type unblocking struct {
+	step int
+	fd   int
 }
 
 // stepInfo is what the parent keeps about a step, to name its failure.
@@ -104,12 +136,12 @@ type cloneArgs struct {
 // the step (an *os.PathError for chdir and execve, as os.StartProcess
 // gives them) and the child has exited with status 127: without
 // CLONE_AUTOREAP it is left as a zombie for the caller to reap by the
-// returned PID.
+// returned PID; with it, Start returns once the kernel has reaped it.
 func Start(attr *Attr) (pid, pidfd int, err error) {
 	if !Supported {
 		return -1, -1, syscall.ENOSYS
 	}
-	p, infos, keep, err := makePlan(attr)
+	p, infos, unblock, keep, err := makePlan(attr)
 	if err != nil {
 		return -1, -1, err
 	}
@@ -118,32 +150,92 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	fd := new(int32)
 	*fd = -1
 	keep = append(keep, fd)
-	args := &cloneArgs{flags: attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK, exitSignal: uint64(attr.ExitSignal)}
-	if attr.Flags&unix.CLONE_PIDFD != 0 {
+	// Without CLONE_CLEAR_SIGHAND the child has this process's handlers,
+	// and a signal that reaches it before its exec runs Go's handler in
+	// it, on the signal stack of the thread that cloned it.
+	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND
+	if flags&CloneAutoreap != 0 {
+		flags |= unix.CLONE_PIDFD // to wait for a failed child to be reaped
+	}
+	args := &cloneArgs{flags: flags, exitSignal: uint64(attr.ExitSignal)}
+	if flags&unix.CLONE_PIDFD != 0 {
 		args.pidfd = uint64(uintptr(unsafe.Pointer(fd)))
 	}
-	// Held as os/exec holds it: descriptors made in other goroutines
-	// without close-on-exec must not reach the child before it is set.
-	syscall.ForkLock.Lock()
+	// No syscall.ForkLock: it keeps a descriptor that another goroutine
+	// has made and not yet marked close-on-exec from reaching a child, and
+	// the child marks every descriptor it is not given close-on-exec
+	// itself. Taking the lock for writing would wait for a moment with no
+	// os/exec start in flight, since those share their hold on it.
 	r, errno := clone3(args, unsafe.Sizeof(*args), p)
-	syscall.ForkLock.Unlock()
 	runtime.KeepAlive(keep)
 	if errno != 0 {
 		return -1, -1, syscall.Errno(errno)
 	}
 	pid, pidfd = int(r), int(*fd)
-	if p.errno != 0 { // else the child execed: execve, the last step, does not return
-		if pidfd >= 0 {
-			unix.Close(pidfd)
+	if p.errno == 0 { // the child execed: execve, the last step, does not return
+		if attr.Flags&unix.CLONE_PIDFD == 0 && pidfd >= 0 {
+			unix.Close(pidfd) // Start's own
+			pidfd = -1
 		}
-		return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
+		return pid, pidfd, nil
 	}
-	return pid, pidfd, nil
+	for _, u := range unblock {
+		if u.step < int(p.done) {
+			unix.SetNonblock(u.fd, true)
+		}
+	}
+	if flags&CloneAutoreap != 0 {
+		awaitReaped(pidfd)
+	} else if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
 }
 
-// makePlan turns attr into the child's steps. keep holds every value the
-// steps point into, to be kept alive until the child is done with them.
-func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
+// awaitReaped waits until the process of pidfd, which the kernel reaps,
+// has been reaped, and closes pidfd. The vfork parent resumes once the
+// child has let go of its memory, before the child's descriptors are closed
+// and before it is reaped: until then it holds a copy of every descriptor
+// it had and is still this process's child. A pidfd polls POLLIN once its
+// process has exited and POLLHUP once it has been reaped. The wait parks in
+// the runtime poller rather than holding a thread.
+func awaitReaped(pidfd int) {
+	if err := unix.SetNonblock(pidfd, true); err != nil {
+		unix.Close(pidfd)
+		return
+	}
+	f := os.NewFile(uintptr(pidfd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	reaped := func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if err != nil {
+			return err != unix.EINTR // nothing to wait with: give up
+		}
+		return n > 0 && fds[0].Revents&unix.POLLHUP != 0
+	}
+	if rc.Read(reaped) == nil {
+		return
+	}
+	// The poller refused the pidfd (no kernel with CLONE_AUTOREAP does):
+	// look every millisecond.
+	for {
+		var done bool
+		if rc.Control(func(fd uintptr) { done = reaped(fd) }) != nil || done {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// makePlan turns attr into the child's steps. unblock lists the steps that
+// clear O_NONBLOCK, to be undone if the exec fails. keep holds every value
+// the steps point into, to be kept alive until the child is done with them.
+func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep []any, err error) {
 	// A string with a NUL byte: EINVAL, said as os.StartProcess says it,
 	// never bare, which is clone3's answer alone.
 	unplannable := func(op, path string, err error) error {
@@ -151,19 +243,18 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	}
 	path, err := syscall.BytePtrFromString(attr.Path)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	argv, err := syscall.SlicePtrFromStrings(attr.Argv)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
 	envv, err := syscall.SlicePtrFromStrings(attr.Env)
 	if err != nil {
-		return nil, nil, nil, unplannable("fork/exec", attr.Path, err)
+		return nil, nil, nil, nil, unplannable("fork/exec", attr.Path, err)
 	}
-	keep := []any{path, argv, envv}
+	keep = []any{path, argv, envv}
 	var steps []step
-	var infos []stepInfo
 	add := func(info stepInfo, nr uintptr, a ...uintptr) {
 		s := step{nr: nr}
 		dst := []*uintptr{&s.a1, &s.a2, &s.a3, &s.a4}
@@ -174,7 +265,8 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 		infos = append(infos, info)
 	}
 	// The thread that clones may have signals blocked; the program starts
-	// with none, as under os/exec.
+	// with none, whichever thread starts it. (Under os/exec it keeps the
+	// mask of the thread that forks it.)
 	var noSignals [2]uint32 // a kernel sigset_t of 64 signals
 	keep = append(keep, &noSignals)
 	add(stepInfo{op: "rt_sigprocmask", fd: -1}, unix.SYS_RT_SIGPROCMASK,
@@ -188,7 +280,7 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 	if attr.Dir != "" {
 		dir, err := syscall.BytePtrFromString(attr.Dir)
 		if err != nil {
-			return nil, nil, nil, unplannable("chdir", attr.Dir, err)
+			return nil, nil, nil, nil, unplannable("chdir", attr.Dir, err)
 		}
 		keep = append(keep, dir)
 		add(stepInfo{op: "chdir", path: attr.Dir, fd: -1}, unix.SYS_CHDIR, uintptr(unsafe.Pointer(dir)))
@@ -218,14 +310,32 @@ func makePlan(attr *Attr) (*plan, []stepInfo, []any, error) {
 			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(i), 0)
 		}
 	}
-	// The standard descriptors not given are closed, as os.StartProcess
-	// closes them: they are the one kind a process holds without
-	// close-on-exec.
-	for i := len(files); i < 3; i++ {
-		add(stepInfo{op: "close_range", fd: i}, unix.SYS_CLOSE_RANGE, uintptr(i), uintptr(i), 0)
+	// Every other descriptor, the standard ones not given included, goes
+	// at the exec, with or without close-on-exec of its own (close_range's
+	// CLOSE_RANGE_CLOEXEC, Linux 5.11: it closes nothing while the parent
+	// waits).
+	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	if attr.Nofile != nil {
+		lim := *attr.Nofile
+		keep = append(keep, &lim)
+		add(stepInfo{op: "prlimit64", fd: -1}, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_NOFILE, uintptr(unsafe.Pointer(&lim)), 0)
+	}
+	// Last before the exec, since it changes what the parent shares.
+	if attr.Blocking {
+		for i, f := range attr.Files {
+			if f < 0 {
+				continue
+			}
+			fl, err := unix.FcntlInt(uintptr(f), unix.F_GETFL, 0)
+			if err != nil || fl&unix.O_NONBLOCK == 0 {
+				continue // a bad descriptor fails its move above
+			}
+			unblock = append(unblock, unblocking{step: len(steps), fd: f})
+			add(stepInfo{op: "fcntl", fd: i}, unix.SYS_FCNTL, uintptr(i), unix.F_SETFL, uintptr(fl&^unix.O_NONBLOCK))
+		}
 	}
 	add(stepInfo{op: "execve", path: attr.Path, fd: -1}, unix.SYS_EXECVE,
 		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
 	keep = append(keep, steps)
-	return &plan{steps: &steps[0], n: uintptr(len(steps))}, infos, keep, nil
+	return &plan{steps: &steps[0], n: uintptr(len(steps))}, infos, unblock, keep, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -28,6 +29,11 @@ import (
 
 func TestMain(m *testing.M) {
 	testchild.RunIfChild(nil)
+	// The first signal.Notify (TestNoHandlerBeforeExec's) starts
+	// os/signal's goroutine, which never ends: start it before the count.
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	signal.Stop(c)
 	os.Exit(leakcheck.Run(m, func() bool { return true }))
 }
 
@@ -181,8 +187,164 @@ func TestStandardFilesClosed(t *testing.T) {
 	}
 }
 
+// TestOtherFilesClosed holds a descriptor without close-on-exec that is
+// not in Files, as one that another goroutine has just made and not yet
+// marked: the child must not have it.
+func TestOtherFilesClosed(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	fd, err := unix.Dup(2) // without close-on-exec
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	pid := start(t, Attr{Files: []int{-1, -1, 2}}, testchild.Fds, "-"+strconv.Itoa(fd))
+	if ws := reap(t, pid); ws.ExitStatus() != 0 {
+		t.Errorf("child checking that descriptor %d is closed ended with %v; want exit status 0", fd, ws)
+	}
+}
+
+// TestBlocking hands a child a pipe that this process uses in non-blocking
+// mode: the child gets it blocking, and a child whose exec fails leaves it
+// as it was.
+func TestBlocking(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	r, w, err := os.Pipe() // both ends non-blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	nonblocking := func(fd int) bool {
+		t.Helper()
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl&unix.O_NONBLOCK != 0
+	}
+	// Fd would switch w to blocking mode; a raw conn's Control does not.
+	wfd := -1
+	rc, err := w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { wfd = int(fd) })
+	if !nonblocking(wfd) {
+		t.Fatal("os.Pipe's write end is not non-blocking")
+	}
+	pid, _, err := Start(&Attr{Path: "/nonexistent/spawn-test", Files: []int{-1, wfd, wfd}, Blocking: true, ExitSignal: syscall.SIGCHLD})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Start(missing program) = %v; want ErrNotExist", err)
+	}
+	reap(t, pid)
+	if !nonblocking(wfd) {
+		t.Error("a failed exec left the pipe blocking")
+	}
+	pid = start(t, Attr{Files: []int{-1, wfd, 2}, Blocking: true}, testchild.Sleep)
+	defer reap(t, pid)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if nonblocking(wfd) {
+		t.Error("the child's stdout is non-blocking")
+	}
+}
+
+// TestNoHandlerBeforeExec stops a child between clone3 and execve, started
+// without CLONE_CLEAR_SIGHAND in Flags, and queues it a signal that this
+// process handles (signal.Notify). The child shares our memory and the
+// signal stack of the thread that cloned it: Go's handler must not run in
+// it, which would deliver the signal here. The signal's default action
+// must kill it instead.
+func TestNoHandlerBeforeExec(t *testing.T) {
+	leakcheck.Check(t)
+	supportedOrSkip(t)
+	got := make(chan os.Signal, 1)
+	signal.Notify(got, syscall.SIGUSR1)
+	defer signal.Stop(got)
+	cmd := testchild.Command(testchild.Exit, "0")
+	// Descriptors to close, one system call each, keep the child busy
+	// before its exec for long enough to be caught there.
+	for holes := 1 << 17; holes <= 1<<20; holes *= 2 {
+		files := make([]int, holes)
+		for i := range files {
+			files[i] = -1
+		}
+		done := make(chan struct{})
+		caught := make(chan bool, 1)
+		go func() { caught <- signalBeforeExec(syscall.SIGUSR1, done) }()
+		pid, _, err := Start(&Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, ExitSignal: syscall.SIGCHLD})
+		close(done)
+		queued := <-caught
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		ws := reap(t, pid)
+		if !queued {
+			t.Logf("with %d descriptors to close, the child had execed before it could be stopped", holes)
+			continue
+		}
+		select {
+		case <-got:
+			t.Fatal("this process received the SIGUSR1 sent only to the child: Go's handler ran in the child")
+		case <-time.After(200 * time.Millisecond):
+		}
+		if ws.Signal() != syscall.SIGUSR1 {
+			t.Errorf("child ended with %v; want death by SIGUSR1, its default action", ws)
+		}
+		return
+	}
+	t.Fatal("could not stop a child before its exec")
+}
+
+// signalBeforeExec waits for the child Start is making, stops it, and if
+// it has not execed yet queues sig to it, then lets it go on. It reports
+// whether it queued sig, and gives up once done is closed and no child is
+// left to stop.
+func signalBeforeExec(sig syscall.Signal, done <-chan struct{}) bool {
+	const forkNoExec = 0x40 // PF_FORKNOEXEC: set by fork, cleared by exec
+	for {
+		kids, _ := leakcheck.Children()
+		if len(kids) == 0 {
+			select {
+			case <-done:
+				return false
+			default:
+				continue
+			}
+		}
+		pid := kids[0]
+		if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+			return false
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		// A signal stops the child at its next return to user space, so
+		// once stopped it is either before its exec or after it.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				return false
+			}
+			fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			if fields[0] == "Z" || fields[0] == "X" {
+				return false // it ended first
+			}
+			if fields[0] != "T" {
+				continue
+			}
+			flags, _ := strconv.ParseUint(fields[6], 10, 64)
+			if flags&forkNoExec == 0 {
+				return false
+			}
+			return syscall.Kill(pid, sig) == nil
+		}
+		return false
+	}
+}
+
 // TestSignalMask starts a child from a thread that blocks SIGUSR1: the
-// child must start with no signal blocked.
+// child must start with no signal blocked (under os/exec it would keep
+// the thread's mask).
 func TestSignalMask(t *testing.T) {
 	leakcheck.Check(t)
 	supportedOrSkip(t)
@@ -320,4 +482,63 @@ func TestConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// BenchmarkStartBesideExec measures how long a start of true(1) takes
+// while 16 goroutines start it with os/exec, and os.StartProcess's under
+// the same load for comparison. os/exec's starts share one hold of
+// syscall.ForkLock among them; a start that takes the lock for itself
+// waits for a moment when none is in flight.
+func BenchmarkStartBesideExec(b *testing.B) {
+	if !Supported {
+		b.Skipf("no child code for %s", runtime.GOARCH)
+	}
+	path, err := exec.LookPath("true")
+	if err != nil {
+		b.Skip(err)
+	}
+	stop := make(chan struct{})
+	var load sync.WaitGroup
+	for range 16 {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				exec.Command(path).Run()
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		load.Wait()
+	}()
+	argv := []string{"true"}
+	b.Run("Start", func(b *testing.B) {
+		for b.Loop() {
+			pid, _, err := Start(&Attr{Path: path, Argv: argv, ExitSignal: syscall.SIGCHLD})
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+			b.StartTimer()
+		}
+	})
+	b.Run("os.StartProcess", func(b *testing.B) {
+		for b.Loop() {
+			p, err := os.StartProcess(path, argv, &os.ProcAttr{})
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.Wait()
+			b.StartTimer()
+		}
+	})
 }
