@@ -139,8 +139,18 @@ func (p *PidFd) exitedNow() (exitedProgress, *ExitStatus, error) {
 	case revents&unix.POLLHUP != 0:
 		status, err := p.settle(p.exitInfo())
 		return exitedKnown, status, err
-	case p.thread || p.kernelReaps:
+	case p.thread || p.kernelReaps || p.beingReaped():
 		return exitedHangup, nil, nil
 	}
 	return exitedKnown, nil, ErrNoExitStatus
+}
+
+// beingReaped reports whether the process, exited and not a child of ours
+// to waitid, is being reaped: it was our child, reaped behind the PidFd's
+// back (waitid says ECHILD as soon as the reaper has taken it, a moment
+// before the pidfd hangs up), or it is gone already. Its hangup is then a
+// moment away, and the kernel's record with it.
+func (p *PidFd) beingReaped() bool {
+	ppid, err := p.ppid()
+	return errors.Is(err, os.ErrProcessDone) || err == nil && ppid == os.Getpid()
 }
