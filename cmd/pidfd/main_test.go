@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(asCommandEnv) // for the commands it runs
 		os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
 	}
-	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch})
+	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch, bareInitRole: bareInit})
 	os.Exit(leakcheck.Run(m, func() bool {
 		if built.dir != "" {
 			os.RemoveAll(built.dir)
@@ -37,7 +38,8 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// built is the command, built once by the go tool as a user builds it.
+// built is the command, built once by the go tool as the README installs
+// it: with CGO_ENABLED=0, a static binary.
 var built struct {
 	once      sync.Once
 	dir, path string
@@ -57,7 +59,7 @@ func tool(t *testing.T, args ...string) *exec.Cmd {
 		if built.dir, built.err = os.MkdirTemp("", "pidfd-tool"); built.err != nil {
 			return
 		}
-		out, err := exec.Command(goTool, "build", "-o", built.dir+"/pidfd", ".").CombinedOutput()
+		out, err := goBuild(goTool, runtime.GOARCH, built.dir+"/pidfd")
 		if err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
@@ -250,9 +252,9 @@ func holdsPidFd(t *testing.T, holder, pid int) {
 	t.Fatalf("process %d never opened a pidfd for %d", holder, pid)
 }
 
-// TestBuiltBinary builds the command with the go tool, as a user would, and
-// runs the built binary against real processes (the other tests run the
-// same code as the re-executed test binary).
+// TestBuiltBinary builds the command with the go tool, as the README
+// installs it, and runs the built binary against real processes (the other
+// tests run the same code as the re-executed test binary).
 func TestBuiltBinary(t *testing.T) {
 	leakcheck.Check(t)
 	goTool, err := exec.LookPath("go")
@@ -260,7 +262,7 @@ func TestBuiltBinary(t *testing.T) {
 		t.Skip("no go tool on PATH to build the command with (inside the test VMs)")
 	}
 	bin := t.TempDir() + "/pidfd"
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := goBuild(goTool, runtime.GOARCH, bin); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	run := exec.Command(bin, "run", "-v", "--", "sh", "-c", "echo hello from the child; exit 3")

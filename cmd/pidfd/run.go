@@ -80,6 +80,10 @@ subreaper) and run on, and its cgroup stays, empty once they have exited;
 "echo 1 > DIR/cgroup.kill" (Linux 5.14+) kills them, "rmdir DIR" removes
 it.
 
+As a container's init the tool must be a static binary, which runs in an
+image that holds nothing else (FROM scratch): install it with
+"CGO_ENABLED=0 go install github.com/pidfd-go/pidfd/cmd/pidfd@latest".
+
 Exit status: the command's (its exit code, or 128+N if signal N killed
 it); as in a shell, 126 if COMMAND was found but could not be executed (no
 execute permission, a directory, not a program) and 127 if it was not
