@@ -40,7 +40,6 @@ a real fault of the tool's own crashes it. Not forwarded:
 
   SIGKILL, SIGSTOP  nobody can catch them
   SIGCHLD           the tool's own business
-  SIGTTIN, SIGTTOU  the terminal's: they stop the tool itself
   SIGURG            Go's runtime sends it itself, so a user's cannot be
                     told from the runtime's
   SIGPROF           Go's runtime takes it for its profiler and never
@@ -54,10 +53,24 @@ a real fault of the tool's own crashes it. Not forwarded:
 A signal that was ignored when the tool started (SIGHUP under nohup, or
 after trap '' HUP) stays ignored, for the tool and for the command, and is
 not forwarded, where Go's runtime lets the tool know of it: for SIGHUP,
-SIGINT, SIGTSTP and SIGCONT. Go's runtime takes every other signal over
-as the tool starts, before the tool can tell whether it was ignored (a
-shell's background job ignores SIGQUIT, say): the command gets such a
-signal with its default action, and the tool forwards it.
+SIGINT, SIGTSTP, SIGTTIN, SIGTTOU and SIGCONT. Go's runtime takes every
+other signal over as the tool starts, before the tool can tell whether it
+was ignored (a shell's background job ignores SIGQUIT, say): the command
+gets such a signal with its default action, and the tool forwards it.
+
+Job control: the tool stops when its job does, so that the shell that
+started it gets its prompt back (Ctrl-Z). It forwards a SIGTSTP, SIGTTIN
+or SIGTTOU it gets, and then stops itself (SIGSTOP); with -g, whose
+command the terminal's stop signals reach without the tool, it stops
+itself too when the command stops. A SIGCONT ("fg", "bg") continues the
+tool, which forwards it, after giving the terminal back to the command's
+group if -g put it in the foreground and the tool has it again. As PID 1
+of a PID namespace the tool forwards these signals and never stops: the
+kernel drops a stop signal that a namespace's init sends itself, and a
+container's init has no shell to continue it. Nor does it stop when its
+process group is orphaned (no shell of its session started it: the tool
+asks its ancestors), where the kernel would not stop a process on
+SIGTSTP, SIGTTIN or SIGTTOU either: nobody would continue it.
 
 As PID 1 of a PID namespace (a container's init), or as a child subreaper
 with -s, the tool is the parent of every orphan among the command's
@@ -113,7 +126,7 @@ var forwardedSignals = func() []os.Signal {
 	var sigs []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
 			continue
 		}
 		sigs = append(sigs, sig)
@@ -196,6 +209,7 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 
 	f := forwarder{p: p, pid: pid, group: o.group, byPidFd: true}
+	jobs := jobControl{f: &f, tty: tty, foreground: foreground, contCaught: !ignored[unix.SIGCONT], say: say}
 	for {
 		// Only this loop reaps, and the command only after it: until then
 		// the command is alive or a zombie, and its PID and process group
@@ -208,16 +222,25 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 		if ender == nil || ender.tree.Kind() != pidfd.TreeSubreaper { // the Tree reaps its orphans
 			reapOrphans(pid, say)
 		}
+		if o.group {
+			jobs.commandStopped(pid)
+		}
 		select {
 		case sig := <-signals:
 			if ender != nil && ending(sig) {
 				ender.begin(sig.(syscall.Signal), "the tool got "+sig.String())
 				continue
 			}
+			if sig == unix.SIGCONT {
+				jobs.continued()
+			}
 			if err := f.forward(sig.(syscall.Signal)); err != nil {
 				say("%v not forwarded to %s: %v", sig, f.target(), err)
 			} else {
 				say("forwarded %v to %s", sig, f.target())
+			}
+			if stopsJob(sig) {
+				jobs.stop("got " + unix.SignalName(sig.(syscall.Signal)))
 			}
 		case <-childEvents:
 		case <-ender.expired():

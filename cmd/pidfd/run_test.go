@@ -729,28 +729,14 @@ func nsPIDs(t *testing.T, pid int) []int {
 // the terminal's foreground: else it could not read the terminal.
 func TestRunForegroundGroup(t *testing.T) {
 	leakcheck.Check(t)
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skip("no pseudo-terminals:", err)
-	}
+	master, terminal := openPTY(t)
 	defer master.Close()
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	terminal, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Fields 5 and 8 of /proc/PID/stat: the process group and the
 	// terminal's foreground group.
 	cmd := tool(t, "run", "-g", "--", "sh", "-c", `set -- $(cat /proc/self/stat); echo "group $5 foreground $8"`)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	err = cmd.Start()
+	err := cmd.Start()
 	terminal.Close()
 	if err != nil {
 		t.Fatal(err)
