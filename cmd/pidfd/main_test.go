@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -183,6 +185,39 @@ func TestHelp(t *testing.T) {
 					t.Errorf("pidfd %q does not tell of %s: %q", args, flag, out)
 				}
 			}
+		}
+	}
+}
+
+// TestHelpFlags checks that each command's help names every flag its
+// FlagSet defines, in its synopsis and in its list of options, so that a
+// new flag cannot go undocumented. A flag that is another's alias (its
+// usage says "the same as") needs no place in the synopsis.
+func TestHelpFlags(t *testing.T) {
+	leakcheck.Check(t)
+	for _, c := range commands {
+		out, errOut, code := pidfdCommand(t, c.name, "-h")
+		if code != 0 || errOut != "" {
+			t.Errorf("pidfd %s -h: exit %d, stderr %q", c.name, code, errOut)
+			continue
+		}
+		synopsis, _, _ := strings.Cut(out, "\n")
+		_, options, ok := strings.Cut(out, "\noptions (-name and --name are one):\n")
+		flags := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.setup(flags)
+		n := 0
+		flags.VisitAll(func(f *flag.Flag) {
+			n++
+			if !ok || !regexp.MustCompile(`(?m)^  -`+regexp.QuoteMeta(f.Name)+`\b`).MatchString(options) {
+				t.Errorf("pidfd %s -h lists no option -%s:\n%s", c.name, f.Name, out)
+			}
+			if !strings.HasPrefix(f.Usage, "the same as") &&
+				!regexp.MustCompile(`\[-?-`+regexp.QuoteMeta(f.Name)+`\b`).MatchString(synopsis) {
+				t.Errorf("pidfd %s -h: the synopsis %q does not name -%s", c.name, synopsis, f.Name)
+			}
+		})
+		if c.name == "run" && n == 0 {
+			t.Errorf("run's FlagSet defines no flag")
 		}
 	}
 }

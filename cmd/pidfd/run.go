@@ -97,10 +97,24 @@ As a container's init the tool must be a static binary, which runs in an
 image that holds nothing else (FROM scratch): install it with
 "CGO_ENABLED=0 go install github.com/pidfd-go/pidfd/cmd/pidfd@latest".
 
-Exit status: the command's (its exit code, or 128+N if signal N killed
-it); as in a shell, 126 if COMMAND was found but could not be executed (no
-execute permission, a directory, not a program) and 127 if it was not
-found; 1 if the tool failed; 2 for a usage error.`,
+Exit status, as a shell gives it (the command may exit with any of these
+codes itself; the tool says on stderr when a code is its own):
+
+  N      the command exited with status N
+  128+N  signal N killed the command (143: SIGTERM, 137: SIGKILL)
+  126    COMMAND was found but could not be executed (no execute
+         permission, a directory, not a program)
+  127    COMMAND was not found
+  1      the tool failed
+  2      a usage error
+
+Configuration: run reads no configuration file and needs none; its flags
+are all its settings.
+
+Environment: the tool reads PATH, to find COMMAND when its name holds no
+slash, as a shell does, and no other variable; the command gets the
+tool's environment as it is. Go's runtime reads its own variables (GOGC,
+GOMEMLIMIT, GOMAXPROCS, GODEBUG, GOTRACEBACK), as in every Go program.`,
 	setup: func(flags *flag.FlagSet) func([]string, stdio) (int, error) {
 		var o runOptions
 		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
