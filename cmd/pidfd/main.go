@@ -17,6 +17,11 @@
 // can, and ends it when the command exits or the tool is told to stop,
 // daemons that left the command's session included. "pidfd help COMMAND"
 // tells more about each command.
+//
+// Installed with CGO_ENABLED=0 the tool is a static binary, which needs
+// nothing but the kernel (an image FROM scratch):
+//
+//	CGO_ENABLED=0 go install github.com/pidfd-go/pidfd/cmd/pidfd@latest
 package main
 
 import (

@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,7 +31,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(asCommandEnv) // for the commands it runs
 		os.Exit(run(os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
 	}
-	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch})
+	testchild.RunIfChild(map[string]func([]string) int{catchRole: catch, bareInitRole: bareInit})
 	os.Exit(leakcheck.Run(m, func() bool {
 		if built.dir != "" {
 			os.RemoveAll(built.dir)
@@ -37,7 +40,8 @@ func TestMain(m *testing.M) {
 	}))
 }
 
-// built is the command, built once by the go tool as a user builds it.
+// built is the command, built once by the go tool as the README installs
+// it: with CGO_ENABLED=0, a static binary.
 var built struct {
 	once      sync.Once
 	dir, path string
@@ -57,7 +61,7 @@ func tool(t *testing.T, args ...string) *exec.Cmd {
 		if built.dir, built.err = os.MkdirTemp("", "pidfd-tool"); built.err != nil {
 			return
 		}
-		out, err := exec.Command(goTool, "build", "-o", built.dir+"/pidfd", ".").CombinedOutput()
+		out, err := goBuild(goTool, runtime.GOARCH, built.dir+"/pidfd")
 		if err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
@@ -185,6 +189,39 @@ func TestHelp(t *testing.T) {
 	}
 }
 
+// TestHelpFlags checks that each command's help names every flag its
+// FlagSet defines, in its synopsis and in its list of options, so that a
+// new flag cannot go undocumented. A flag that is another's alias (its
+// usage says "the same as") needs no place in the synopsis.
+func TestHelpFlags(t *testing.T) {
+	leakcheck.Check(t)
+	for _, c := range commands {
+		out, errOut, code := pidfdCommand(t, c.name, "-h")
+		if code != 0 || errOut != "" {
+			t.Errorf("pidfd %s -h: exit %d, stderr %q", c.name, code, errOut)
+			continue
+		}
+		synopsis, _, _ := strings.Cut(out, "\n")
+		_, options, ok := strings.Cut(out, "\noptions (-name and --name are one):\n")
+		flags := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		c.setup(flags)
+		n := 0
+		flags.VisitAll(func(f *flag.Flag) {
+			n++
+			if !ok || !regexp.MustCompile(`(?m)^  -`+regexp.QuoteMeta(f.Name)+`\b`).MatchString(options) {
+				t.Errorf("pidfd %s -h lists no option -%s:\n%s", c.name, f.Name, out)
+			}
+			if !strings.HasPrefix(f.Usage, "the same as") &&
+				!regexp.MustCompile(`\[-?-`+regexp.QuoteMeta(f.Name)+`\b`).MatchString(synopsis) {
+				t.Errorf("pidfd %s -h: the synopsis %q does not name -%s", c.name, synopsis, f.Name)
+			}
+		})
+		if c.name == "run" && n == 0 {
+			t.Errorf("run's FlagSet defines no flag")
+		}
+	}
+}
+
 // unusedPID returns a PID that no process has (for the moment: a new
 // process could take it, which would make a test fail, not pass wrongly).
 func unusedPID(t *testing.T) int {
@@ -250,9 +287,9 @@ func holdsPidFd(t *testing.T, holder, pid int) {
 	t.Fatalf("process %d never opened a pidfd for %d", holder, pid)
 }
 
-// TestBuiltBinary builds the command with the go tool, as a user would, and
-// runs the built binary against real processes (the other tests run the
-// same code as the re-executed test binary).
+// TestBuiltBinary builds the command with the go tool, as the README
+// installs it, and runs the built binary against real processes (the other
+// tests run the same code as the re-executed test binary).
 func TestBuiltBinary(t *testing.T) {
 	leakcheck.Check(t)
 	goTool, err := exec.LookPath("go")
@@ -260,7 +297,7 @@ func TestBuiltBinary(t *testing.T) {
 		t.Skip("no go tool on PATH to build the command with (inside the test VMs)")
 	}
 	bin := t.TempDir() + "/pidfd"
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	if out, err := goBuild(goTool, runtime.GOARCH, bin); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	run := exec.Command(bin, "run", "-v", "--", "sh", "-c", "echo hello from the child; exit 3")

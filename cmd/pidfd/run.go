@@ -40,7 +40,6 @@ a real fault of the tool's own crashes it. Not forwarded:
 
   SIGKILL, SIGSTOP  nobody can catch them
   SIGCHLD           the tool's own business
-  SIGTTIN, SIGTTOU  the terminal's: they stop the tool itself
   SIGURG            Go's runtime sends it itself, so a user's cannot be
                     told from the runtime's
   SIGPROF           Go's runtime takes it for its profiler and never
@@ -54,10 +53,24 @@ a real fault of the tool's own crashes it. Not forwarded:
 A signal that was ignored when the tool started (SIGHUP under nohup, or
 after trap '' HUP) stays ignored, for the tool and for the command, and is
 not forwarded, where Go's runtime lets the tool know of it: for SIGHUP,
-SIGINT, SIGTSTP and SIGCONT. Go's runtime takes every other signal over
-as the tool starts, before the tool can tell whether it was ignored (a
-shell's background job ignores SIGQUIT, say): the command gets such a
-signal with its default action, and the tool forwards it.
+SIGINT, SIGTSTP, SIGTTIN, SIGTTOU and SIGCONT. Go's runtime takes every
+other signal over as the tool starts, before the tool can tell whether it
+was ignored (a shell's background job ignores SIGQUIT, say): the command
+gets such a signal with its default action, and the tool forwards it.
+
+Job control: the tool stops when its job does, so that the shell that
+started it gets its prompt back (Ctrl-Z). It forwards a SIGTSTP, SIGTTIN
+or SIGTTOU it gets, and then stops itself (SIGSTOP); with -g, whose
+command the terminal's stop signals reach without the tool, it stops
+itself too when the command stops. A SIGCONT ("fg", "bg") continues the
+tool, which forwards it, after giving the terminal back to the command's
+group if -g put it in the foreground and the tool has it again. As PID 1
+of a PID namespace the tool forwards these signals and never stops: the
+kernel drops a stop signal that a namespace's init sends itself, and a
+container's init has no shell to continue it. Nor does it stop when its
+process group is orphaned (no shell of its session started it: the tool
+asks its ancestors), where the kernel would not stop a process on
+SIGTSTP, SIGTTIN or SIGTTOU either: nobody would continue it.
 
 As PID 1 of a PID namespace (a container's init), or as a child subreaper
 with -s, the tool is the parent of every orphan among the command's
@@ -80,10 +93,28 @@ subreaper) and run on, and its cgroup stays, empty once they have exited;
 "echo 1 > DIR/cgroup.kill" (Linux 5.14+) kills them, "rmdir DIR" removes
 it.
 
-Exit status: the command's (its exit code, or 128+N if signal N killed
-it); as in a shell, 126 if COMMAND was found but could not be executed (no
-execute permission, a directory, not a program) and 127 if it was not
-found; 1 if the tool failed; 2 for a usage error.`,
+As a container's init the tool must be a static binary, which runs in an
+image that holds nothing else (FROM scratch): install it with
+"CGO_ENABLED=0 go install github.com/pidfd-go/pidfd/cmd/pidfd@latest".
+
+Exit status, as a shell gives it (the command may exit with any of these
+codes itself; the tool says on stderr when a code is its own):
+
+  N      the command exited with status N
+  128+N  signal N killed the command (143: SIGTERM, 137: SIGKILL)
+  126    COMMAND was found but could not be executed (no execute
+         permission, a directory, not a program)
+  127    COMMAND was not found
+  1      the tool failed
+  2      a usage error
+
+Configuration: run reads no configuration file and needs none; its flags
+are all its settings.
+
+Environment: the tool reads PATH, to find COMMAND when its name holds no
+slash, as a shell does, and no other variable; the command gets the
+tool's environment as it is. Go's runtime reads its own variables (GOGC,
+GOMEMLIMIT, GOMAXPROCS, GODEBUG, GOTRACEBACK), as in every Go program.`,
 	setup: func(flags *flag.FlagSet) func([]string, stdio) (int, error) {
 		var o runOptions
 		flags.BoolVar(&o.verbose, "v", false, "say on stderr what happens to the command, its signals and the orphans")
@@ -109,7 +140,7 @@ var forwardedSignals = func() []os.Signal {
 	var sigs []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGTTIN, unix.SIGTTOU, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
+		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
 			continue
 		}
 		sigs = append(sigs, sig)
@@ -192,6 +223,7 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 
 	f := forwarder{p: p, pid: pid, group: o.group, byPidFd: true}
+	jobs := jobControl{f: &f, tty: tty, foreground: foreground, contCaught: !ignored[unix.SIGCONT], say: say}
 	for {
 		// Only this loop reaps, and the command only after it: until then
 		// the command is alive or a zombie, and its PID and process group
@@ -204,16 +236,25 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 		if ender == nil || ender.tree.Kind() != pidfd.TreeSubreaper { // the Tree reaps its orphans
 			reapOrphans(pid, say)
 		}
+		if o.group {
+			jobs.commandStopped(pid)
+		}
 		select {
 		case sig := <-signals:
 			if ender != nil && ending(sig) {
 				ender.begin(sig.(syscall.Signal), "the tool got "+sig.String())
 				continue
 			}
+			if sig == unix.SIGCONT {
+				jobs.continued()
+			}
 			if err := f.forward(sig.(syscall.Signal)); err != nil {
 				say("%v not forwarded to %s: %v", sig, f.target(), err)
 			} else {
 				say("forwarded %v to %s", sig, f.target())
+			}
+			if stopsJob(sig) {
+				jobs.stop("got " + unix.SignalName(sig.(syscall.Signal)))
 			}
 		case <-childEvents:
 		case <-ender.expired():

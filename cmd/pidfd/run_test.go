@@ -36,8 +36,9 @@ func TestRun(t *testing.T) {
 }
 
 // TestRunHelp checks that run's help tells what the tool does that a user
-// could not guess: its exit statuses, which signals it forwards, and that
-// it keeps ignored signals ignored.
+// could not guess: its exit statuses (a table), which signals it forwards,
+// that it keeps ignored signals ignored, that it reads no configuration
+// file, and the one environment variable it reads.
 func TestRunHelp(t *testing.T) {
 	leakcheck.Check(t)
 	out, _, code := pidfdCommand(t, "run", "-h")
@@ -46,8 +47,14 @@ func TestRunHelp(t *testing.T) {
 	}
 	help := strings.Join(strings.Fields(out), " ") // one line, to match phrases across line breaks
 	for _, phrase := range []string{
-		"126 if COMMAND was found but could not be executed",
-		"127 if it was not found",
+		"126 COMMAND was found but could not be executed",
+		"127 COMMAND was not found",
+		"128+N signal N killed the command",
+		"N the command exited with status N",
+		"1 the tool failed",
+		"2 a usage error",
+		"run reads no configuration file and needs none",
+		"the tool reads PATH, to find COMMAND when its name holds no slash",
 		"The signals of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) are forwarded when a process sends them",
 		"SIGPROF Go's runtime takes it for its profiler and never relays it to a program",
 		"A signal that was ignored when the tool started (SIGHUP under nohup, or after trap '' HUP) stays ignored, for the tool and for the command",
@@ -729,28 +736,14 @@ func nsPIDs(t *testing.T, pid int) []int {
 // the terminal's foreground: else it could not read the terminal.
 func TestRunForegroundGroup(t *testing.T) {
 	leakcheck.Check(t)
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skip("no pseudo-terminals:", err)
-	}
+	master, terminal := openPTY(t)
 	defer master.Close()
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	terminal, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Fields 5 and 8 of /proc/PID/stat: the process group and the
 	// terminal's foreground group.
 	cmd := tool(t, "run", "-g", "--", "sh", "-c", `set -- $(cat /proc/self/stat); echo "group $5 foreground $8"`)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = terminal, terminal, terminal
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	err = cmd.Start()
+	err := cmd.Start()
 	terminal.Close()
 	if err != nil {
 		t.Fatal(err)
