@@ -176,9 +176,18 @@ func TestStandardFilesClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Start returns once exec has replaced the child's memory, a
+		// moment before the kernel closes its close-on-exec descriptors:
+		// a descriptor that must be closed may show open for that moment.
 		for fd := range 3 {
-			_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
-			if open := err == nil; open != (fd < n) {
+			var open bool
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+				_, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+				if open = err == nil; open == (fd < n) || time.Now().After(deadline) {
+					break
+				}
+			}
+			if open != (fd < n) {
 				t.Errorf("with %d files, descriptor %d of the child open: %v; want %v", n, fd, open, fd < n)
 			}
 		}
