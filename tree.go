@@ -11,6 +11,7 @@ import (
 // TreeKind says how a [Tree] holds its processes.
 type TreeKind int
 
+// The kinds of Tree, as [Tree.Kind] reports them.
 const (
 	// TreeCgroup: the tree has a cgroup v2 of its own, a child of the
 	// caller's cgroup, and every process started in it and every
