@@ -28,6 +28,34 @@ func waitExitedT(t *testing.T, p *PidFd) (*ExitStatus, error) {
 	return status, err
 }
 
+// startGroup starts sh -c script as the leader of a process group of its
+// own; script's first output line is the PID of a member it started.
+// It returns PidFds of the leader and of the member; cleanup kills the
+// member and closes both.
+func startGroup(t *testing.T, script string) (leader, member *PidFd) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader = startCmd(t, cmd)
+	t.Cleanup(func() { leader.Close() })
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		t.Fatal(err)
+	}
+	if member, err = Open(pid); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		member.Kill()
+		member.Close()
+	})
+	return leader, member
+}
+
 // TestWaitExitedChild sees the exit of a child, from each constructor,
 // before the reaping: the status, while /proc still shows a zombie; the
 // wait after it reaps and agrees.
@@ -76,24 +104,7 @@ func TestWaitExitedGroup(t *testing.T) {
 				t.Skip("signals to a group through a pidfd need PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9)")
 			}
 			// The leader leaves a member that waits for SIGTERM, and exits.
-			cmd := exec.Command("sh", "-c", "sleep 3600 & echo $!")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := startCmd(t, cmd)
-			defer p.Close()
-			var member int
-			if _, err := fmt.Fscan(out, &member); err != nil {
-				t.Fatal(err)
-			}
-			memberFd, err := Open(member)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer memberFd.Close()
-			defer memberFd.Kill()
+			p, memberFd := startGroup(t, "sleep 3600 & echo $!")
 			if status, err := waitExitedT(t, p); err != nil || !status.Success() {
 				t.Fatalf("WaitExited = %v, %v; want exit status 0", status, err)
 			}

@@ -175,6 +175,24 @@ func TestExitStatusUnknowns(t *testing.T) {
 	}
 }
 
+// startAutoKillExited starts true with StartProcessAutoKill and returns
+// once the kernel has reaped it (the pidfd hangs up). Cleanup closes it.
+func startAutoKillExited(t *testing.T) *PidFd {
+	t.Helper()
+	p, err := StartProcessAutoKill("/bin/true", []string{"true"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
+	for fds[0].Revents&unix.POLLHUP == 0 {
+		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
 // TestAutoKillExitedAtOnce checks that a child from StartProcessAutoKill
 // that exits at once, which the kernel reaps as it exits, keeps its PID and
 // Identity until a wait returns its status, as a zombie child would, and
@@ -182,18 +200,7 @@ func TestExitStatusUnknowns(t *testing.T) {
 func TestAutoKillExitedAtOnce(t *testing.T) {
 	leakcheck.Check(t)
 	autoKillOrSkip(t)
-	p, err := StartProcessAutoKill("/bin/true", []string{"true"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	// Reaped by the kernel: the pidfd hangs up.
-	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
-	for fds[0].Revents&unix.POLLHUP == 0 {
-		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
-			t.Fatal(err)
-		}
-	}
+	p := startAutoKillExited(t)
 	pid, err := p.PID()
 	if err != nil || pid <= 0 {
 		t.Fatalf("PID of the exited child = %d, %v; want the PID from the clone", pid, err)

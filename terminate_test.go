@@ -89,24 +89,7 @@ func TestTerminateGroup(t *testing.T) {
 				want = "exit status 0"
 			}
 			member := "sh -c \"" + trap + "; echo \\$\\$; while :; do sleep 0.01; done\""
-			cmd := exec.Command("sh", "-c", member+" & trap 'wait; exit 0' TERM; wait")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := startCmd(t, cmd)
-			defer p.Close()
-			var memberPID int
-			if _, err := fmt.Fscan(out, &memberPID); err != nil {
-				t.Fatal(err)
-			}
-			memberFd, err := Open(memberPID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer memberFd.Close()
-			defer memberFd.Kill()
+			p, memberFd := startGroup(t, member+" & trap 'wait; exit 0' TERM; wait")
 			began := time.Now()
 			status, err := p.Terminate(context.Background(), grace, ToProcessGroup())
 			took := time.Since(began)

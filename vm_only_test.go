@@ -28,17 +28,7 @@ func TestAutoKillPIDReused(t *testing.T) {
 		t.Skip("sets ns_last_pid: in the vmtest VM only")
 	}
 	autoKillOrSkip(t)
-	p, err := StartProcessAutoKill("/bin/true", []string{"true"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	fds := []unix.PollFd{{Fd: int32(p.Fd()), Events: unix.POLLIN}}
-	for fds[0].Revents&unix.POLLHUP == 0 {
-		if _, err := unix.Poll(fds, 10_000); err != nil && err != unix.EINTR {
-			t.Fatal(err)
-		}
-	}
+	p := startAutoKillExited(t)
 	pid := mustPIDOf(t, p)
 	id, err := p.Identity()
 	if err != nil {
