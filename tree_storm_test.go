@@ -113,7 +113,10 @@ func TestTreeStartRacesKill(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			// Bounded: each child holds two descriptors until the end
+			// (os/exec's and its PidFd), and a fast machine would
+			// otherwise reach RLIMIT_NOFILE.
+			for range 150 {
 				select {
 				case <-stop:
 					return
