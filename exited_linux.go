@@ -15,8 +15,9 @@ import (
 // exited and POLLIN|POLLHUP once it has been reaped; between the two a
 // child of ours is a zombie that holds its PID and its process group, and
 // waitid with WNOWAIT reads its status without reaping it. waitExited parks
-// until POLLIN (POLLHUP for what the kernel reaps itself: a thread, an
-// AutoKill child) and reads what the kernel tells then; it never reaps.
+// until POLLIN (POLLHUP for what is reaped at once: a thread, an AutoKill
+// child, a child another party is reaping) and reads what the kernel tells
+// then; it never reaps.
 
 // waitExited is WaitExited.
 func (p *PidFd) waitExited(ctx context.Context) (*ExitStatus, error) {
@@ -38,8 +39,8 @@ func (p *PidFd) waitExited(ctx context.Context) (*ExitStatus, error) {
 		case exitedKnown:
 			return status, err
 		case exitedReaping:
-			// Our own wait reaps it (os/exec may still copy its output):
-			// its status comes with that wait.
+			// A wait of ours is reaping it: its status comes with that
+			// wait, in a moment.
 			select {
 			case <-p.done:
 				return p.status, p.statusErr
