@@ -157,6 +157,12 @@ func TestCloseRacesWait(t *testing.T) {
 				outcomes[outcome]++
 			}
 			t.Logf("%s racing Close, %d rounds: %v", how, rounds, outcomes)
+			// A child whose PidFd was closed first is reaped by the
+			// package as it exits, a moment after the Close returned.
+			eventually(t, "the reaping of the children closed unwaited", func() bool {
+				kids, err := leakcheck.Children()
+				return err == nil && len(kids) == 0
+			})
 		})
 	}
 }

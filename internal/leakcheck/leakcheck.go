@@ -48,7 +48,13 @@ func (s Snapshot) Leaks() []string {
 		buf = buf[:runtime.Stack(buf, true)]
 		leaks = append(leaks, fmt.Sprintf("leaked goroutines: %d before, %d after\n%s", s.goroutines, n, buf))
 	}
+	// Children too: the package reaps a child whose PidFd was closed
+	// unwaited as the child exits, a moment after the test has ended.
 	kids, err := Children()
+	for err == nil && len(kids) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		kids, err = Children()
+	}
 	if err != nil {
 		leaks = append(leaks, err.Error())
 	}
