@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -60,6 +61,16 @@ func TestMain(m *testing.M) {
 	// after all tests, except under the fuzzing engine, which keeps
 	// goroutines and workers of its own.
 	os.Exit(leakcheck.Run(m, func() bool { return !fuzzing() }))
+}
+
+// endSlack is how long past its grace period an end may take in a test:
+// the second the package promises, or, in an emulated vmtest VM, where
+// every step is many times slower, five.
+func endSlack() time.Duration {
+	if inVM() {
+		return 5 * time.Second
+	}
+	return time.Second
 }
 
 // fuzzing reports whether this process coordinates or serves a fuzzing run.

@@ -195,7 +195,7 @@ func TestTreeDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Terminate: %v", err)
 	}
-	if took < grace || took > grace+time.Second {
+	if took < grace || took > grace+endSlack() {
 		t.Errorf("Terminate took %v; want the grace period of %v and less than a second more", took, grace)
 	}
 	// The daemon has exited. For the cgroup kind its parent is init, whose
