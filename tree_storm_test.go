@@ -41,6 +41,12 @@ func countProcs(dir string) int {
 // and Terminate with a deaf storm; Close leaves no gen-N cgroups.
 func TestTreeStorm(t *testing.T) {
 	leakcheck.Check(t)
+	if inVM() {
+		// Signal goes round after round until a round finds no new
+		// process: against a storm that forks without pause, emulated a
+		// hundred times slower, that took 15 s and more (6.12 VM).
+		t.Skip("a fork storm under an emulated CPU: runs on the host only")
+	}
 	tr := newTestTree(t)
 	dir := tr.Cgroup()
 	for round := 0; round < 3; round++ {
