@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // Only Linux has pidfds. Elsewhere the package compiles so that portable
@@ -67,6 +68,9 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 func (p *PidFd) wait(ctx context.Context) (*ExitStatus, error)   { return nil, errUnsupported }
 func (p *PidFd) tryWait() (*ExitStatus, error)                   { return nil, errUnsupported }
 func (p *PidFd) waitExited(context.Context) (*ExitStatus, error) { return nil, errUnsupported }
+func (p *PidFd) terminate(context.Context, time.Duration, []SignalOption) (*ExitStatus, error) {
+	return nil, errUnsupported
+}
 
 type watcher struct{}
 
