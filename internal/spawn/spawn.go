@@ -211,9 +211,12 @@ func awaitReaped(pidfd int) {
 		return
 	}
 	reaped := func(fd uintptr) bool {
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		// The kernel always writes revents: -1 left in place means that
+		// the call did not run (a sandbox faking its success), and the
+		// poller, edge-triggered, would never wake this wait again.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN, Revents: -1}}
 		n, err := unix.Poll(fds, 0)
-		if err != nil {
+		if err != nil || fds[0].Revents == -1 {
 			return err != unix.EINTR // nothing to wait with: give up
 		}
 		return n > 0 && fds[0].Revents&unix.POLLHUP != 0
