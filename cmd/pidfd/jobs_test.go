@@ -280,11 +280,7 @@ func TestRunStopsWithJob(t *testing.T) {
 				trap 'echo got USR1; kill $!; exit 5' USR1; sleep 600 & echo ready; while :; do wait $!; done`)
 			cmd.SysProcAttr = mode.attr
 			stdout, stderr := startReading(t, cmd)
-			var pid int
-			started := stderr.expect("pidfd: started sh as PID ")[0]
-			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
-				t.Fatalf("run -v said %q: %v", started, err)
-			}
+			pid := startedPID(t, stderr)
 			stdout.expect("ready")
 			for _, sig := range []syscall.Signal{syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU} {
 				name := unix.SignalName(sig)

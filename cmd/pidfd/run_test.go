@@ -307,6 +307,17 @@ func newLineReader(t *testing.T) (*lineReader, *os.File) {
 // expect reads lines until it has seen one that starts with each of
 // prefixes, in any order, and returns them in the order of prefixes; lines
 // that match none are skipped.
+// startedPID reads the PID that run -v says it started sh as.
+func startedPID(t *testing.T, stderr *lineReader) int {
+	t.Helper()
+	var pid int
+	started := stderr.expect("pidfd: started sh as PID ")[0]
+	if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
+		t.Fatalf("run -v said %q: %v", started, err)
+	}
+	return pid
+}
+
 func (lr *lineReader) expect(prefixes ...string) []string {
 	lr.t.Helper()
 	found := make([]string, len(prefixes))
@@ -462,11 +473,7 @@ func TestRunSignalsNotForwarded(t *testing.T) {
 				trap 'echo got USR1; exit 5' USR1; echo ready; while :; do sleep 0.1; done`)
 			cmd.SysProcAttr = mode.attr
 			stdout, stderr := startReading(t, cmd)
-			var pid int
-			started := stderr.expect("pidfd: started sh as PID ")[0]
-			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
-				t.Fatalf("run -v said %q: %v", started, err)
-			}
+			pid := startedPID(t, stderr)
 			stdout.expect("ready")
 			for _, sig := range append(mode.sigs, syscall.SIGUSR1) {
 				if err := cmd.Process.Signal(sig); err != nil {
@@ -549,11 +556,7 @@ func TestRunKeepsIgnoredSignals(t *testing.T) {
 	cmd := exec.Command("sh", append([]string{"-c", `trap '' HUP INT TSTP; exec "$0" "$@"`, run.Path}, run.Args[1:]...)...)
 	cmd.Env = run.Env
 	stdout, stderr := startReading(t, cmd)
-	var pid int
-	started := stderr.expect("pidfd: started sh as PID ")[0]
-	if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
-		t.Fatalf("run -v said %q: %v", started, err)
-	}
+	pid := startedPID(t, stderr)
 	commandIgnores := sigIgn(t, "the command", stdout.expect("SigIgn:")[0])
 	toolIgnores := sigIgn(t, "the tool", procStatusLine(t, cmd.Process.Pid, "SigIgn:"))
 	for _, sig := range ignored {
@@ -642,11 +645,7 @@ func TestRunReapsOrphans(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, stderr := startReading(t, cmd)
-			var pid int
-			started := stderr.expect("pidfd: started sh as PID ")[0]
-			if _, err := fmt.Sscanf(started, "pidfd: started sh as PID %d", &pid); err != nil {
-				t.Fatalf("run -v said %q: %v", started, err)
-			}
+			pid := startedPID(t, stderr)
 			// "reaped orphan PID N: exit status 0" for each sleep.
 			reaped := stderr.expect("pidfd: reaped orphan PID ", "pidfd: reaped orphan PID ")
 			for _, line := range reaped {
