@@ -36,6 +36,10 @@ type OldKernel struct {
 	// PidFdOpen, if not zero, makes every pidfd_open fail with it, as some
 	// container runtimes do (EPERM, ENOSYS).
 	PidFdOpen unix.Errno
+	// DenyUnshare, if not zero, makes close_range with CLOSE_RANGE_UNSHARE
+	// fail with it, as a policy that allows closing descriptors but not
+	// copying the table would.
+	DenyUnshare unix.Errno
 	// Deny makes each system call it names fail with its errno, as
 	// sandboxes that allow pidfds but not signals do; errno 0 makes the
 	// call return 0 without running, as a sandbox that fakes success does.
@@ -65,6 +69,7 @@ func Install(k OldKernel) error {
 		offNr   = 0  // seccomp_data.nr
 		offArch = 4  // seccomp_data.arch
 		offArg1 = 24 // low 32 bits of seccomp_data.args[1] (little-endian)
+		offArg2 = 32 // and of args[2]
 		allow   = unix.SECCOMP_RET_ALLOW
 	)
 	errno := func(e unix.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e) }
@@ -89,13 +94,13 @@ func Install(k OldKernel) error {
 	}
 	// fail makes system call nr fail with e.
 	fail := func(nr uint32, e unix.Errno) []unix.SockFilter { return rule(nr, errno(e)) }
-	// failWithBits makes nr fail with e when its second argument has all
-	// the bits of mask set.
-	failWithBits := func(nr, mask uint32, e unix.Errno) []unix.SockFilter {
+	// failWithBits makes nr fail with e when its argument at offset arg
+	// has all the bits of mask set.
+	failWithBits := func(nr, arg, mask uint32, e unix.Errno) []unix.SockFilter {
 		return []unix.SockFilter{
 			load(offNr),
 			{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 4, K: nr}, // else past the ret
-			load(offArg1),
+			load(arg),
 			{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: mask},
 			jumpIf(mask),
 			ret(errno(e)),
@@ -105,13 +110,16 @@ func Install(k OldKernel) error {
 		prog = append(prog, fail(unix.SYS_NAME_TO_HANDLE_AT, unix.EOPNOTSUPP)...)
 	}
 	if k.PidfsIoctls {
-		prog = append(prog, failWithBits(unix.SYS_IOCTL, 0xff00, unix.ENOTTY)...) // _IOC_TYPE 0xFF
+		prog = append(prog, failWithBits(unix.SYS_IOCTL, offArg1, 0xff00, unix.ENOTTY)...) // _IOC_TYPE 0xFF
 	}
 	if k.PidFdOpen != 0 {
 		prog = append(prog, fail(unix.SYS_PIDFD_OPEN, k.PidFdOpen)...)
 	}
 	for nr, e := range k.Deny {
 		prog = append(prog, fail(nr, e)...)
+	}
+	if k.DenyUnshare != 0 {
+		prog = append(prog, failWithBits(unix.SYS_CLOSE_RANGE, offArg2, unix.CLOSE_RANGE_UNSHARE, k.DenyUnshare)...)
 	}
 	if k.NoProcessMrelease {
 		prog = append(prog, fail(unix.SYS_PROCESS_MRELEASE, unix.ENOSYS)...)
@@ -122,8 +130,8 @@ func Install(k OldKernel) error {
 		}
 	}
 	if k.NoNonblockFlag {
-		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
-		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, unix.PIDFD_THREAD, unix.EINVAL)...)
+		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, offArg1, unix.PIDFD_NONBLOCK, unix.EINVAL)...)
+		prog = append(prog, failWithBits(unix.SYS_PIDFD_OPEN, offArg1, unix.PIDFD_THREAD, unix.EINVAL)...)
 	}
 	prog = append(prog, ret(allow))
 

@@ -17,6 +17,7 @@
 package spawn
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -46,7 +47,9 @@ type Attr struct {
 	Dir  string // "" to stay in the parent's directory
 	// Files[i] is the descriptor that becomes the child's descriptor i;
 	// -1: closed. The child has no other descriptor, whether or not it
-	// has close-on-exec.
+	// has close-on-exec. The child's cost grows with the number of
+	// descriptors open below the highest of Files, and with no other (see
+	// Start).
 	Files []int
 	// Blocking hands the child its Files in blocking mode, as
 	// os.StartProcess does (os.File.Fd). The mode belongs to the open file
@@ -63,9 +66,9 @@ type Attr struct {
 	// Nofile, if not nil, is the child's RLIMIT_NOFILE, set after its
 	// descriptors are in place (moving them may need numbers above it).
 	Nofile *unix.Rlimit
-	// Flags are clone flags besides CLONE_VM|CLONE_VFORK and
-	// CLONE_CLEAR_SIGHAND, which Start always adds; with CloneAutoreap
-	// it adds CLONE_PIDFD too (see Start).
+	// Flags are clone flags besides CLONE_VM|CLONE_VFORK,
+	// CLONE_CLEAR_SIGHAND and CLONE_FILES, which Start always adds; with
+	// CloneAutoreap it adds CLONE_PIDFD too (see Start).
 	Flags uint64
 	// ExitSignal is the signal the parent gets at the child's exit:
 	// SIGCHLD for a child to reap as usual, 0 for none (and for
@@ -128,13 +131,28 @@ type cloneArgs struct {
 	_          uint64 // tls
 }
 
+// ErrNoPrivateTable is the failure of the child's first step, which makes
+// it a descriptor table of its own (close_range's CLOSE_RANGE_UNSHARE,
+// Linux 5.9): a kernel without close_range, or a policy that denies it.
+// The child did nothing else.
+var ErrNoPrivateTable = errors.New("spawn: the new process could not make a descriptor table of its own")
+
 // Start starts the child and returns its PID and, if Flags has
-// CLONE_PIDFD, its pidfd. An error of clone3 itself is the bare errno (and
+// CLONE_PIDFD, its pidfd.
+//
+// The child shares this process's descriptor table (CLONE_FILES) until its
+// first step, close_range(K, ~0U, CLOSE_RANGE_UNSHARE), gives it a copy of
+// the entries below K alone, K being one above the highest of Files. A
+// clone without CLONE_FILES would copy the whole table, taking a reference
+// on every open file, and the exec would walk it again to close them: the
+// cost of a start would grow with every descriptor this process holds. The
+// child changes nothing in the shared table before its copy is made, so no
+// other thread can see a descriptor number change. An error of clone3 itself is the bare errno (and
 // the PID -1); only clone3's is bare. An attr that cannot be planned (a
 // NUL byte in a string) is an *os.PathError, as os.StartProcess gives it,
 // and no child was made. If a step of the child failed, the error names
 // the step (an *os.PathError for chdir and execve, as os.StartProcess
-// gives them) and the child has exited with status 127: without
+// gives them; ErrNoPrivateTable for the first) and the child has exited with status 127: without
 // CLONE_AUTOREAP it is left as a zombie for the caller to reap by the
 // returned PID; with it, Start returns once the kernel has reaped it.
 func Start(attr *Attr) (pid, pidfd int, err error) {
@@ -153,7 +171,7 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	// Without CLONE_CLEAR_SIGHAND the child has this process's handlers,
 	// and a signal that reaches it before its exec runs Go's handler in
 	// it, on the signal stack of the thread that cloned it.
-	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND
+	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND | unix.CLONE_FILES
 	if flags&CloneAutoreap != 0 {
 		flags |= unix.CLONE_PIDFD // to wait for a failed child to be reaped
 	}
@@ -163,8 +181,7 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	}
 	// No syscall.ForkLock: it keeps a descriptor that another goroutine
 	// has made and not yet marked close-on-exec from reaching a child, and
-	// the child marks every descriptor it is not given close-on-exec
-	// itself. Taking the lock for writing would wait for a moment with no
+	// the child closes every descriptor it is not given itself. Taking the lock for writing would wait for a moment with no
 	// os/exec start in flight, since those share their hold on it.
 	r, errno := clone3(args, unsafe.Sizeof(*args), p)
 	runtime.KeepAlive(keep)
@@ -188,6 +205,9 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 		awaitReaped(pidfd)
 	} else if pidfd >= 0 {
 		unix.Close(pidfd)
+	}
+	if p.done == 0 {
+		return pid, -1, fmt.Errorf("%w: %w", ErrNoPrivateTable, infos[0].err(syscall.Errno(p.errno)))
 	}
 	return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
 }
@@ -267,6 +287,14 @@ func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep
 		steps = append(steps, s)
 		infos = append(infos, info)
 	}
+	// First, before anything can fail for another reason: a table of the
+	// child's own, holding the entries below the highest of Files alone.
+	// Every step after it changes only that copy.
+	private := 0
+	for _, f := range attr.Files {
+		private = max(private, f+1)
+	}
+	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(private), uintptr(^uint32(0)), unix.CLOSE_RANGE_UNSHARE)
 	// The thread that clones may have signals blocked; the program starts
 	// with none, whichever thread starts it. (Under os/exec it keeps the
 	// mask of the thread that forks it.)
@@ -313,11 +341,10 @@ func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep
 			add(stepInfo{op: "dup3", fd: i}, unix.SYS_DUP3, uintptr(f), uintptr(i), 0)
 		}
 	}
-	// Every other descriptor, the standard ones not given included, goes
-	// at the exec, with or without close-on-exec of its own (close_range's
-	// CLOSE_RANGE_CLOEXEC, Linux 5.11: it closes nothing while the parent
-	// waits).
-	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	// Every other descriptor, the standard ones not given included, is
+	// closed, with or without close-on-exec of its own: only in the
+	// child's copy, which holds few.
+	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(len(files)), uintptr(^uint32(0)), 0)
 	if attr.Nofile != nil {
 		lim := *attr.Nofile
 		keep = append(keep, &lim)

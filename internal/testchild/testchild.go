@@ -51,7 +51,10 @@ const (
 	Blocked = "blocked"
 	// Fds checks the descriptors it was given: for each argument N it
 	// writes "N" into descriptor N, for each -N it exits 3 if descriptor N
-	// is open. It exits 4 if a write fails.
+	// is open. It exits 4 if a write fails. An argument "table<N" makes it
+	// exit 5 if its descriptor table has room for N or more descriptors
+	// (FDSize in /proc/self/status): a table copied whole from a parent
+	// that held descriptor N-1 or above has.
 	Fds = "fds"
 	// Daemon starts a daemon as a classic Unix daemon starts itself, out
 	// of its starter's reach: a middle process, in a session of its own
@@ -79,9 +82,13 @@ func Command(role string, args ...string) *exec.Cmd {
 	// Without our own role, if we play one: a program started by execve
 	// alone, not through os/exec, sees the first of two settings.
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, roleEnv+"=") || strings.HasPrefix(kv, "GORACE=")
+		return strings.HasPrefix(kv, roleEnv+"=") || strings.HasPrefix(kv, "GORACE=") || strings.HasPrefix(kv, "GODEBUG=")
 	})
-	cmd.Env = append(env, roleEnv+"="+role, "GORACE="+race)
+	// Go's runtime (1.25+) keeps a file of its cgroup's CPU limit open
+	// from its start, where one is found, at a descriptor a child checking
+	// what it was given would take for one of those.
+	godebug := strings.TrimLeft(os.Getenv("GODEBUG")+",containermaxprocs=0", ",")
+	cmd.Env = append(env, roleEnv+"="+role, "GORACE="+race, "GODEBUG="+godebug)
 	return cmd
 }
 
@@ -167,6 +174,12 @@ func play(role string, args []string) int {
 
 func checkFds(args []string) int {
 	for _, a := range args {
+		if limit, ok := strings.CutPrefix(a, "table<"); ok {
+			if code := checkTableSize(limit); code != 0 {
+				return code
+			}
+			continue
+		}
 		n, err := strconv.Atoi(a)
 		if err != nil {
 			return 100
@@ -338,4 +351,32 @@ func restoreDefaultAction(sig syscall.Signal) {
 	var act [8]uint64
 	const sigsetSize = 8 // the kernel's sigset_t (16 on MIPS, where the suite does not run)
 	unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&act)), 0, sigsetSize, 0, 0)
+}
+
+// checkTableSize exits 5 if this process's descriptor table has room for
+// limit descriptors or more.
+func checkTableSize(limit string) int {
+	n, err := strconv.Atoi(limit)
+	if err != nil {
+		return 100
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testchild:", err)
+		return 100
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "FDSize:"); ok {
+			size, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return 100
+			}
+			if size >= n {
+				fmt.Fprintf(os.Stderr, "testchild: a descriptor table of %d\n", size)
+				return 5
+			}
+			return 0
+		}
+	}
+	return 100
 }
