@@ -303,10 +303,11 @@ var liveSubjects = []subject{
 const oldKernelEnv = "PIDFD_TEST_OLD_KERNEL"
 
 var seccompProfiles = map[string]seccomp.OldKernel{
-	"none":        {},                                     // the kernel as it is, in a fresh process
-	"6.1":         {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
-	"5.10":        {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
-	"5.4":         {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true},
+	"none": {},                                     // the kernel as it is, in a fresh process
+	"6.1":  {PidfsIoctls: true, FileHandles: true}, // no pidfs ioctls or file handles
+	"5.10": {PidfsIoctls: true, FileHandles: true, NoProcessMrelease: true},
+	"5.4": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true,
+		Deny: map[uint32]unix.Errno{unix.SYS_CLOSE_RANGE: unix.ENOSYS}}, // close_range: 5.9
 	"android":     {PidFdTrap: true},        // Android before 12: SIGSYS (see TestAndroid)
 	"open-eperm":  {PidFdOpen: unix.EPERM},  // container runtimes that forbid pidfds
 	"open-enosys": {PidFdOpen: unix.ENOSYS}, // and those that pretend they do not exist
@@ -327,7 +328,11 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	// The same before 5.10, where fdinfo cannot tell a zombie from a
 	// reaped process either.
 	"5.4-signal-eperm": {PidfsIoctls: true, FileHandles: true, NoNonblockFlag: true,
-		Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM}},
+		Deny: map[uint32]unix.Errno{unix.SYS_PIDFD_SEND_SIGNAL: unix.EPERM, unix.SYS_CLOSE_RANGE: unix.ENOSYS}},
+	// A policy that lets a process close descriptors but not copy its
+	// table, which StartProcess's child needs (close_range's
+	// CLOSE_RANGE_UNSHARE).
+	"unshare-eperm": {DenyUnshare: unix.EPERM},
 }
 
 // runUnder re-executes the test binary under a seccomp profile, running the

@@ -204,8 +204,9 @@ func nextControl(oob []byte) (level, typ int32, data, rest []byte, ok bool) {
 // adopt makes PidFds of a message's descriptors, or closes them all.
 func adopt(fds []int, sender int) (Message, error) {
 	var m Message
-	for i, fd := range fds {
-		p, err := NewFile(uintptr(fd))
+	for i := range fds {
+		fds[i] = setAside(fds[i])
+		p, err := NewFile(uintptr(fds[i]))
 		if err != nil {
 			m.Close()
 			closeAll(fds[i:], sender)

@@ -38,6 +38,7 @@ func fromUnixConn(conn *net.UnixConn) (*PidFd, error) {
 // even a peer that has been reaped; older ones cannot, and answer an error:
 // a reaped peer is os.ErrProcessDone on all of them.
 func adoptPeer(fd int) (*PidFd, error) {
+	fd = setAside(fd)
 	p, err := NewFile(uintptr(fd))
 	if err != nil {
 		unix.Close(fd)

@@ -88,6 +88,11 @@ func NewFile(fd uintptr) (*PidFd, error) { return newFile(fd) }
 // Fd returns the descriptor number, or ^uintptr(0) if the PidFd is closed.
 // The number is only valid until Close; use [PidFd.SyscallConn] for calls
 // that must not race with Close.
+//
+// The pidfds the package makes itself (all but those given to [NewFile])
+// take numbers from 1024 up where RLIMIT_NOFILE lets them, so that they
+// leave the low numbers to the files a program hands its children (see
+// [StartProcess]). Such a number is beyond what select(2) takes.
 func (p *PidFd) Fd() uintptr { return p.fd() }
 
 // SyscallConn returns a raw connection to the descriptor, so that a PidFd is

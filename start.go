@@ -41,9 +41,25 @@ func Start(cmd *exec.Cmd) (*PidFd, error) {
 //
 // The pidfd comes from the clone itself, so there is no race. attr's Sys
 // settings are kept (its PidFD field is ignored); a nil Env means the
-// caller's environment. If StartProcess returns an error, no child is left
-// running. Closing the PidFd before a wait leaves no zombie: the package
-// reaps the child when it exits (see [PidFd.Close]).
+// caller's environment. A closed file in attr.Files is an error for which
+// errors.Is(err, [os.ErrClosed]) holds. If StartProcess returns an error,
+// no child is left running. Closing the PidFd before a wait leaves no
+// zombie: the package reaps the child when it exits (see [PidFd.Close]).
+//
+// A start costs the same however many descriptors this process holds
+// above the child's files. os.StartProcess copies the whole descriptor
+// table into the child, a reference taken on every open file, and the exec
+// walks it again to close them, so that a supervisor pays at every start
+// for every child it already has. Here the child shares the table and
+// copies the part below the highest of attr.Files alone; so it gets
+// attr.Files and no other descriptor, not even one without close-on-exec.
+// The pidfds the package makes sit above the numbers where files are
+// opened (see [PidFd.Fd]), so the files a program opens for a child stay
+// below them. That needs Linux 5.9 (close_range), the child code of amd64,
+// arm64 or 386, and no Sys settings but Setsid, Setpgid and Pgid.
+// Elsewhere, and where a seccomp filter denies clone3 or close_range, the
+// child is made as os.StartProcess makes it, at that cost, and inherits
+// the descriptors without close-on-exec.
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return startProcess(name, argv, attr)
 }
@@ -86,8 +102,10 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 // attr's Dir, Env (nil: the caller's environment) and Files are honoured as
 // by StartProcess, the files handed over in blocking mode as
 // os.StartProcess hands them; of attr.Sys, only Setsid, Setpgid and Pgid
-// (any other setting is an error). Unlike under StartProcess, the child
-// gets no other descriptor, not even one without close-on-exec. It starts
+// (any other setting is an error). The child gets no other descriptor,
+// not even one without close-on-exec, and its start costs the same however
+// many descriptors this process holds above its files, as under
+// StartProcess on kernels since 5.9. It starts
 // with no signal blocked, with the caller's ignored signals still ignored,
 // and with the soft RLIMIT_NOFILE that os.StartProcess would give it: the
 // one this process started with, which Go raises for itself, unless it

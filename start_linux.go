@@ -5,6 +5,7 @@ package pidfd
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"reflect"
@@ -119,20 +120,12 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	if attr == nil {
 		attr = new(os.ProcAttr)
 	}
-	var sys syscall.SysProcAttr
-	if attr.Sys != nil {
-		sys = *attr.Sys
+	pid, pidfd, err, started := startOwnTable(name, argv, attr)
+	if !started {
+		pid, pidfd, err = forkExec(name, argv, attr)
 	}
-	pidfd := -1
-	sys.PidFD = &pidfd
-	files := make([]uintptr, len(attr.Files))
-	for i, f := range childFiles(attr) {
-		files[i] = uintptr(f) // -1 is ^0: closed in the child
-	}
-	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: childEnv(attr), Files: files, Sys: &sys})
-	runtime.KeepAlive(attr.Files)
 	if err != nil {
-		return nil, &os.PathError{Op: "fork/exec", Path: name, Err: err}
+		return nil, err
 	}
 	var p *PidFd
 	if pidfd < 0 {
@@ -141,7 +134,7 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 		unix.Close(pidfd)
 		err = os.NewSyscallError("fcntl", err)
 	} else {
-		p, err = newPidFd(pidfd, pid) // closes pidfd if it fails
+		p, err = newPidFd(setAside(pidfd), pid) // closes pidfd if it fails
 		if err == nil {
 			p.ownChild()
 		}
@@ -153,6 +146,119 @@ func startProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error)
 	return p, nil
 }
 
+// forkExec starts a child for StartProcess as os.StartProcess does: its
+// clone copies this process's whole descriptor table.
+func forkExec(name string, argv []string, attr *os.ProcAttr) (pid, pidfd int, err error) {
+	var sys syscall.SysProcAttr
+	if attr.Sys != nil {
+		sys = *attr.Sys
+	}
+	pidfd = -1
+	sys.PidFD = &pidfd
+	files := make([]uintptr, len(attr.Files))
+	for i, f := range attr.Files {
+		files[i] = ^uintptr(0) // closed in the child
+		if f == nil {
+			continue
+		}
+		if files[i] = f.Fd(); files[i] == ^uintptr(0) {
+			return -1, -1, closedFileErr(i)
+		}
+	}
+	pid, err = syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: childEnv(attr), Files: files, Sys: &sys})
+	runtime.KeepAlive(attr.Files)
+	if err != nil {
+		return -1, -1, &os.PathError{Op: "fork/exec", Path: name, Err: err}
+	}
+	return pid, pidfd, nil
+}
+
+// ownTable is what startOwnTable needs: a child that shares this
+// process's descriptor table and then makes a copy of its low part its own
+// (close_range's CLOSE_RANGE_UNSHARE, Linux 5.9), and the child code for
+// this architecture. The probe asks only for close_range, which came with
+// the flag: close_range itself with CLOSE_RANGE_UNSHARE would take the
+// calling thread out of the table that this process's threads share.
+var ownTable = capability{name: "close_range(CLOSE_RANGE_UNSHARE)", since: "5.9", probe: func() (bool, error) {
+	if !spawn.Supported {
+		return false, nil
+	}
+	return answered("close_range", unix.CloseRange(math.MaxUint32, math.MaxUint32, 0)) // a range with no descriptor
+}}
+
+// startOwnTable starts a child for StartProcess through internal/spawn,
+// whose cost does not grow with the descriptors this process holds above
+// the child's own (see spawn.Start). started is false, and nothing was
+// started, where it cannot: Sys settings that spawn does not make, a
+// kernel or a policy without what it needs. Its errors are those of
+// forkExec.
+func startOwnTable(name string, argv []string, attr *os.ProcAttr) (pid, pidfd int, err error, started bool) {
+	sa := spawn.Attr{
+		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir,
+		Blocking: true, Nofile: childNofile(),
+		Flags: unix.CLONE_PIDFD, ExitSignal: syscall.SIGCHLD,
+	}
+	if !spawnSys(&sa, attr.Sys, true) {
+		return -1, -1, nil, false
+	}
+	if has, _ := ownTable.ask(); !has {
+		return -1, -1, nil, false
+	}
+	pid, pidfd = -1, -1 // until a child is made
+	err = withFds(attr.Files, func(fds []int) (err error) {
+		sa.Files = fds
+		pid, pidfd, err = spawn.Start(&sa)
+		return err
+	})
+	errno, cloneFailed := err.(syscall.Errno) // only clone3's answer is bare
+	switch {
+	case err == nil:
+		// The child cleared O_NONBLOCK of the files' descriptions before
+		// its exec; the Files learn it, as after os.StartProcess.
+		for _, f := range attr.Files {
+			if f != nil {
+				f.Fd()
+			}
+		}
+		return pid, pidfd, nil, true
+	case cloneFailed:
+		// EINVAL, ENOSYS, EPERM: a kernel without a flag, or a policy;
+		// nothing was made.
+		if errno == syscall.EINVAL || errno == syscall.ENOSYS || errno == syscall.EPERM {
+			ownTable.learn(false)
+			return -1, -1, nil, false
+		}
+		return -1, -1, &os.PathError{Op: "fork/exec", Path: name, Err: errno}, true
+	case pid < 0:
+		return -1, -1, err, true // a string with a NUL byte, or a closed file
+	}
+	killAndReap(nil, pid) // the child has exited: reap it
+	if errors.Is(err, spawn.ErrNoPrivateTable) {
+		ownTable.learn(false) // the child did nothing else
+		return -1, -1, nil, false
+	}
+	if errors.As(err, &errno) {
+		err = errno // said as forkExec says it
+	}
+	return -1, -1, &os.PathError{Op: "fork/exec", Path: name, Err: err}, true
+}
+
+// spawnSys copies into sa the settings of sys that internal/spawn makes,
+// and reports whether sys has no other (PidFD, which StartProcess ignores,
+// aside if ignorePidFD).
+func spawnSys(sa *spawn.Attr, sys *syscall.SysProcAttr, ignorePidFD bool) bool {
+	if sys == nil {
+		return true
+	}
+	rest := *sys
+	sa.Setsid, sa.Setpgid, sa.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
+	rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
+	if ignorePidFD {
+		rest.PidFD = nil
+	}
+	return reflect.ValueOf(rest).IsZero()
+}
+
 // childEnv is the environment attr gives a child: its Env, or if that is
 // nil, ours.
 func childEnv(attr *os.ProcAttr) []string {
@@ -160,19 +266,6 @@ func childEnv(attr *os.ProcAttr) []string {
 		return os.Environ()
 	}
 	return attr.Env
-}
-
-// childFiles is attr.Files as descriptor numbers, -1 for nil (closed in the
-// child). The caller keeps attr.Files alive until the child has them.
-func childFiles(attr *os.ProcAttr) []int {
-	fds := make([]int, len(attr.Files))
-	for i, f := range attr.Files {
-		fds[i] = -1
-		if f != nil {
-			fds[i] = int(f.Fd())
-		}
-	}
-	return fds
 }
 
 // autoKillFlags are StartProcessAutoKill's clone flags (Linux 7.1).
@@ -193,13 +286,8 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		Blocking: true, Nofile: childNofile(),
 		Flags: autoKillFlags,
 	}
-	if sys := attr.Sys; sys != nil {
-		rest := *sys
-		sa.Setsid, sa.Setpgid, sa.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
-		rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
-		if !reflect.ValueOf(rest).IsZero() {
-			return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
-		}
+	if !spawnSys(&sa, attr.Sys, false) {
+		return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
 	}
 	var pid, fd int
 	err := withFds(attr.Files, func(fds []int) (err error) {
@@ -231,12 +319,19 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		unix.Close(fd) // kills the child, which the kernel reaps
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	p, err := newPidFd(fd, pid) // closes fd, and so kills the child, if it fails
+	p, err := newPidFd(setAside(fd), pid) // closes fd, and so kills the child, if it fails
 	if err != nil {
 		return nil, err
 	}
 	p.kernelReaps = true
 	return p, nil
+}
+
+// closedFileErr is the error for a closed *os.File given as the new
+// process's descriptor i. (os.StartProcess would start the process with
+// that descriptor closed.)
+func closedFileErr(i int) error {
+	return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, os.ErrClosed)
 }
 
 // withFds calls f with the descriptor numbers of files (-1 for nil), each
@@ -259,12 +354,11 @@ func withFds(files []*os.File, f func(fds []int) error) error {
 			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
 		}
 		var held error
-		err = rc.Control(func(fd uintptr) {
+		if rc.Control(func(fd uintptr) {
 			fds = append(fds, int(fd))
 			held = hold()
-		})
-		if err != nil {
-			return fmt.Errorf("pidfd: descriptor %d of the new process: %w", i, err)
+		}) != nil {
+			return closedFileErr(i) // a file that is not nil fails only so
 		}
 		return held
 	}

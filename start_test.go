@@ -481,6 +481,19 @@ func testAutoKillGarbageCollected(t *testing.T) {
 }
 
 func testAutoKillFiles(t *testing.T) {
+	testFilesPlaced(t, true, func(attr *os.ProcAttr, args []string) *PidFd {
+		p, _ := startAutoKill(t, attr, testchild.Fds, args...)
+		return p
+	})
+}
+
+// testFilesPlaced starts a child with start, which runs testchild.Fds
+// with args and attr, and checks that each of attr.Files took its number
+// in the child, and that the holes are closed. With ownTable, it checks
+// that the child has a table of its own too: with no descriptor above its
+// files, and no larger than they need, though this process holds one far
+// above.
+func testFilesPlaced(t *testing.T, ownTable bool, start func(attr *os.ProcAttr, args []string) *PidFd) {
 	// Pipes whose descriptor numbers fall below, on and above the
 	// numbers they are to take in the child, one file twice, and holes.
 	var readers []*os.File
@@ -510,7 +523,10 @@ func testAutoKillFiles(t *testing.T) {
 			args = append(args, "-"+strconv.Itoa(child))
 		}
 	}
-	p, _ := startAutoKill(t, &os.ProcAttr{Files: files}, testchild.Fds, args...)
+	if ownTable {
+		args = append(args, "-"+strconv.Itoa(holdHighDescriptor(t, 4096)), "table<4096")
+	}
+	p := start(&os.ProcAttr{Files: files}, args)
 	for _, w := range writers {
 		w.Close()
 	}

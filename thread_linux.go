@@ -28,7 +28,7 @@ func openThread(tid int) (*PidFd, error) {
 	default:
 		return nil, wrapErr("pidfd_open", err)
 	}
-	p, err := newPidFd(fd, tid)
+	p, err := newPidFd(setAside(fd), tid)
 	if err != nil {
 		return nil, err
 	}
