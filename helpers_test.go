@@ -333,6 +333,7 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	// table, which StartProcess's child needs (close_range's
 	// CLOSE_RANGE_UNSHARE).
 	"unshare-eperm": {DenyUnshare: unix.EPERM},
+	"unshare-faked": {FakeUnshare: true},
 }
 
 // runUnder re-executes the test binary under a seccomp profile, running the

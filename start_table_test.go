@@ -30,7 +30,7 @@ func kernelAtLeast(major, minor int) (bool, string) {
 
 // profilesWithoutOwnTable are the seccomp profiles under which
 // StartProcess's child cannot make a table of its own.
-var profilesWithoutOwnTable = []string{"5.4", "5.4-signal-eperm", "unshare-eperm", "clone3-enosys"}
+var profilesWithoutOwnTable = []string{"5.4", "5.4-signal-eperm", "unshare-eperm", "unshare-faked", "clone3-enosys"}
 
 // ownTableExpected reports whether StartProcess's child must get a
 // descriptor table of its own here: from Linux 5.9 (close_range), on the
@@ -78,6 +78,14 @@ func TestStartProcessOwnTable(t *testing.T) {
 	// one far above the child's, one just above.
 	high := holdHighDescriptor(t, 4096)
 	low := holdHighDescriptor(t, 3)
+	before := map[int][2]uint64{}
+	for _, fd := range []int{0, 1, 2, low, high} {
+		id, err := fileOf(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[fd] = id
+	}
 	check := func(t *testing.T, sys *syscall.SysProcAttr, own bool) {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -98,6 +106,12 @@ func TestStartProcessOwnTable(t *testing.T) {
 		status, err := p.Wait()
 		if err != nil || !status.Success() {
 			t.Errorf("child checking %v (own table: %v, %s) = %v, %v; want success (3: a descriptor it should not have; 5: a table copied whole)", args, own, where, status, err)
+		}
+		// Whatever the child did to its table, this process's is as it was.
+		for fd, want := range before {
+			if got, err := fileOf(fd); err != nil || got != want {
+				t.Errorf("descriptor %d of this process: %v, %v after the start; want %v as before", fd, got, err, want)
+			}
 		}
 	}
 	t.Run("plain", func(t *testing.T) { check(t, nil, own) })
@@ -182,4 +196,13 @@ func TestStartProcessFiles(t *testing.T) {
 	if os.Getenv(oldKernelEnv) == "" {
 		runUnderEach(t, []string{"5.4"}, "^TestStartProcessFiles$", "TestStartProcessFiles")
 	}
+}
+
+// fileOf is the device and inode of descriptor fd's file.
+func fileOf(fd int) ([2]uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return [2]uint64{}, err
+	}
+	return [2]uint64{uint64(st.Dev), st.Ino}, nil
 }

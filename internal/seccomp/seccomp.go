@@ -40,6 +40,9 @@ type OldKernel struct {
 	// fail with it, as a policy that allows closing descriptors but not
 	// copying the table would.
 	DenyUnshare unix.Errno
+	// FakeUnshare makes close_range with CLOSE_RANGE_UNSHARE return 0
+	// without running, as a sandbox that fakes success would.
+	FakeUnshare bool
 	// Deny makes each system call it names fail with its errno, as
 	// sandboxes that allow pidfds but not signals do; errno 0 makes the
 	// call return 0 without running, as a sandbox that fakes success does.
@@ -118,7 +121,7 @@ func Install(k OldKernel) error {
 	for nr, e := range k.Deny {
 		prog = append(prog, fail(nr, e)...)
 	}
-	if k.DenyUnshare != 0 {
+	if k.DenyUnshare != 0 || k.FakeUnshare {
 		prog = append(prog, failWithBits(unix.SYS_CLOSE_RANGE, offArg2, unix.CLOSE_RANGE_UNSHARE, k.DenyUnshare)...)
 	}
 	if k.NoProcessMrelease {

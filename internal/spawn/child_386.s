@@ -2,12 +2,14 @@
 
 #include "textflag.h"
 
-// The offsets in the plan: steps, n, done, errno; a step is five words.
+// The offsets in the plan: steps, n, done, errno; a step is six words,
+// the last the return it must give (0: any but an error).
 #define PLAN_STEPS 0
 #define PLAN_N 4
 #define PLAN_DONE 8
 #define PLAN_ERRNO 12
-#define STEP_SIZE 20
+#define STEP_WANT 20
+#define STEP_SIZE 24
 
 // func clone3(args *cloneArgs, size uintptr, p *plan) (pid, errno uintptr)
 TEXT ·clone3(SB),NOSPLIT|NOFRAME,$0-20
@@ -44,8 +46,16 @@ next:
 	MOVL	12(DI), DX
 	MOVL	16(DI), SI
 	INT	$0x80
+	CMPL	STEP_WANT(DI), $0
+	JEQ	anyButError
+	CMPL	AX, STEP_WANT(DI)
+	JEQ	succeeded
+	MOVL	STEP_WANT(DI), AX // fail with what was wanted
+	JMP	failed
+anyButError:
 	CMPL	AX, $0xfffff001
 	JCC	failed
+succeeded:
 	INCL	PLAN_DONE(BP)
 	ADDL	$STEP_SIZE, DI
 	JMP	next

@@ -2,12 +2,14 @@
 
 #include "textflag.h"
 
-// The offsets in the plan: steps, n, done, errno; a step is five words.
+// The offsets in the plan: steps, n, done, errno; a step is six words,
+// the last the return it must give (0: any but an error).
 #define PLAN_STEPS 0
 #define PLAN_N 8
 #define PLAN_DONE 16
 #define PLAN_ERRNO 24
-#define STEP_SIZE 40
+#define STEP_WANT 40
+#define STEP_SIZE 48
 
 // func clone3(args *cloneArgs, size uintptr, p *plan) (pid, errno uintptr)
 TEXT ·clone3(SB),NOSPLIT|NOFRAME,$0-40
@@ -44,8 +46,17 @@ next:
 	MOVQ	24(R13), DX
 	MOVQ	32(R13), R10
 	SYSCALL
+	MOVQ	STEP_WANT(R13), BX
+	TESTQ	BX, BX
+	JEQ	anyButError
+	CMPQ	AX, BX
+	JEQ	succeeded
+	MOVQ	BX, AX // fail with what was wanted
+	JMP	failed
+anyButError:
 	CMPQ	AX, $0xfffffffffffff001
 	JCC	failed
+succeeded:
 	INCQ	PLAN_DONE(R12)
 	ADDQ	$STEP_SIZE, R13
 	JMP	next

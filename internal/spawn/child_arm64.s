@@ -2,12 +2,14 @@
 
 #include "textflag.h"
 
-// The offsets in the plan: steps, n, done, errno; a step is five words.
+// The offsets in the plan: steps, n, done, errno; a step is six words,
+// the last the return it must give (0: any but an error).
 #define PLAN_STEPS 0
 #define PLAN_N 8
 #define PLAN_DONE 16
 #define PLAN_ERRNO 24
-#define STEP_SIZE 40
+#define STEP_WANT 40
+#define STEP_SIZE 48
 
 // func clone3(args *cloneArgs, size uintptr, p *plan) (pid, errno uintptr)
 TEXT ·clone3(SB),NOSPLIT|NOFRAME,$0-40
@@ -45,8 +47,16 @@ next:
 	MOVD	24(R10), R2
 	MOVD	32(R10), R3
 	SVC
+	MOVD	STEP_WANT(R10), R13
+	CBZ	R13, anyButError
+	CMP	R13, R0
+	BEQ	succeeded
+	MOVD	R13, R0 // fail with what was wanted
+	B	failed
+anyButError:
 	CMN	$4095, R0
 	BCS	failed
+succeeded:
 	ADD	$1, R11
 	MOVD	R11, PLAN_DONE(R9)
 	ADD	$STEP_SIZE, R10

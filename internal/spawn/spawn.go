@@ -76,10 +76,13 @@ type Attr struct {
 	ExitSignal syscall.Signal
 }
 
-// step is one system call of the child. The layout is the assembly's: five
-// words.
+// step is one system call of the child. The layout is the assembly's: six
+// words. want, if not zero, is the only return the call may give, an
+// error's -errno included; any other fails the step, with the errno that
+// want names (or, if want is no error, with whatever it is).
 type step struct {
 	nr, a1, a2, a3, a4 uintptr
+	want               uintptr
 }
 
 // plan is what the child reads and writes. The layout is the assembly's:
@@ -159,7 +162,11 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	if !Supported {
 		return -1, -1, syscall.ENOSYS
 	}
-	p, infos, unblock, keep, err := makePlan(attr)
+	canary := canaryAbove(attr.Files)
+	if canary >= 0 {
+		defer unix.Close(canary)
+	}
+	p, infos, unblock, keep, err := makePlan(attr, canary)
 	if err != nil {
 		return -1, -1, err
 	}
@@ -171,7 +178,10 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	// Without CLONE_CLEAR_SIGHAND the child has this process's handlers,
 	// and a signal that reaches it before its exec runs Go's handler in
 	// it, on the signal stack of the thread that cloned it.
-	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND | unix.CLONE_FILES
+	flags := attr.Flags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_CLEAR_SIGHAND
+	if canary >= 0 {
+		flags |= unix.CLONE_FILES
+	}
 	if flags&CloneAutoreap != 0 {
 		flags |= unix.CLONE_PIDFD // to wait for a failed child to be reaped
 	}
@@ -206,8 +216,8 @@ func Start(attr *Attr) (pid, pidfd int, err error) {
 	} else if pidfd >= 0 {
 		unix.Close(pidfd)
 	}
-	if p.done == 0 {
-		return pid, -1, fmt.Errorf("%w: %w", ErrNoPrivateTable, infos[0].err(syscall.Errno(p.errno)))
+	if canary >= 0 && p.done < privateSteps {
+		return pid, -1, fmt.Errorf("%w: %w", ErrNoPrivateTable, infos[p.done].err(syscall.Errno(p.errno)))
 	}
 	return pid, -1, infos[p.done].err(syscall.Errno(p.errno))
 }
@@ -255,10 +265,46 @@ func awaitReaped(pidfd int) {
 	}
 }
 
+// privateSteps counts the steps that make the child's table its own and
+// prove it: the first in every plan.
+const privateSteps = 2
+
+// privateEnd is the end of the part of the table that the child copies:
+// one above the highest of files.
+func privateEnd(files []int) int {
+	end := 0
+	for _, f := range files {
+		end = max(end, f+1)
+	}
+	return end
+}
+
+// canaryAbove returns a new descriptor, close-on-exec, numbered at or
+// above privateEnd(files): one that the child's own table must not hold.
+// Where it cannot make one (RLIMIT_NOFILE is below that number, every
+// number from it up is taken, a policy denies the call) it returns -1, and
+// the child copies the whole table, as a clone without CLONE_FILES does.
+func canaryAbove(files []int) int {
+	for _, f := range files {
+		if f >= 0 {
+			fd, err := unix.FcntlInt(uintptr(f), unix.F_DUPFD_CLOEXEC, privateEnd(files))
+			if err != nil {
+				return -1
+			}
+			return fd
+		}
+	}
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC) // no files: any number will do
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
 // makePlan turns attr into the child's steps. unblock lists the steps that
 // clear O_NONBLOCK, to be undone if the exec fails. keep holds every value
 // the steps point into, to be kept alive until the child is done with them.
-func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep []any, err error) {
+func makePlan(attr *Attr, canary int) (p *plan, infos []stepInfo, unblock []unblocking, keep []any, err error) {
 	// A string with a NUL byte: EINVAL, said as os.StartProcess says it,
 	// never bare, which is clone3's answer alone.
 	unplannable := func(op, path string, err error) error {
@@ -278,7 +324,7 @@ func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep
 	}
 	keep = []any{path, argv, envv}
 	var steps []step
-	add := func(info stepInfo, nr uintptr, a ...uintptr) {
+	add := func(info stepInfo, nr uintptr, a ...uintptr) *step {
 		s := step{nr: nr}
 		dst := []*uintptr{&s.a1, &s.a2, &s.a3, &s.a4}
 		for i, v := range a {
@@ -286,15 +332,21 @@ func makePlan(attr *Attr) (p *plan, infos []stepInfo, unblock []unblocking, keep
 		}
 		steps = append(steps, s)
 		infos = append(infos, info)
+		return &steps[len(steps)-1]
 	}
 	// First, before anything can fail for another reason: a table of the
 	// child's own, holding the entries below the highest of Files alone.
 	// Every step after it changes only that copy.
-	private := 0
-	for _, f := range attr.Files {
-		private = max(private, f+1)
+	if canary >= 0 {
+		add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(privateEnd(attr.Files)), uintptr(^uint32(0)), unix.CLOSE_RANGE_UNSHARE)
+		// Then proof that the copy was made, before a step that would change
+		// a table this process shares: canary, at or above the copy's end, must
+		// be missing from it. A policy that makes close_range return 0 without
+		// running would otherwise have the moves and closes below done to
+		// this process's own descriptors.
+		proof := add(stepInfo{op: "fcntl", fd: -1}, unix.SYS_FCNTL, uintptr(canary), unix.F_GETFD)
+		proof.want = ^uintptr(unix.EBADF - 1) // -EBADF
 	}
-	add(stepInfo{op: "close_range", fd: -1}, unix.SYS_CLOSE_RANGE, uintptr(private), uintptr(^uint32(0)), unix.CLOSE_RANGE_UNSHARE)
 	// The thread that clones may have signals blocked; the program starts
 	// with none, whichever thread starts it. (Under os/exec it keeps the
 	// mask of the thread that forks it.)

@@ -55,7 +55,8 @@ func TestLayout(t *testing.T) {
 	var p plan
 	var st step
 	if unsafe.Offsetof(p.steps) != 0 || unsafe.Offsetof(p.n) != word || unsafe.Offsetof(p.done) != 2*word ||
-		unsafe.Offsetof(p.errno) != 3*word || unsafe.Offsetof(st.a4) != 4*word || unsafe.Sizeof(st) != 5*word {
+		unsafe.Offsetof(p.errno) != 3*word || unsafe.Offsetof(st.a4) != 4*word || unsafe.Offsetof(st.want) != 5*word ||
+		unsafe.Sizeof(st) != 6*word {
 		t.Fatalf("the plan or a step is not words in the order the assembly reads them")
 	}
 	sources, _ := filepath.Glob("child_*.s")
@@ -71,7 +72,7 @@ func TestLayout(t *testing.T) {
 		if source == "child_386.s" {
 			word = 4
 		}
-		want := map[string]int{"PLAN_STEPS": 0, "PLAN_N": word, "PLAN_DONE": 2 * word, "PLAN_ERRNO": 3 * word, "STEP_SIZE": 5 * word}
+		want := map[string]int{"PLAN_STEPS": 0, "PLAN_N": word, "PLAN_DONE": 2 * word, "PLAN_ERRNO": 3 * word, "STEP_WANT": 5 * word, "STEP_SIZE": 6 * word}
 		for _, m := range regexp.MustCompile(`(?m)^#define (\w+) (\d+)$`).FindAllStringSubmatch(string(src), -1) {
 			v, _ := strconv.Atoi(m[2])
 			if w, ok := want[m[1]]; !ok || v != w {
