@@ -56,7 +56,8 @@ func Start(cmd *exec.Cmd) (*PidFd, error) {
 // The pidfds the package makes sit above the numbers where files are
 // opened (see [PidFd.Fd]), so the files a program opens for a child stay
 // below them. That needs Linux 5.9 (close_range), the child code of amd64,
-// arm64 or 386, and no Sys settings but Setsid, Setpgid and Pgid.
+// arm64 or 386, and no Sys settings but Setsid, Setpgid, Pgid and
+// Pdeathsig.
 // Elsewhere, and where a seccomp filter denies clone3 or close_range, the
 // child is made as os.StartProcess makes it, at that cost, and inherits
 // the descriptors without close-on-exec.

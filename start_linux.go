@@ -198,7 +198,7 @@ func startOwnTable(name string, argv []string, attr *os.ProcAttr) (pid, pidfd in
 		Blocking: true, Nofile: childNofile(),
 		Flags: unix.CLONE_PIDFD, ExitSignal: syscall.SIGCHLD,
 	}
-	if !spawnSys(&sa, attr.Sys, true) {
+	if !spawnSys(&sa, attr.Sys, false) {
 		return -1, -1, nil, false
 	}
 	if has, _ := ownTable.ask(); !has {
@@ -244,17 +244,19 @@ func startOwnTable(name string, argv []string, attr *os.ProcAttr) (pid, pidfd in
 }
 
 // spawnSys copies into sa the settings of sys that internal/spawn makes,
-// and reports whether sys has no other (PidFD, which StartProcess ignores,
-// aside if ignorePidFD).
-func spawnSys(sa *spawn.Attr, sys *syscall.SysProcAttr, ignorePidFD bool) bool {
+// and reports whether sys has no other. StartProcess's child takes
+// Setsid, Setpgid, Pgid and Pdeathsig (and PidFD, which it ignores); an
+// AutoKill child only the first three.
+func spawnSys(sa *spawn.Attr, sys *syscall.SysProcAttr, autoKill bool) bool {
 	if sys == nil {
 		return true
 	}
 	rest := *sys
 	sa.Setsid, sa.Setpgid, sa.Pgid = sys.Setsid, sys.Setpgid, sys.Pgid
 	rest.Setsid, rest.Setpgid, rest.Pgid = false, false, 0
-	if ignorePidFD {
-		rest.PidFD = nil
+	if !autoKill {
+		sa.Pdeathsig = sys.Pdeathsig
+		rest.Pdeathsig, rest.PidFD = 0, nil
 	}
 	return reflect.ValueOf(rest).IsZero()
 }
@@ -286,7 +288,7 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 		Blocking: true, Nofile: childNofile(),
 		Flags: autoKillFlags,
 	}
-	if !spawnSys(&sa, attr.Sys, false) {
+	if !spawnSys(&sa, attr.Sys, true) {
 		return nil, fmt.Errorf("pidfd: StartProcessAutoKill takes only Setsid, Setpgid and Pgid of attr.Sys: %w", os.ErrInvalid)
 	}
 	var pid, fd int

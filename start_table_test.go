@@ -3,6 +3,7 @@
 package pidfd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -116,8 +118,10 @@ func TestStartProcessOwnTable(t *testing.T) {
 	}
 	t.Run("plain", func(t *testing.T) { check(t, nil, own) })
 	t.Run("Setsid", func(t *testing.T) { check(t, &syscall.SysProcAttr{Setsid: true}, own) })
+	t.Run("Pdeathsig", func(t *testing.T) { check(t, &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}, own) })
 	// A setting the child code does not make: os.StartProcess's way.
-	t.Run("Pdeathsig", func(t *testing.T) { check(t, &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}, false) })
+	same := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid()), NoSetGroups: true}
+	t.Run("Credential", func(t *testing.T) { check(t, &syscall.SysProcAttr{Credential: same}, false) })
 	if os.Getenv(oldKernelEnv) == "" {
 		runUnderEach(t, profilesWithoutOwnTable, "^TestStartProcessOwnTable$", "TestStartProcessOwnTable")
 	}
@@ -205,4 +209,31 @@ func fileOf(fd int) ([2]uint64, error) {
 		return [2]uint64{}, err
 	}
 	return [2]uint64{uint64(st.Dev), st.Ino}, nil
+}
+
+// TestStartProcessPdeathsig checks that a StartProcess child with
+// Pdeathsig dies of it when its starter dies, whichever way it was made.
+func TestStartProcessPdeathsig(t *testing.T) {
+	leakcheck.Check(t)
+	starter, pid := startStarter(t, "pdeathsig")
+	watch, err := Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	starter.Process.Kill()
+	starter.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	status, err := watch.WaitContext(ctx)
+	switch {
+	case errors.Is(err, ErrNoExitStatus): // ended; a kernel before 6.15 keeps no status for a non-child
+	case err != nil:
+		t.Fatalf("the child of a SIGKILLed starter: %v; want it to end of Pdeathsig", err)
+	case status.Signal() != syscall.SIGKILL:
+		t.Errorf("the child of a SIGKILLed starter ended with %v; want SIGKILL", status)
+	}
+	if os.Getenv(oldKernelEnv) == "" {
+		runUnderEach(t, []string{"5.4"}, "^TestStartProcessPdeathsig$", "TestStartProcessPdeathsig")
+	}
 }

@@ -615,7 +615,12 @@ const autoKillStarterRole = "autokill-starter"
 // child's PID and sleeps until killed.
 func autoKillStarter(args []string) int {
 	cmd := testchild.Command(testchild.Sleep)
-	p, err := StartProcessAutoKill(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	start, attr := StartProcessAutoKill, &os.ProcAttr{Env: cmd.Env}
+	if len(args) > 0 && args[0] == "pdeathsig" { // StartProcess with Pdeathsig instead
+		start, args = StartProcess, args[1:]
+		attr.Sys = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
+	p, err := start(cmd.Path, cmd.Args, attr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

@@ -63,6 +63,10 @@ type Attr struct {
 	Setsid  bool
 	Setpgid bool
 	Pgid    int
+	// Pdeathsig, if not 0, is the signal the child gets when the thread
+	// that started it ends (PR_SET_PDEATHSIG). If this process has ended
+	// before the child could ask for it, the child fails instead.
+	Pdeathsig syscall.Signal
 	// Nofile, if not nil, is the child's RLIMIT_NOFILE, set after its
 	// descriptors are in place (moving them may need numbers above it).
 	Nofile *unix.Rlimit
@@ -356,6 +360,13 @@ func makePlan(attr *Attr, canary int) (p *plan, infos []stepInfo, unblock []unbl
 		unix.SIG_SETMASK, uintptr(unsafe.Pointer(&noSignals)), 0, unsafe.Sizeof(noSignals))
 	if attr.Setsid {
 		add(stepInfo{op: "setsid", fd: -1}, unix.SYS_SETSID)
+	}
+	if attr.Pdeathsig != 0 {
+		add(stepInfo{op: "prctl", fd: -1}, unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(attr.Pdeathsig))
+		// A parent that died before the prctl sends no signal: the
+		// child's parent must still be this process.
+		alive := add(stepInfo{op: "getppid", fd: -1}, unix.SYS_GETPPID)
+		alive.want = uintptr(os.Getpid())
 	}
 	if attr.Setpgid {
 		add(stepInfo{op: "setpgid", fd: -1}, unix.SYS_SETPGID, 0, uintptr(attr.Pgid))
