@@ -55,7 +55,7 @@ func Start(cmd *exec.Cmd) (*PidFd, error) {
 // attr.Files and no other descriptor, not even one without close-on-exec.
 // The pidfds the package makes sit above the numbers where files are
 // opened (see [PidFd.Fd]), so the files a program opens for a child stay
-// below them. That needs Linux 5.9 (close_range), the child code of amd64,
+// below them. That needs Linux 5.11 (close_range), the child code of amd64,
 // arm64 or 386, and no Sys settings but Setsid, Setpgid, Pgid and
 // Pdeathsig.
 // Elsewhere, and where a seccomp filter denies clone3 or close_range, the
@@ -106,7 +106,7 @@ func FromProcess(p *os.Process) (*PidFd, error) {
 // (any other setting is an error). The child gets no other descriptor,
 // not even one without close-on-exec, and its start costs the same however
 // many descriptors this process holds above its files, as under
-// StartProcess on kernels since 5.9. It starts
+// StartProcess on kernels since 5.11. It starts
 // with no signal blocked, with the caller's ignored signals still ignored,
 // and with the soft RLIMIT_NOFILE that os.StartProcess would give it: the
 // one this process started with, which Go raises for itself, unless it

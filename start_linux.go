@@ -173,17 +173,18 @@ func forkExec(name string, argv []string, attr *os.ProcAttr) (pid, pidfd int, er
 	return pid, pidfd, nil
 }
 
-// ownTable is what startOwnTable needs: a child that shares this
-// process's descriptor table and then makes a copy of its low part its own
-// (close_range's CLOSE_RANGE_UNSHARE, Linux 5.9), and the child code for
-// this architecture. The probe asks only for close_range, which came with
-// the flag: close_range itself with CLOSE_RANGE_UNSHARE would take the
-// calling thread out of the table that this process's threads share.
-var ownTable = capability{name: "close_range(CLOSE_RANGE_UNSHARE)", since: "5.9", probe: func() (bool, error) {
+// ownTable is what startOwnTable needs: the child code for this
+// architecture, and close_range with CLOSE_RANGE_UNSHARE (Linux 5.9), for
+// a child that shares this process's descriptor table and then makes a
+// copy of its low part its own, and CLOSE_RANGE_CLOEXEC (5.11), to mark
+// the rest of that copy. The probe asks for the second flag alone:
+// close_range with CLOSE_RANGE_UNSHARE would take the calling thread out
+// of the table that this process's threads share.
+var ownTable = capability{name: "close_range(CLOSE_RANGE_CLOEXEC)", since: "5.11", probe: func() (bool, error) {
 	if !spawn.Supported {
 		return false, nil
 	}
-	return answered("close_range", unix.CloseRange(math.MaxUint32, math.MaxUint32, 0)) // a range with no descriptor
+	return answered("close_range", unix.CloseRange(math.MaxUint32, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC)) // a range with no descriptor
 }}
 
 // startOwnTable starts a child for StartProcess through internal/spawn,

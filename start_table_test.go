@@ -35,10 +35,10 @@ func kernelAtLeast(major, minor int) (bool, string) {
 var profilesWithoutOwnTable = []string{"5.4", "5.4-signal-eperm", "unshare-eperm", "unshare-faked", "clone3-enosys"}
 
 // ownTableExpected reports whether StartProcess's child must get a
-// descriptor table of its own here: from Linux 5.9 (close_range), on the
+// descriptor table of its own here: from Linux 5.11 (close_range's flags), on the
 // architectures with the child code, unless a profile takes a call away.
 func ownTableExpected() (bool, string) {
-	has, release := kernelAtLeast(5, 9)
+	has, release := kernelAtLeast(5, 11)
 	archHas := runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" || runtime.GOARCH == "386"
 	for _, profile := range profilesWithoutOwnTable {
 		if os.Getenv(oldKernelEnv) == profile {
@@ -66,7 +66,7 @@ func holdHighDescriptor(t *testing.T, at int) int {
 }
 
 // TestStartProcessOwnTable checks what a StartProcess child's descriptor
-// table holds. Where the child makes a table of its own (Linux 5.9+, the
+// table holds. Where the child makes a table of its own (Linux 5.11+, the
 // child code's architectures, Sys settings it makes), it holds attr.Files
 // alone, and is no larger than they need, however high the descriptors
 // this process holds: the start did not copy the whole table. Elsewhere the
