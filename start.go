@@ -60,7 +60,9 @@ func Start(cmd *exec.Cmd) (*PidFd, error) {
 // Pdeathsig.
 // Elsewhere, and where a seccomp filter denies clone3 or close_range, the
 // child is made as os.StartProcess makes it, at that cost, and inherits
-// the descriptors without close-on-exec.
+// the descriptors without close-on-exec. Where the child makes a table of
+// its own, its soft RLIMIT_NOFILE follows StartProcessAutoKill's rule, with
+// the one exception stated there.
 func StartProcess(name string, argv []string, attr *os.ProcAttr) (*PidFd, error) {
 	return startProcess(name, argv, attr)
 }
