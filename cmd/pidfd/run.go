@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -216,10 +216,12 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 	defer p.Close()
 	pid := cmd.Process.Pid
-	if id, err := p.ID(); err == nil {
-		say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], pid, id, p.Fd())
-	} else {
-		say("started %s as PID %d, held by pidfd %d", args[0], pid, p.Fd())
+	if o.verbose { // ID's system calls are for say alone
+		if id, err := p.ID(); err == nil {
+			say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], pid, id, p.Fd())
+		} else {
+			say("started %s as PID %d, held by pidfd %d", args[0], pid, p.Fd())
+		}
 	}
 
 	f := forwarder{p: p, pid: pid, group: o.group, byPidFd: true}
@@ -299,27 +301,53 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 // among them SIGTSTP and SIGCONT, which only the kernel reports (SigIgn in
 // /proc/self/status). That some other signal was ignored is lost before
 // the tool starts.
-func ignoredSignals() map[syscall.Signal]bool {
-	ignored := map[syscall.Signal]bool{}
+//
+// It reads /proc/self/status with bare system calls into a buffer on the
+// stack: an os.File would set up Go's network poller and its descriptors
+// for a read that never waits, and the allocations cost an init's memory.
+func ignoredSignals() (ignored [65]bool) {
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		ignored[sig] = signal.Ignored(sig)
 	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
+	mask, ok := selfSigIgn()
+	if !ok {
 		return ignored // no /proc: SIGHUP and SIGINT are known all the same
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			if err != nil {
-				break
-			}
-			for sig := syscall.Signal(1); sig <= 64; sig++ {
-				ignored[sig] = ignored[sig] || mask&(1<<(sig-1)) != 0
-			}
-		}
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		ignored[sig] = ignored[sig] || mask&(1<<(sig-1)) != 0
 	}
 	return ignored
+}
+
+// selfSigIgn reads this process's SigIgn mask from /proc/self/status.
+func selfSigIgn() (mask uint64, ok bool) {
+	fd, err := unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		fd, err = unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return 0, false
+	}
+	defer unix.Close(fd)
+	var buf [4096]byte // the file is some 1.5 kB; SigIgn is in its first half
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || m <= 0 {
+			break
+		}
+		n += m
+	}
+	_, line, found := bytes.Cut(buf[:n], []byte("\nSigIgn:"))
+	if !found {
+		return 0, false
+	}
+	line, _, _ = bytes.Cut(line, []byte("\n"))
+	mask, err = strconv.ParseUint(string(bytes.TrimSpace(line)), 16, 64)
+	return mask, err == nil
 }
 
 // foundInPath reports whether one of PATH's directories has a file (not a
