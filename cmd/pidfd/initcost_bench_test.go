@@ -52,7 +52,8 @@ type anInit struct {
 }
 
 // inits builds the floor and the tool with the same go tool and
-// CGO_ENABLED=0, into b's temporary directory.
+// CGO_ENABLED=0, into b's temporary directory, and adds tini and dumb-init
+// where they are installed. The floor comes first, the tool second.
 func inits(b *testing.B) []anInit {
 	b.Helper()
 	goTool, err := exec.LookPath("go")
@@ -78,10 +79,19 @@ func inits(b *testing.B) []anInit {
 	if out, err := goBuild(goTool, runtime.GOARCH, filepath.Join(dir, "pidfd")); err != nil {
 		b.Fatalf("go build of the tool: %v\n%s", err, out)
 	}
-	return []anInit{
+	all := []anInit{
 		{"floor", []string{filepath.Join(dir, "floor-init")}},
 		{"pidfd-run", []string{filepath.Join(dir, "pidfd"), "run", "--"}},
 	}
+	// The inits written in C, where installed, for comparison (Debian:
+	// apt-get install tini dumb-init).
+	for _, c := range []anInit{{"tini-static", []string{"tini-static", "--"}}, {"dumb-init", []string{"dumb-init"}}} {
+		if path, err := exec.LookPath(c.argv[0]); err == nil {
+			c.argv[0] = path
+			all = append(all, c)
+		}
+	}
+	return all
 }
 
 // startInit starts init with the command, in a process group of its own,
@@ -182,11 +192,15 @@ func BenchmarkInitIdleRSS(b *testing.B) {
 func idleMemory(b *testing.B, init anInit, devNull *os.File) (rss, pss float64) {
 	b.Helper()
 	p := startInit(b, init, devNull, "sleep", "60")
+	var sleep int
 	defer func() {
+		if sleep > 0 { // alive until its parent dies: nobody reaps it before
+			syscall.Kill(sleep, syscall.SIGKILL) // dumb-init gives it a session of its own
+		}
 		syscall.Kill(-p.Pid, syscall.SIGKILL) // the group is init's: Setpgid
 		p.Wait()
 	}()
-	for deadline := time.Now().Add(10 * time.Second); !sleeping(p.Pid); {
+	for deadline := time.Now().Add(10 * time.Second); sleep == 0; sleep = sleepingChild(p.Pid) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%s: its command has not started in 10 s", init.name)
 		}
@@ -218,18 +232,19 @@ func idleMemory(b *testing.B, init anInit, devNull *os.File) (rss, pss float64) 
 	return rss, pss
 }
 
-// sleeping reports whether the process pid has a child that is sleep: its
-// command, forked and execed. Children are listed per thread, and Go forks
-// from any thread.
-func sleeping(pid int) bool {
+// sleepingChild returns the PID of the child of process pid that is
+// sleep, its command forked and execed, or 0. Children are listed per
+// thread, and Go forks from any thread.
+func sleepingChild(pid int) int {
 	lists, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
 	for _, list := range lists {
 		kids, _ := os.ReadFile(list)
 		for _, kid := range strings.Fields(string(kids)) {
 			if comm, _ := os.ReadFile("/proc/" + kid + "/comm"); string(comm) == "sleep\n" {
-				return true
+				n, _ := strconv.Atoi(kid)
+				return n
 			}
 		}
 	}
-	return false
+	return 0
 }
