@@ -110,10 +110,12 @@ func startInit(b *testing.B, init anInit, devNull *os.File, command ...string) *
 }
 
 // BenchmarkInitStartToExit times `INIT /bin/true` from the start of INIT
-// to its reaping, for the floor and for `pidfd run --`. Each iteration runs
-// both, in turns first, so that a busy machine's moods favour neither; it
-// reports each one's mean time (µs-floor, µs-pidfd-run) and their ratio
-// (pidfd-run/floor). Run with -count 10 and read with benchstat.
+// to its reaping, for the floor, for `pidfd run --`, and for tini and
+// dumb-init where installed. Each iteration runs each once, in reverse
+// order every other time, so that a busy machine's moods favour none; it
+// reports each one's mean time (µs-floor, µs-pidfd-run...) and the ratio of
+// the tool's to the floor's (pidfd-run/floor). Run with -count 10 and read
+// with benchstat.
 func BenchmarkInitStartToExit(b *testing.B) {
 	leakcheck.Check(b)
 	devNull, err := os.Open(os.DevNull)
@@ -153,11 +155,12 @@ func BenchmarkInitStartToExit(b *testing.B) {
 const settle = 300 * time.Millisecond
 
 // BenchmarkInitIdleRSS reports the memory of an idle init whose command
-// sleeps, from /proc/PID/smaps_rollup, for the floor and for `pidfd run
-// --`: kB-rss-NAME, the resident set, kB-pss-NAME, the same with pages
-// shared with other processes divided among them, and the ratio of the
-// resident sets, rss-pidfd-run/floor. Each iteration starts one fresh init
-// of each kind: run with -benchtime 5x or so.
+// sleeps, from /proc/PID/smaps_rollup, for the floor, for `pidfd run --`,
+// and for tini and dumb-init where installed: kB-rss-NAME, the resident
+// set, kB-pss-NAME, the same with pages shared with other processes divided
+// among them, and the ratio of the tool's resident set to the floor's,
+// rss-pidfd-run/floor. Each iteration starts one fresh init of each kind:
+// run with -benchtime 5x or so.
 func BenchmarkInitIdleRSS(b *testing.B) {
 	leakcheck.Check(b)
 	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
