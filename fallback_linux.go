@@ -212,8 +212,8 @@ var procChecked = learnOnce(func() (struct{}, error) {
 	return struct{}{}, nil
 })
 
-var errProcNotOurs = fmt.Errorf("%w: /proc is mounted from an ancestor PID namespace, so its PIDs are not ours "+
-	"(mount a /proc of this namespace, or use Linux 6.13+)", errors.ErrUnsupported)
+var errProcNotOurs = &wrappingError{errors.ErrUnsupported.Error() + ": /proc is mounted from an ancestor PID namespace, so its PIDs are not ours " +
+	"(mount a /proc of this namespace, or use Linux 6.13+)", errors.ErrUnsupported}
 
 // procSelfFd is the /proc path that names descriptor fd of this process.
 func procSelfFd(fd int) string {

@@ -127,7 +127,24 @@ func wrapErr(call string, err error) error {
 // so that tests can bar them on Linux too.
 var onAndroid = runtime.GOOS == "android"
 
-var errOnAndroid = fmt.Errorf("pidfd: not used on Android, whose app sandbox kills a process for pidfd calls before Android 12: %w", errors.ErrUnsupported)
+var errOnAndroid = wrapping("pidfd: not used on Android, whose app sandbox kills a process for pidfd calls before Android 12: ", errors.ErrUnsupported)
+
+// wrapping returns the error prefix+err.Error() that wraps err, as
+// fmt.Errorf(prefix+"%w", err) does, for the package's error variables:
+// fmt at package initialisation would cost every program that imports the
+// package, `pidfd run` as an init among them, its time and memory as it
+// starts.
+func wrapping(prefix string, err error) error {
+	return &wrappingError{prefix + err.Error(), err}
+}
+
+type wrappingError struct {
+	text string
+	err  error
+}
+
+func (e *wrappingError) Error() string { return e.text }
+func (e *wrappingError) Unwrap() error { return e.err }
 
 // unsupported keeps the package from making any pidfd system call on
 // Android. Before Android 12 the app sandbox's seccomp filter kills a

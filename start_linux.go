@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var errNoClonePidFd = fmt.Errorf("pidfd: clone returned no pidfd: %w", errors.ErrUnsupported)
+var errNoClonePidFd = wrapping("pidfd: clone returned no pidfd: ", errors.ErrUnsupported)
 
 func start(cmd *exec.Cmd) (*PidFd, error) {
 	if err := unsupported(); err != nil {

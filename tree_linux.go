@@ -69,7 +69,7 @@ var treeKinds = []TreeKind{TreeCgroup, TreeSubreaper}
 // treeCount numbers the cgroups this process makes.
 var treeCount atomic.Int64
 
-var errTreeCgroupFD = fmt.Errorf("pidfd: the Tree puts the child in its own cgroup: SysProcAttr.UseCgroupFD is the Tree's: %w", os.ErrInvalid)
+var errTreeCgroupFD = wrapping("pidfd: the Tree puts the child in its own cgroup: SysProcAttr.UseCgroupFD is the Tree's: ", os.ErrInvalid)
 
 func newTree() (*Tree, error) {
 	if err := unsupported(); err != nil {

@@ -5,7 +5,6 @@ package pidfd
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -131,8 +130,8 @@ func newWatcher() (*Watcher, error) {
 }
 
 var (
-	errWatched    = fmt.Errorf("pidfd: PidFd is watched already: %w", os.ErrExist)
-	errNotWatched = fmt.Errorf("pidfd: PidFd is not watched here (its exit delivered, or never added): %w", os.ErrNotExist)
+	errWatched    = wrapping("pidfd: PidFd is watched already: ", os.ErrExist)
+	errNotWatched = wrapping("pidfd: PidFd is not watched here (its exit delivered, or never added): ", os.ErrNotExist)
 )
 
 func (w *watcher) add(p *PidFd, exited bool) error {

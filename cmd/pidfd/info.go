@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -104,9 +103,8 @@ func info(args []string, asJSON bool, s stdio) (int, error) {
 		r.Namespaces[ns.String()] = st.Ino
 	}
 	if asJSON {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		return 0, enc.Encode(r)
+		_, err := s.out.Write(r.appendJSON(nil))
+		return 0, err
 	}
 	fmt.Fprintf(s.out, "pid\t%d\nppid\t%d\n", r.PID, r.PPID)
 	if c := r.Creds; c != nil {

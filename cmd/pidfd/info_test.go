@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -106,5 +107,42 @@ func TestInfoUnavailable(t *testing.T) {
 	out, errOut, code := pidfdCommand(t, "info", strconv.Itoa(bad))
 	if want := fmt.Sprintf("pidfd info: PID %d: no such process\n", bad); code != 1 || out != "" || errOut != want {
 		t.Errorf("info of no process: exit %d, %q, %q; want 1 and %q", code, out, errOut, want)
+	}
+}
+
+// TestInfoJSON checks that info's hand-written JSON is what encoding/json
+// writes, byte for byte: with every field and none, every feature on (a
+// field added to pidfd.Features and not to appendJSON shows here), and
+// error messages that need escaping.
+func TestInfoJSON(t *testing.T) {
+	leakcheck.Check(t)
+	var all pidfd.Features
+	features := reflect.ValueOf(&all).Elem()
+	for i := range features.NumField() {
+		features.Field(i).SetBool(true)
+	}
+	reports := []report{
+		{PID: 1, Features: pidfd.Features{IDs: true}, Namespaces: map[string]uint64{}, Errors: map[string]string{}},
+		{
+			PID: 4194304, PPID: 2147483647, Creds: &pidfd.Creds{RUID: 1, EUID: 2, SUID: 3, FSUID: 4, RGID: 5, EGID: 6, SGID: 7, FSGID: 4294967295},
+			CgroupID: 18446744073709551615, ID: 42, Features: all,
+			Namespaces: map[string]uint64{"uts": 2, "cgroup": 1, "pid_for_children": 3},
+			Errors: map[string]string{
+				"ppid":      `quotes " and \ and <tags> & ampersands`,
+				"ns/net":    "controls \b\f\n\r\t\x00\x01\x1f\x7f, unicode é ☃ 😀",
+				"cgroup_id": "broken UTF-8 \xff\xfe and \xe2\x82, separators \u2028\u2029",
+			},
+		},
+	}
+	for _, r := range reports {
+		var want strings.Builder
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(r); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.appendJSON(nil)); got != want.String() {
+			t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want.String())
+		}
 	}
 }

@@ -12,8 +12,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -131,23 +129,6 @@ type runOptions struct {
 	grace                           time.Duration
 }
 
-// forwardedSignals lists the signals run forwards: see runCommand.doc.
-// Those of a fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS,
-// SIGABRT) are among them: Go's runtime relays one to the program only if
-// a process sent it (si_code SI_USER or SI_TKILL), and still crashes the
-// tool on a real fault of its own.
-var forwardedSignals = func() []os.Signal {
-	var sigs []os.Signal
-	for sig := syscall.Signal(1); sig <= 64; sig++ {
-		switch sig {
-		case unix.SIGKILL, unix.SIGSTOP, unix.SIGCHLD, unix.SIGURG, unix.SIGPROF, 32, 33, 34:
-			continue
-		}
-		sigs = append(sigs, sig)
-	}
-	return sigs
-}()
-
 func runMain(args []string, o runOptions, s stdio) (int, error) {
 	if len(args) == 0 {
 		return 2, usageError("run needs a command")
@@ -216,10 +197,12 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 	}
 	defer p.Close()
 	pid := cmd.Process.Pid
-	if id, err := p.ID(); err == nil {
-		say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], pid, id, p.Fd())
-	} else {
-		say("started %s as PID %d, held by pidfd %d", args[0], pid, p.Fd())
+	if o.verbose { // ID's system calls are for say alone
+		if id, err := p.ID(); err == nil {
+			say("started %s as PID %d, process ID %d, held by pidfd %d", args[0], pid, id, p.Fd())
+		} else {
+			say("started %s as PID %d, held by pidfd %d", args[0], pid, p.Fd())
+		}
 	}
 
 	f := forwarder{p: p, pid: pid, group: o.group, byPidFd: true}
@@ -290,36 +273,6 @@ func runMain(args []string, o runOptions, s stdio) (int, error) {
 		treeErr = fmt.Errorf("the command's tree: %w", treeErr)
 	}
 	return exitCode(status), treeErr
-}
-
-// ignoredSignals returns the signals that are ignored, before the tool has
-// caught any. As a Go program starts, Go's runtime installs its own handler
-// for most signals: it keeps an inherited SIG_IGN only for SIGHUP and SIGINT,
-// which signal.Ignored then reports, and for the signals it leaves alone,
-// among them SIGTSTP and SIGCONT, which only the kernel reports (SigIgn in
-// /proc/self/status). That some other signal was ignored is lost before
-// the tool starts.
-func ignoredSignals() map[syscall.Signal]bool {
-	ignored := map[syscall.Signal]bool{}
-	for sig := syscall.Signal(1); sig <= 64; sig++ {
-		ignored[sig] = signal.Ignored(sig)
-	}
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return ignored // no /proc: SIGHUP and SIGINT are known all the same
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if hex, ok := strings.CutPrefix(line, "SigIgn:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-			if err != nil {
-				break
-			}
-			for sig := syscall.Signal(1); sig <= 64; sig++ {
-				ignored[sig] = ignored[sig] || mask&(1<<(sig-1)) != 0
-			}
-		}
-	}
-	return ignored
 }
 
 // foundInPath reports whether one of PATH's directories has a file (not a
