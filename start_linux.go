@@ -208,19 +208,14 @@ func startOwnTable(name string, argv []string, attr *os.ProcAttr) (pid, pidfd in
 	pid, pidfd = -1, -1 // until a child is made
 	err = withFds(attr.Files, func(fds []int) (err error) {
 		sa.Files = fds
-		pid, pidfd, err = spawn.Start(&sa)
+		if pid, pidfd, err = spawn.Start(&sa); err == nil {
+			learnBlocking(attr.Files)
+		}
 		return err
 	})
 	errno, cloneFailed := err.(syscall.Errno) // only clone3's answer is bare
 	switch {
 	case err == nil:
-		// The child cleared O_NONBLOCK of the files' descriptions before
-		// its exec; the Files learn it, as after os.StartProcess.
-		for _, f := range attr.Files {
-			if f != nil {
-				f.Fd()
-			}
-		}
 		return pid, pidfd, nil, true
 	case cloneFailed:
 		// EINVAL, ENOSYS, EPERM: a kernel without a flag, or a policy;
@@ -295,7 +290,9 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	var pid, fd int
 	err := withFds(attr.Files, func(fds []int) (err error) {
 		sa.Files = fds
-		pid, fd, err = spawn.Start(&sa)
+		if pid, fd, err = spawn.Start(&sa); err == nil {
+			learnBlocking(attr.Files)
+		}
 		return err
 	})
 	// Only clone3's own answer is a bare errno; a failed step, or a
@@ -311,13 +308,6 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	case err != nil:
 		return nil, err // a failed step: the kernel has reaped the child
 	}
-	// The child cleared O_NONBLOCK of the files' descriptions before its
-	// exec; the Files learn it, as after os.StartProcess.
-	for _, f := range attr.Files {
-		if f != nil {
-			f.Fd()
-		}
-	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd) // kills the child, which the kernel reaps
 		return nil, os.NewSyscallError("fcntl", err)
@@ -328,6 +318,18 @@ func startProcessAutoKill(name string, argv []string, attr *os.ProcAttr) (*PidFd
 	}
 	p.kernelReaps = true
 	return p, nil
+}
+
+// learnBlocking tells files, which a child has just been given, that the
+// child cleared O_NONBLOCK of their descriptions before its exec, as they
+// learn it after os.StartProcess (os.File.Fd). It is called while withFds
+// holds them, so that a Close by another goroutine cannot race with it.
+func learnBlocking(files []*os.File) {
+	for _, f := range files {
+		if f != nil {
+			f.Fd()
+		}
+	}
 }
 
 // closedFileErr is the error for a closed *os.File given as the new
