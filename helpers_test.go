@@ -334,6 +334,8 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 	// CLOSE_RANGE_UNSHARE).
 	"unshare-eperm": {DenyUnshare: unix.EPERM},
 	"unshare-faked": {FakeUnshare: true},
+	// And one that fakes every close_range.
+	"closerange-faked": {Deny: map[uint32]unix.Errno{unix.SYS_CLOSE_RANGE: 0}},
 }
 
 // runUnder re-executes the test binary under a seccomp profile, running the

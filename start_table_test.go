@@ -32,7 +32,7 @@ func kernelAtLeast(major, minor int) (bool, string) {
 
 // profilesWithoutOwnTable are the seccomp profiles under which
 // StartProcess's child cannot make a table of its own.
-var profilesWithoutOwnTable = []string{"5.4", "5.4-signal-eperm", "unshare-eperm", "unshare-faked", "clone3-enosys"}
+var profilesWithoutOwnTable = []string{"5.4", "5.4-signal-eperm", "unshare-eperm", "unshare-faked", "closerange-faked", "clone3-enosys"}
 
 // ownTableExpected reports whether StartProcess's child must get a
 // descriptor table of its own here: from Linux 5.11 (close_range's flags), on the
