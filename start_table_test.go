@@ -245,3 +245,57 @@ func TestStartProcessPdeathsig(t *testing.T) {
 		runUnderEach(t, []string{"5.4"}, "^TestStartProcessPdeathsig$", "TestStartProcessPdeathsig")
 	}
 }
+
+// TestPidFdsSetAside checks where the pidfds the package makes sit: from
+// pidfdFloor up, where RLIMIT_NOFILE allows, whichever constructor made
+// them; and that NewFile keeps the number it was given.
+func TestPidFdsSetAside(t *testing.T) {
+	leakcheck.Check(t)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur <= pidfdFloor+64 {
+		t.Skipf("soft RLIMIT_NOFILE %d: no room above %d", lim.Cur, pidfdFloor)
+	}
+	self, err := Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	opened, err := Open(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Close()
+	cmd := testchild.Command(testchild.Sleep)
+	started, err := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { started.Kill(); started.Wait(); started.Close() }()
+	cmd = testchild.Command(testchild.Sleep)
+	fromCmd, err := Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { fromCmd.Kill(); fromCmd.Wait(); fromCmd.Close() }()
+	for name, p := range map[string]*PidFd{"Self": self, "Open": opened, "StartProcess": started, "Start": fromCmd} {
+		if fd := p.Fd(); fd < pidfdFloor {
+			t.Errorf("%s's pidfd is descriptor %d; want %d or above", name, fd, pidfdFloor)
+		}
+	}
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := NewFile(uintptr(fd))
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	defer adopted.Close()
+	if got := adopted.Fd(); got != uintptr(fd) {
+		t.Errorf("NewFile(%d) holds descriptor %d; want the one it was given", fd, got)
+	}
+}
