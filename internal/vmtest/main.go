@@ -95,8 +95,9 @@ func main() {
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
 	startTimeout := flag.Duration("start-timeout", 5*time.Minute, "boot again if init has not started within this long")
 	pkgDir := flag.String("pkg", ".", "package whose tests to run")
+	flag.IntVar(&memoryMB, "mem", memoryMB, "the machine's memory in MB (10,000 sleeping children need about 2048)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386|arm64] [-pkg DIR] [-timeout D] [-start-timeout D] [-- test flags]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386|arm64] [-pkg DIR] [-mem MB] [-timeout D] [-start-timeout D] [-- test flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -227,10 +228,13 @@ func bootOnce(ctx context.Context, startTimeout time.Duration, boot bootFunc) (c
 	return code, started, err
 }
 
+// memoryMB is the machine's memory (-mem).
+var memoryMB = 1024
+
 // boot runs one machine to its end, streaming its console; see bootFunc.
 func boot(ctx context.Context, qemu string, m machine, accel, vmlinuz, initrd string, started func()) (code int, err error) {
 	args := append([]string{"-accel", accel}, m.args...)
-	args = append(args, "-m", "1024", "-smp", "2",
+	args = append(args, "-m", strconv.Itoa(memoryMB), "-smp", "2",
 		"-no-reboot", "-nographic", "-monitor", "none", "-serial", "stdio",
 		"-kernel", vmlinuz, "-initrd", initrd,
 		"-append", "console="+m.console+" quiet panic=-1 random.trust_cpu=on")
