@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pidfd-go/pidfd/internal/leakcheck"
+	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
 // TestSoak runs rounds of children that exit with random codes, die by
@@ -79,7 +80,8 @@ func newSoakChild(t *testing.T, rng *rand.Rand) *soakChild {
 		cmd = exec.Command("sh", "-c", fmt.Sprintf("exit %d", code))
 		c.want = fmt.Sprintf("exit status %d", code)
 	case 1:
-		sig := []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1}[rng.IntN(4)]
+		sigs := testchild.Catchable(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1)
+		sig := sigs[rng.IntN(len(sigs))]
 		cmd = exec.Command("sh", "-c", fmt.Sprintf("kill -%d $$", int(sig)))
 		c.want = "signal: " + sig.String()
 	default:

@@ -380,8 +380,8 @@ func TestRunForwardsSignals(t *testing.T) {
 		t.Fatalf("run -v said %q: %v", started, err)
 	}
 	stdout.expect("child ready")
-	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT,
-		syscall.SIGQUIT, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR, syscall.SIGTERM} {
+	for _, sig := range testchild.Catchable(syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT,
+		syscall.SIGQUIT, syscall.SIGWINCH, syscall.SIGCONT, syscall.SIGALRM, syscall.SIGPWR, syscall.SIGTERM) {
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatalf("%v to the tool: %v", sig, err)
 		}
@@ -528,7 +528,7 @@ func TestRunForwardsToGroup(t *testing.T) {
 	if ready[0] != "child "+want || ready[1] != "grandchild "+want {
 		t.Fatalf("said %q; want both in process group %d, the command's", ready, pid)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGTERM} {
+	for _, sig := range testchild.Catchable(syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGTERM) {
 		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatalf("%v to the tool: %v", sig, err)
 		}

@@ -380,3 +380,12 @@ func checkTableSize(limit string) int {
 	}
 	return 100
 }
+
+// Catchable returns those of sigs that this process did not find ignored
+// when it started. A signal ignored then (SIGHUP under nohup, SIGINT and
+// SIGQUIT in a shell's background job) stays ignored in every child it
+// starts, so a test that expects a child to act on it would fail for a
+// reason of the shell's.
+func Catchable(sigs ...syscall.Signal) []syscall.Signal {
+	return slices.DeleteFunc(sigs, func(sig syscall.Signal) bool { return signal.Ignored(sig) })
+}
