@@ -141,7 +141,12 @@ func TestInfoJSON(t *testing.T) {
 		if err := enc.Encode(r); err != nil {
 			t.Fatal(err)
 		}
-		if got := string(r.appendJSON(nil)); got != want.String() {
+		// A byte that is not UTF-8 becomes U+FFFD: Go 1.26's encoding/json
+		// writes it escaped, 1.27's as the character itself. Both are the
+		// same JSON string; the comparison takes either.
+		sameReplacement := strings.NewReplacer(`\ufffd`, "\uFFFD")
+		got := string(r.appendJSON(nil))
+		if sameReplacement.Replace(got) != sameReplacement.Replace(want.String()) {
 			t.Errorf("appendJSON wrote\n%s\nencoding/json writes\n%s", got, want.String())
 		}
 	}
