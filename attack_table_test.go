@@ -25,27 +25,6 @@ import (
 	"github.com/pidfd-go/pidfd/internal/testchild"
 )
 
-// runUnderWithin is runUnder with a time limit: a child that wrecks this
-// process's descriptors may hang it.
-func runUnderWithin(t *testing.T, profile, pattern, check string, limit time.Duration) {
-	t.Helper()
-	if os.Getenv(oldKernelEnv) != "" {
-		t.Skip("already running under a seccomp profile")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.v", "-test.run", pattern)
-	cmd.Env = append(os.Environ(), oldKernelEnv+"="+profile)
-	out, err := cmd.CombinedOutput()
-	t.Logf("under the %s profile:\n%s", profile, out)
-	if err != nil {
-		t.Fatalf("tests under the %s profile failed: %v", profile, err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: "+check)) {
-		t.Fatalf("%s did not pass under the %s profile", check, profile)
-	}
-}
-
 // belowLimit is at, or a number well below the soft RLIMIT_NOFILE if at
 // is not.
 func belowLimit(t *testing.T, at int) int {

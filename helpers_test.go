@@ -5,6 +5,7 @@ package pidfd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -342,10 +343,23 @@ var seccompProfiles = map[string]seccomp.OldKernel{
 // tests that match pattern, and fails t if they fail or check runs none.
 func runUnder(t *testing.T, profile, pattern, check string) {
 	t.Helper()
+	runUnderWithin(t, profile, pattern, check, 4*time.Minute)
+}
+
+// runUnderWithin is runUnder with a time limit, past which the
+// re-executed binary gets SIGQUIT, so that its goroutines' stacks show
+// where it hung (a child that wrecks this process's descriptors may hang
+// it too).
+func runUnderWithin(t *testing.T, profile, pattern, check string, limit time.Duration) {
+	t.Helper()
 	if os.Getenv(oldKernelEnv) != "" {
 		t.Skip("already running under a seccomp profile")
 	}
-	cmd := exec.Command(os.Args[0], "-test.v", "-test.run", pattern)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.v", "-test.run", pattern)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = append(os.Environ(), oldKernelEnv+"="+profile)
 	out, err := cmd.CombinedOutput()
 	t.Logf("under the %s profile:\n%s", profile, out)

@@ -128,6 +128,12 @@ func ownCgroup(t *testing.T) string {
 func startDaemon(t *testing.T, tr *Tree, args ...string) (p *PidFd, cmd *exec.Cmd, daemon int) {
 	t.Helper()
 	cmd = testchild.Command(testchild.Daemon, args...)
+	if tr.Kind() == TreeCgroup && !cloneIntoCgroupHere() {
+		// The documented window of a Tree without CLONE_INTO_CGROUP: the
+		// child is moved right after its start, and its own children
+		// must come after that for the test to be about the Tree.
+		cmd.Env = append(cmd.Env, testchild.DaemonAfterMoveEnv+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -586,4 +592,11 @@ func TestTreeRestartAfterKill(t *testing.T) {
 		q.Wait()
 		q.Close()
 	}
+}
+
+// cloneIntoCgroupHere reports whether a Tree here starts its children in
+// its cgroup with CLONE_INTO_CGROUP.
+func cloneIntoCgroupHere() bool {
+	into, err := cloneIntoCgroup.has()
+	return err == nil && into
 }

@@ -66,6 +66,12 @@ const (
 	// in its first argument, or, if that is "sleep", sleeps until killed
 	// (SIGTERM kills it).
 	Daemon = "daemon"
+	// DaemonAfterMoveEnv, set in a Daemon's environment, makes it wait
+	// until it is in another cgroup than its parent (for up to ten
+	// seconds) before it starts the middle process: a starter that
+	// cannot clone into a cgroup moves the child right after its start,
+	// and a child that forks before that leaves its child outside.
+	DaemonAfterMoveEnv = "PIDFD_TEST_DAEMON_AFTER_MOVE"
 )
 
 // The steps of Daemon.
@@ -206,6 +212,9 @@ func daemon(role string, args []string) int {
 		if len(args) == 0 {
 			fmt.Fprintln(os.Stderr, "testchild: daemon needs an exit code or sleep")
 			return 100
+		}
+		if os.Getenv(DaemonAfterMoveEnv) != "" {
+			waitForMove()
 		}
 		// The daemon says on descriptor 3 that it is up.
 		up, upW, err := os.Pipe()
@@ -388,4 +397,18 @@ func checkTableSize(limit string) int {
 // reason of the shell's.
 func Catchable(sigs ...syscall.Signal) []syscall.Signal {
 	return slices.DeleteFunc(sigs, func(sig syscall.Signal) bool { return signal.Ignored(sig) })
+}
+
+// waitForMove waits until this process is in another cgroup than its
+// parent, for up to ten seconds.
+func waitForMove() {
+	parent, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", os.Getppid()))
+	if err != nil {
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if own, err := os.ReadFile("/proc/self/cgroup"); err != nil || string(own) != string(parent) {
+			return
+		}
+	}
 }
