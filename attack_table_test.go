@@ -84,8 +84,8 @@ func TestAttackFakedUnshareUnderProfile(t *testing.T) {
 		}
 	}
 	defer closeSaved()
-	sentinel := holdHighDescriptor(t, belowLimit(t, 4096))
-	watched := []int{0, 1, 2, sentinel}
+	held := holdHighDescriptor(t, belowLimit(t, 4096))
+	watched := []int{0, 1, 2, held}
 	before := map[int]string{}
 	for _, fd := range watched {
 		before[fd] = fdIdentity(fd)
@@ -96,7 +96,7 @@ func TestAttackFakedUnshareUnderProfile(t *testing.T) {
 	}
 	defer r.Close()
 	// The child may be made as os.StartProcess makes it, and inherit the
-	// sentinel: only its standard output is checked.
+	// descriptor held: only its standard output is checked.
 	cmd := testchild.Command(testchild.Fds, "1")
 	p, startErr := StartProcess(cmd.Path, cmd.Args, &os.ProcAttr{Env: cmd.Env, Files: []*os.File{nil, w, os.Stderr}})
 	w.Close()
@@ -308,31 +308,9 @@ func TestAttackFilesEdges(t *testing.T) {
 		}
 		run(t, files, args, r, want)
 	})
-	// At limit-1 no number is left for os.StartProcess's own moves
-	// either: it fails with EBADF, as StartProcess then does.
-	for _, below := range []uint64{2, 100} {
-		t.Run(fmt.Sprintf("pipe at limit-%d", below), func(t *testing.T) {
-			if lim.Cur > 1<<16 {
-				t.Skipf("RLIMIT_NOFILE %d: too high a table to make", lim.Cur)
-			}
-			r, w, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			at := int(lim.Cur - below)
-			if err := unix.Dup3(int(w.Fd()), at, unix.O_CLOEXEC); err != nil {
-				t.Fatal(err)
-			}
-			w.Close()
-			high := os.NewFile(uintptr(at), "high")
-			run(t, []*os.File{nil, high, os.Stderr}, []string{"1"}, r, "1")
-		})
-	}
-	t.Run("pipe at limit-1", func(t *testing.T) {
-		// No number is left above it: not for the sentinel of the own
-		// table's check, nor for os.StartProcess's own moves, which fail
-		// with EBADF. StartProcess starts the child or fails so too.
+	// pipeBelowLimit returns a pipe whose write end is numbered
+	// RLIMIT_NOFILE-below.
+	pipeBelowLimit := func(t *testing.T, below uint64) (r, high *os.File) {
 		if lim.Cur > 1<<16 {
 			t.Skipf("RLIMIT_NOFILE %d: too high a table to make", lim.Cur)
 		}
@@ -340,13 +318,26 @@ func TestAttackFilesEdges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer r.Close()
-		at := int(lim.Cur - 1)
+		t.Cleanup(func() { r.Close() })
+		at := int(lim.Cur - below)
 		if err := unix.Dup3(int(w.Fd()), at, unix.O_CLOEXEC); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		high := os.NewFile(uintptr(at), "high")
+		return r, os.NewFile(uintptr(at), "high")
+	}
+	for _, below := range []uint64{2, 100} {
+		t.Run(fmt.Sprintf("pipe at limit-%d", below), func(t *testing.T) {
+			r, high := pipeBelowLimit(t, below)
+			run(t, []*os.File{nil, high, os.Stderr}, []string{"1"}, r, "1")
+		})
+	}
+	t.Run("pipe at limit-1", func(t *testing.T) {
+		// No number is left above it: not for the canary of the own
+		// table's proof (the child then copies the whole table), nor for
+		// os.StartProcess's own moves, which fail with EBADF. StartProcess
+		// starts the child or fails so too.
+		r, high := pipeBelowLimit(t, 1)
 		defer high.Close()
 		p, err := StartProcess("/bin/sh", []string{"sh", "-c", "printf 1"}, &os.ProcAttr{Files: []*os.File{nil, high, os.Stderr}})
 		var pathErr *os.PathError

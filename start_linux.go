@@ -194,17 +194,15 @@ var ownTable = capability{name: "close_range(CLOSE_RANGE_CLOEXEC)", since: "5.11
 // kernel or a policy without what it needs. Its errors are those of
 // forkExec.
 func startOwnTable(name string, argv []string, attr *os.ProcAttr) (pid, pidfd int, err error, started bool) {
-	sa := spawn.Attr{
-		Path: name, Argv: argv, Env: childEnv(attr), Dir: attr.Dir,
-		Blocking: true, Nofile: childNofile(),
-		Flags: unix.CLONE_PIDFD, ExitSignal: syscall.SIGCHLD,
-	}
+	sa := spawn.Attr{Flags: unix.CLONE_PIDFD, ExitSignal: syscall.SIGCHLD, Blocking: true}
 	if !spawnSys(&sa, attr.Sys, false) {
 		return -1, -1, nil, false
 	}
 	if has, _ := ownTable.ask(); !has {
 		return -1, -1, nil, false
 	}
+	// Only now: a start that falls back reads none of these.
+	sa.Path, sa.Argv, sa.Env, sa.Dir, sa.Nofile = name, argv, childEnv(attr), attr.Dir, childNofile()
 	pid, pidfd = -1, -1 // until a child is made
 	err = withFds(attr.Files, func(fds []int) (err error) {
 		sa.Files = fds
