@@ -44,6 +44,51 @@ func main() {
 }
 `
 
+// floorSignalsSource is the floor with signal forwarding: it catches the
+// signals run forwards (inits puts their numbers in place of the %s)
+// before it starts the command,
+// and sends each it gets to the command, as any init must. Go's os/signal
+// costs a round trip to the runtime's signal-mask thread for each signal a
+// program first catches, and two threads; this floor shows how much of the
+// tool's extra over the plain floor is that.
+const floorSignalsSource = `package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	var caught []os.Signal
+	for _, n := range []int{%s} {
+		caught = append(caught, syscall.Signal(n))
+	}
+	signals := make(chan os.Signal, 32)
+	signal.Notify(signals, caught...)
+	cmd := exec.Command(os.Args[1], os.Args[2:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		os.Exit(127)
+	}
+	go func() {
+		for sig := range signals {
+			cmd.Process.Signal(sig)
+		}
+	}()
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		os.Exit(exitErr.ExitCode())
+	}
+	if err != nil {
+		os.Exit(1)
+	}
+}
+`
+
 // anInit is a program that runs a command as its init: the floor, or the
 // tool's run command.
 type anInit struct {
@@ -51,9 +96,30 @@ type anInit struct {
 	argv []string // the init's command line, before the command's
 }
 
-// inits builds the floor and the tool with the same go tool and
+// buildGoProgram builds the one-file program text, a floor, into
+// dir+"-init", with CGO_ENABLED=0.
+func buildGoProgram(b *testing.B, goTool, dir, text string) {
+	b.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for name, text := range map[string]string{"main.go": text, "go.mod": "module floor\n\ngo 1.26\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	build := exec.Command(goTool, "build", "-o", dir+"-init", ".")
+	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build of %s: %v\n%s", filepath.Base(dir), err, out)
+	}
+}
+
+// inits builds the floors and the tool with the same go tool and
 // CGO_ENABLED=0, into b's temporary directory, and adds tini and dumb-init
-// where they are installed. The floor comes first, the tool second.
+// where they are installed. The floor comes first, the tool second, the
+// floor with signal forwarding third.
 func inits(b *testing.B) []anInit {
 	b.Helper()
 	goTool, err := exec.LookPath("go")
@@ -61,20 +127,15 @@ func inits(b *testing.B) []anInit {
 		b.Skip("no go tool on PATH to build the floor and the tool with (inside the test VMs)")
 	}
 	dir := b.TempDir()
-	floorDir := filepath.Join(dir, "floor")
-	if err := os.Mkdir(floorDir, 0o755); err != nil {
-		b.Fatal(err)
+	var numbers []string
+	for _, sig := range forwardedSignals {
+		numbers = append(numbers, strconv.Itoa(int(sig.(syscall.Signal))))
 	}
-	for name, text := range map[string]string{"main.go": floorSource, "go.mod": "module floor\n\ngo 1.26\n"} {
-		if err := os.WriteFile(filepath.Join(floorDir, name), []byte(text), 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
-	floor := exec.Command(goTool, "build", "-o", filepath.Join(dir, "floor-init"), ".")
-	floor.Dir = floorDir
-	floor.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=")
-	if out, err := floor.CombinedOutput(); err != nil {
-		b.Fatalf("go build of the floor: %v\n%s", err, out)
+	for _, floor := range []struct{ name, text string }{
+		{"floor", floorSource},
+		{"floor-signals", strings.ReplaceAll(floorSignalsSource, "%s", strings.Join(numbers, ", "))},
+	} {
+		buildGoProgram(b, goTool, filepath.Join(dir, floor.name), floor.text)
 	}
 	if out, err := goBuild(goTool, runtime.GOARCH, filepath.Join(dir, "pidfd")); err != nil {
 		b.Fatalf("go build of the tool: %v\n%s", err, out)
@@ -82,6 +143,7 @@ func inits(b *testing.B) []anInit {
 	all := []anInit{
 		{"floor", []string{filepath.Join(dir, "floor-init")}},
 		{"pidfd-run", []string{filepath.Join(dir, "pidfd"), "run", "--"}},
+		{"floor-signals", []string{filepath.Join(dir, "floor-signals-init")}},
 	}
 	// The inits written in C, where installed, for comparison (Debian:
 	// apt-get install tini dumb-init).
@@ -147,6 +209,7 @@ func BenchmarkInitStartToExit(b *testing.B) {
 		b.ReportMetric(float64(took[j].Microseconds())/float64(b.N), "µs-"+init.name)
 	}
 	b.ReportMetric(float64(took[1])/float64(took[0]), "pidfd-run/floor")
+	b.ReportMetric(float64(took[1])/float64(took[2]), "pidfd-run/floor-signals")
 }
 
 // settle is how long an init is left idle, its command sleeping, before
@@ -187,6 +250,7 @@ func BenchmarkInitIdleRSS(b *testing.B) {
 		b.ReportMetric(pss[j]/float64(b.N), "kB-pss-"+init.name)
 	}
 	b.ReportMetric(rss[1]/rss[0], "rss-pidfd-run/floor")
+	b.ReportMetric(rss[1]/rss[2], "rss-pidfd-run/floor-signals")
 }
 
 // idleMemory starts init with a sleeping command, waits until the command
