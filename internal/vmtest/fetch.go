@@ -42,18 +42,12 @@ func fetchKernel(version, debArch string, src kernelSource) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	download := apt.command("apt-get", "download", real+":"+debArch)
-	download.Dir = dir
-	download.Stdout, download.Stderr = os.Stderr, os.Stderr
-	if err := download.Run(); err != nil {
-		return "", fmt.Errorf("apt-get download %s: %w (run apt-get update first?)", real, err)
+	deb, err := apt.download(real, debArch, dir)
+	if err != nil {
+		return "", err
 	}
-	debs, _ := filepath.Glob(filepath.Join(dir, real+"_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download %s left %d packages", real, len(debs))
-	}
-	defer os.Remove(debs[0])
-	release, err := unpackKernel(debs[0], dir)
+	defer os.Remove(deb)
+	release, err := unpackKernel(deb, dir)
 	if err != nil {
 		return "", err
 	}
@@ -67,25 +61,34 @@ func fetchKernel(version, debArch string, src kernelSource) (string, error) {
 // dir/vmlinuz-RELEASE and returns RELEASE. Up to 6.x Debian ships it in
 // linux-image-RELEASE at ./boot/vmlinuz-RELEASE; from 7.x in
 // linux-binary-RELEASE at ./usr/lib/modules/RELEASE/vmlinuz.
-func unpackKernel(deb, dir string) (string, error) {
+func unpackKernel(deb, dir string) (release string, err error) {
+	err = readDeb(deb, func(archive *tar.Reader) (err error) {
+		release, err = copyKernel(archive, dir)
+		return err
+	})
+	return release, err
+}
+
+// readDeb runs read over the files of the package deb, as a tar stream.
+func readDeb(deb string, read func(*tar.Reader) error) error {
 	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
 	cmd.Stderr = os.Stderr
 	data, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return err
 	}
-	release, copyErr := copyKernel(tar.NewReader(data), dir)
+	readErr := read(tar.NewReader(data))
 	io.Copy(io.Discard, data)
 	if err := cmd.Wait(); err != nil {
-		return "", fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", deb, err)
+		return fmt.Errorf("dpkg-deb --fsys-tarfile %s: %w", deb, err)
 	}
-	if copyErr != nil {
-		return "", fmt.Errorf("%s: %w", deb, copyErr)
+	if readErr != nil {
+		return fmt.Errorf("%s: %w", deb, readErr)
 	}
-	return release, nil
+	return nil
 }
 
 func copyKernel(archive *tar.Reader, dir string) (string, error) {
@@ -196,6 +199,22 @@ func newAptSource(suite, debArch string) (*aptSource, error) {
 
 func (a *aptSource) command(name string, args ...string) *exec.Cmd {
 	return exec.Command(name, append(append([]string{}, a.options...), args...)...)
+}
+
+// download fetches the package pkg for debArch into dir and returns the
+// deb's path.
+func (a *aptSource) download(pkg, debArch, dir string) (string, error) {
+	download := a.command("apt-get", "download", pkg+":"+debArch)
+	download.Dir = dir
+	download.Stdout, download.Stderr = os.Stderr, os.Stderr
+	if err := download.Run(); err != nil {
+		return "", fmt.Errorf("apt-get download %s: %w (run apt-get update first?)", pkg, err)
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, pkg+"_*.deb"))
+	if len(debs) != 1 {
+		return "", fmt.Errorf("apt-get download %s left %d packages", pkg, len(debs))
+	}
+	return debs[0], nil
 }
 
 // binaryPackage resolves a kernel metapackage to the package with the

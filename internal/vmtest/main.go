@@ -11,6 +11,18 @@
 // console, and exits with the test binary's status. A machine that stops
 // or hangs before init starts is booted once more (see bootAttempts).
 //
+// With -exec DIR it runs programs instead of a package's tests: every file
+// in DIR, static binaries such as the kernel's selftests built with
+// "gcc -static", goes into the initramfs under /x, and the arguments after
+// -- name the ones to run, one after the other, in /x; the exit status is
+// the number that failed:
+//
+//	go run ./internal/vmtest -kernel 7.3 -exec /tmp/kst -- pidfd_test clone3
+//
+// With -selftests those programs are the kernel's own selftests of the
+// calls the package makes, built from Debian's linux-source package of the
+// kernel booted (see kernelSelftests).
+//
 // It needs qemu-system-x86 (qemu-system-arm for arm64) and busybox-static
 // from Debian, and fetches the kernel package with apt-get into
 // .cache/kernels (see .ci/run): 6.1 and 6.12 from the machine's own apt
@@ -28,9 +40,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,17 +109,34 @@ func main() {
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up after this long")
 	startTimeout := flag.Duration("start-timeout", 5*time.Minute, "boot again if init has not started within this long")
 	pkgDir := flag.String("pkg", ".", "package whose tests to run")
+	selftests := flag.Bool("selftests", false, "run the kernel's own selftests of the calls the package makes, built from Debian's linux-source of that kernel (amd64 only)")
+	execDir := flag.String("exec", "", "run the programs of this directory named after -- (static binaries), not a package's tests")
 	flag.IntVar(&memoryMB, "mem", memoryMB, "the machine's memory in MB (10,000 sleeping children need about 2048)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386|arm64] [-pkg DIR] [-mem MB] [-timeout D] [-start-timeout D] [-- test flags]\n")
+		fmt.Fprintf(os.Stderr, "usage: go run ./internal/vmtest [-kernel 5.10|6.1|6.12|7.3] [-arch amd64|386|arm64] [-pkg DIR | -exec DIR | -selftests] [-mem MB] [-timeout D] [-start-timeout D] [-- test flags]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	memorySet := false
+	flag.Visit(func(f *flag.Flag) { memorySet = memorySet || f.Name == "mem" })
+	if *selftests && !memorySet {
+		// The coredump tests crash a process of 128 threads, whose core,
+		// some 1 GB, a helper writes into a tmpfs (half the memory).
+		memoryMB = selftestMemoryMB
+	}
 	testArgs := flag.Args()
-	if len(testArgs) == 0 {
+	switch {
+	case len(testArgs) > 0:
+	case *selftests:
+		testArgs = selftestPrograms()
+	default:
 		testArgs = []string{"-test.v"}
 	}
-	code, err := run(*kernel, *arch, *pkgDir, *timeout, *startTimeout, testArgs)
+	if *execDir != "" && len(flag.Args()) == 0 {
+		fmt.Fprintln(os.Stderr, "vmtest: -exec needs the names of the programs to run, after --")
+		os.Exit(2)
+	}
+	code, err := run(*kernel, *arch, *pkgDir, *execDir, *selftests, *timeout, *startTimeout, testArgs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vmtest:", err)
 		os.Exit(125)
@@ -113,7 +144,7 @@ func main() {
 	os.Exit(code)
 }
 
-func run(kernel, arch, pkgDir string, timeout, startTimeout time.Duration, testArgs []string) (int, error) {
+func run(kernel, arch, pkgDir, execDir string, selftests bool, timeout, startTimeout time.Duration, testArgs []string) (int, error) {
 	src, ok := kernels[kernel]
 	if !ok {
 		return 0, fmt.Errorf("unknown kernel %q (have %s)", kernel, kernelList)
@@ -126,6 +157,17 @@ func run(kernel, arch, pkgDir string, timeout, startTimeout time.Duration, testA
 	qemu, err := exec.LookPath(m.qemu)
 	if err != nil {
 		return 0, fmt.Errorf("%w (apt-get install --no-install-recommends %s)", err, m.qemuPkg)
+	}
+	if selftests {
+		if arch != "amd64" {
+			return 0, errors.New("-selftests builds with this machine's gcc, for amd64 only")
+		}
+		if kernel != selftestKernel {
+			return 0, fmt.Errorf("-selftests lists the selftests of Linux %s; older sources lack some of them", selftestKernel)
+		}
+		if execDir, err = buildSelftests(kernel, src); err != nil {
+			return 0, err
+		}
 	}
 	busybox, err := fetchBusybox(m)
 	if err != nil {
@@ -143,14 +185,22 @@ func run(kernel, arch, pkgDir string, timeout, startTimeout time.Duration, testA
 
 	testBin := filepath.Join(work, "pidfd.test")
 	initBin := filepath.Join(work, "init")
-	if err := goTool(arch, "test", "-c", "-o", testBin, pkgDir); err != nil {
+	var programs map[string][]byte
+	if execDir != "" {
+		if programs, err = readPrograms(execDir); err != nil {
+			return 0, err
+		}
+		if err := os.WriteFile(testBin, []byte(programRunner), 0o755); err != nil {
+			return 0, err
+		}
+	} else if err := goTool(arch, "test", "-c", "-o", testBin, pkgDir); err != nil {
 		return 0, err
 	}
 	if err := goTool(m.goArch, "build", "-o", initBin, "./internal/vmtest/vminit"); err != nil {
 		return 0, err
 	}
 	initrd := filepath.Join(work, "initrd.cpio")
-	if err := writeInitramfs(initrd, initBin, testBin, busybox, testArgs); err != nil {
+	if err := writeInitramfs(initrd, initBin, testBin, busybox, testArgs, programs); err != nil {
 		return 0, err
 	}
 
@@ -160,8 +210,12 @@ func run(kernel, arch, pkgDir string, timeout, startTimeout time.Duration, testA
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	fmt.Printf("vmtest: booting Linux %s (%s) with a %s test binary under %s: %s\n",
-		kernel, filepath.Base(vmlinuz), arch, accel, strings.Join(testArgs, " "))
+	what := "a " + arch + " test binary"
+	if execDir != "" {
+		what = "programs from " + execDir
+	}
+	fmt.Printf("vmtest: booting Linux %s (%s) with %s under %s: %s\n",
+		kernel, filepath.Base(vmlinuz), what, accel, strings.Join(testArgs, " "))
 	code, err := bootUntilStarted(ctx, startTimeout, os.Stdout, "Linux "+kernel,
 		func(ctx context.Context, started func()) (int, error) {
 			return boot(ctx, qemu, m, accel, vmlinuz, initrd, started)
@@ -228,8 +282,11 @@ func bootOnce(ctx context.Context, startTimeout time.Duration, boot bootFunc) (c
 	return code, started, err
 }
 
-// memoryMB is the machine's memory (-mem).
+// memoryMB is the machine's memory (-mem); selftestMemoryMB under
+// -selftests, unless -mem is given.
 var memoryMB = 1024
+
+const selftestMemoryMB = 3072
 
 // boot runs one machine to its end, streaming its console; see bootFunc.
 func boot(ctx context.Context, qemu string, m machine, accel, vmlinuz, initrd string, started func()) (code int, err error) {
@@ -299,13 +356,58 @@ func kvmUsable() bool {
 	return false
 }
 
-func writeInitramfs(path, initBin, testBin, busybox string, testArgs []string) error {
+// programRunner is /pidfd.test under -exec: it runs the programs its
+// arguments name from x beside it (/x), in x, and exits with the number that
+// failed.
+const programRunner = `#!/bin/sh
+cd "${0%/*}/x" || exit 125
+failed=0
+for program in "$@"; do
+	echo "vmtest: running $program"
+	./"$program"
+	status=$?
+	echo "vmtest: $program exited $status"
+	[ "$status" -eq 0 ] || failed=$((failed + 1))
+done
+echo "vmtest: $failed of $# programs failed"
+exit "$failed"
+`
+
+// readPrograms reads the regular files of dir, for /x.
+func readPrograms(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	programs := make(map[string][]byte)
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		programs[e.Name()] = data
+	}
+	return programs, nil
+}
+
+// writeInitramfs packs init, the test binary (or programRunner), busybox,
+// the arguments and the programs of -exec, if any, under /x.
+func writeInitramfs(path, initBin, testBin, busybox string, testArgs []string, programs map[string][]byte) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := newCpio(f)
 	w.dir("bin")
+	if programs != nil {
+		w.dir("x")
+		for _, name := range slices.Sorted(maps.Keys(programs)) {
+			w.file("x/"+name, 0o755, programs[name])
+		}
+	}
 	for _, file := range []struct{ name, from string }{
 		{"init", initBin}, {"pidfd.test", testBin}, {"bin/busybox", busybox},
 	} {
