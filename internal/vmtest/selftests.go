@@ -15,11 +15,11 @@ import (
 // makes, by directory under tools/testing/selftests: pidfd_open, waitid
 // P_PIDFD, pidfd_send_signal, pidfd_getfd, PIDFD_GET_INFO, setns on a
 // pidfd, pidfs file handles, CLONE_AUTOREAP and CLONE_PIDFD_AUTOKILL;
-// clone3 (CLONE_PIDFD, CLONE_CLEAR_SIGHAND);
-// close_range (CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC); coredump sockets
-// and PIDFD_INFO_COREDUMP; cgroup.kill and CLONE_INTO_CGROUP (Tree).
-// Helpers are built but not run: tests exec them. Sources are built into
-// each program of the directory, beside its own.
+// clone3 (CLONE_PIDFD, CLONE_CLEAR_SIGHAND); close_range
+// (CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC); coredump sockets and
+// PIDFD_INFO_COREDUMP; cgroup.kill, cgroup.events and CLONE_INTO_CGROUP
+// (Tree). Helpers are built but not run: tests exec them. Sources are
+// built into each program of the directory, beside its own.
 var kernelSelftests = []struct {
 	dir                        string
 	programs, helpers, sources []string
