@@ -45,7 +45,12 @@ func TestSupervise(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: a cgroup of its own for each service, or the subreaper setting")
 	}
-	const marker = "31337" // in the services' command lines
+	// Another run's leftovers (of a run killed midway, say) are not this
+	// run's to answer for.
+	before := servicesRunning()
+	for f, cmdline := range before {
+		t.Logf("already running before the test, not counted: %s (%s)", cmdline, f)
+	}
 	specs := []spec{
 		{"flaky", "exit 1"},
 		{"daemonizer", "setsid sh -c 'trap \"\" TERM; exec sleep " + marker + "1' & sleep 0.2; exit 0"},
@@ -92,11 +97,25 @@ func TestSupervise(t *testing.T) {
 		t.Errorf("the daemonizer ended with its tree %d times; want 3", n)
 	}
 	// Nothing of theirs is left: no daemon, no steady service, no companion.
+	for f, cmdline := range servicesRunning() {
+		if _, old := before[f]; !old {
+			t.Errorf("left running: %s (%s)", cmdline, f)
+		}
+	}
+}
+
+const marker = "31337" // in the services' command lines
+
+// servicesRunning returns the processes, by /proc/PID/cmdline, that run a
+// command of the test's services.
+func servicesRunning() map[string]string {
+	running := make(map[string]string)
 	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range cmdlines {
 		data, err := os.ReadFile(f)
 		if err == nil && (bytes.Contains(data, []byte(marker)) || bytes.Contains(data, []byte("sleep\x0086400"))) {
-			t.Errorf("left running: %s (%s)", bytes.ReplaceAll(data, []byte{0}, []byte{' '}), f)
+			running[f] = string(bytes.ReplaceAll(data, []byte{0}, []byte{' '}))
 		}
 	}
+	return running
 }
