@@ -358,13 +358,14 @@ func kvmUsable() bool {
 
 // programRunner is /pidfd.test under -exec: it runs the programs its
 // arguments name from x beside it (/x), in x, and exits with the number that
-// failed.
+// failed. An argument may hold a program's options after its name,
+// separated by spaces.
 const programRunner = `#!/bin/sh
 cd "${0%/*}/x" || exit 125
 failed=0
 for program in "$@"; do
 	echo "vmtest: running $program"
-	./"$program"
+	./$program
 	status=$?
 	echo "vmtest: $program exited $status"
 	[ "$status" -eq 0 ] || failed=$((failed + 1))

@@ -80,7 +80,8 @@ func TestWriteInitramfsPrograms(t *testing.T) {
 }
 
 // TestProgramRunner runs the -exec runner with sh on this machine, over
-// programs that pass and fail: its status counts the failures.
+// programs that pass and fail, one given an option: its status counts the
+// failures.
 func TestProgramRunner(t *testing.T) {
 	leakcheck.Check(t)
 	sh, err := exec.LookPath("sh")
@@ -91,9 +92,8 @@ func TestProgramRunner(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, status := range map[string]int{"passes": 0, "fails": 3} {
-		script := "#!/bin/sh\nexit " + strconv.Itoa(status) + "\n"
-		if err := os.WriteFile(filepath.Join(dir, "x", name), []byte(script), 0o755); err != nil {
+	for name, script := range map[string]string{"passes": "exit 0", "fails": "exit 3", "exits": `exit "$2"`} {
+		if err := os.WriteFile(filepath.Join(dir, "x", name), []byte("#!/bin/sh\n"+script+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,12 +101,13 @@ func TestProgramRunner(t *testing.T) {
 	if err := os.WriteFile(runner, []byte(programRunner), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(sh, runner, "passes", "fails", "fails").CombinedOutput()
+	out, err := exec.Command(sh, runner, "passes", "fails", "exits -T 0", "exits -T 5").CombinedOutput()
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 {
 		t.Fatalf("runner: %v, want exit status 2 (two failed)\n%s", err, out)
 	}
-	for _, line := range []string{"vmtest: passes exited 0", "vmtest: fails exited 3", "vmtest: 2 of 3 programs failed"} {
+	for _, line := range []string{"vmtest: passes exited 0", "vmtest: fails exited 3",
+		"vmtest: exits -T 0 exited 0", "vmtest: exits -T 5 exited 5", "vmtest: 2 of 4 programs failed"} {
 		if !strings.Contains(string(out), line) {
 			t.Errorf("no %q in the runner's output:\n%s", line, out)
 		}

@@ -23,11 +23,21 @@ import (
 var kernelSelftests = []struct {
 	dir                        string
 	programs, helpers, sources []string
-	include                    string // a directory of headers, if any
+	include                    string              // a directory of headers, if any
+	leftOut                    map[string][]string // program: tests not run (-T)
 }{
 	{dir: "pidfd", programs: []string{"pidfd_test", "pidfd_open_test", "pidfd_poll_test", "pidfd_wait",
 		"pidfd_getfd_test", "pidfd_fdinfo_test", "pidfd_setns_test", "pidfd_info_test",
-		"pidfd_file_handle_test", "pidfd_autoreap_test"}, helpers: []string{"pidfd_exec_helper"}},
+		"pidfd_file_handle_test", "pidfd_autoreap_test"}, helpers: []string{"pidfd_exec_helper"},
+		// These read PIDFD_INFO_EXIT as soon as poll gives POLLIN. For a
+		// child the kernel reaps (CLONE_AUTOREAP), exit_notify wakes the
+		// pidfd's pollers before release_task records the exit (pidfs_exit):
+		// the record can be missing for a moment, and under TCG it was
+		// (autokill_without_nnp_with_cap, once in four runs on 7.3.4). The
+		// package waits for POLLHUP, which comes after the record.
+		leftOut: map[string][]string{"pidfd_autoreap_test": {"autoreap_basic", "autoreap_signaled",
+			"autoreap_multithreaded", "nnp_sets_no_new_privs", "autoreap_no_new_privs_unset",
+			"autokill_without_nnp_with_cap"}}},
 	{dir: "clone3", programs: []string{"clone3", "clone3_clear_sighand"}},
 	{dir: "core", programs: []string{"close_range_test"}},
 	{dir: "coredump", programs: []string{"coredump_socket_test", "coredump_socket_protocol_test"},
@@ -39,11 +49,17 @@ var kernelSelftests = []struct {
 // selftestKernel is the kernel whose selftests kernelSelftests lists.
 const selftestKernel = "7.3"
 
-// selftestPrograms lists the programs -selftests runs, in order.
+// selftestPrograms lists the programs -selftests runs, in order, each with
+// the options that leave out its tests that are left out.
 func selftestPrograms() []string {
 	var all []string
 	for _, set := range kernelSelftests {
-		all = append(all, set.programs...)
+		for _, program := range set.programs {
+			for _, test := range set.leftOut[program] {
+				program += " -T " + test
+			}
+			all = append(all, program)
+		}
 	}
 	return all
 }
