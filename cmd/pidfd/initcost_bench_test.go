@@ -46,11 +46,11 @@ func main() {
 
 // floorSignalsSource is the floor with signal forwarding: it catches the
 // signals run forwards (inits puts their numbers in place of the %s)
-// before it starts the command,
-// and sends each it gets to the command, as any init must. Go's os/signal
-// costs a round trip to the runtime's signal-mask thread for each signal a
-// program first catches, and two threads; this floor shows how much of the
-// tool's extra over the plain floor is that.
+// before it starts the command, and sends each it gets to the command, as
+// any init must. Go's os/signal costs a round trip to the runtime's
+// signal-mask thread for each signal a program first catches, and two
+// threads; this floor shows how much of the tool's extra over the plain
+// floor is that.
 const floorSignalsSource = `package main
 
 import (

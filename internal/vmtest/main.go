@@ -132,6 +132,10 @@ func main() {
 	default:
 		testArgs = []string{"-test.v"}
 	}
+	if *execDir != "" && *selftests {
+		fmt.Fprintln(os.Stderr, "vmtest: -exec and -selftests each name the programs to run: give one")
+		os.Exit(2)
+	}
 	if *execDir != "" && len(flag.Args()) == 0 {
 		fmt.Fprintln(os.Stderr, "vmtest: -exec needs the names of the programs to run, after --")
 		os.Exit(2)

@@ -20,12 +20,7 @@ import (
 // PIDFD_INFO_COREDUMP; cgroup.kill, cgroup.events and CLONE_INTO_CGROUP
 // (Tree). Helpers are built but not run: tests exec them. Sources are
 // built into each program of the directory, beside its own.
-var kernelSelftests = []struct {
-	dir                        string
-	programs, helpers, sources []string
-	include                    string              // a directory of headers, if any
-	leftOut                    map[string][]string // program: tests not run (-T)
-}{
+var kernelSelftests = []selftestSet{
 	{dir: "pidfd", programs: []string{"pidfd_test", "pidfd_open_test", "pidfd_poll_test", "pidfd_wait",
 		"pidfd_getfd_test", "pidfd_fdinfo_test", "pidfd_setns_test", "pidfd_info_test",
 		"pidfd_file_handle_test", "pidfd_autoreap_test"}, helpers: []string{"pidfd_exec_helper"},
@@ -46,11 +41,24 @@ var kernelSelftests = []struct {
 		sources: []string{"lib/cgroup_util.c"}, include: "lib/include"},
 }
 
+// A selftestSet is the programs of one selftests directory.
+type selftestSet struct {
+	dir                        string
+	programs, helpers, sources []string
+	include                    string              // a directory of headers, if any
+	leftOut                    map[string][]string // program: tests not run (-T)
+}
+
+// built lists what is built of the set: its programs and their helpers.
+func (set selftestSet) built() []string {
+	return append(append([]string(nil), set.programs...), set.helpers...)
+}
+
 // selftestKernel is the kernel whose selftests kernelSelftests lists.
 const selftestKernel = "7.3"
 
-// selftestPrograms lists the programs -selftests runs, in order, each with
-// the options that leave out its tests that are left out.
+// selftestPrograms lists the programs -selftests runs, in order, each
+// followed by a -T option for every test of it left out.
 func selftestPrograms() []string {
 	var all []string
 	for _, set := range kernelSelftests {
@@ -94,7 +102,7 @@ func buildSelftests(version string, src kernelSource) (string, error) {
 	}
 	selftests := filepath.Join(tree, "tools", "testing", "selftests")
 	for _, set := range kernelSelftests {
-		for _, name := range append(append([]string(nil), set.programs...), set.helpers...) {
+		for _, name := range set.built() {
 			// As the kernel's lib.mk builds them, with _GNU_SOURCE; and
 			// offsetof, which the coredump tests use without stddef.h.
 			args := []string{"-static", "-O2", "-pthread", "-w", "-D_GNU_SOURCE", "-include", "stddef.h", "-I", selftests}
@@ -115,7 +123,7 @@ func buildSelftests(version string, src kernelSource) (string, error) {
 
 func haveSelftests(dir string) bool {
 	for _, set := range kernelSelftests {
-		for _, name := range append(append([]string(nil), set.programs...), set.helpers...) {
+		for _, name := range set.built() {
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				return false
 			}
